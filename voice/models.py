@@ -1,0 +1,175 @@
+"""The SQL schema: the source of truth for calls, the roster and callbacks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the one form every timestamp is stored in (SQLite keeps no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Specialist(Base):
+    __tablename__ = "specialists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    # Comma-separated language codes, e.g. "en,es".
+    languages: Mapped[str] = mapped_column(String(40), default="en")
+    # On the roster at all (deactivated specialists are kept for the call history).
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Switched on for calls (ON/OFF by SMS, CLI or dashboard).
+    available: Mapped[bool] = mapped_column(Boolean, default=False)
+    available_since: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def language_list(self) -> list[str]:
+        return [code for code in (self.languages or "").split(",") if code]
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (
+        Index("ix_calls_started", "started_at", "id"),
+        Index("ix_calls_outcome_started", "outcome", "started_at"),
+        Index("ix_calls_category_started", "category", "started_at"),
+        Index("ix_calls_language_started", "language", "started_at"),
+        Index("ix_calls_specialist_started", "specialist_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(32), default="", index=True)
+    to_number: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # The intake step the caller is on; None once the intake is over.
+    step: Mapped[str | None] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    caller_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    location: Mapped[str | None] = mapped_column(String(300))
+    callback_number: Mapped[str | None] = mapped_column(String(20), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    wants_callback: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_window: Mapped[str | None] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(24), default="in_intake")
+    outcome_reason: Mapped[str | None] = mapped_column(String(200))
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    # When the caller was first talking to a specialist (live or by callback).
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    disposition_notes: Mapped[str | None] = mapped_column(Text)
+    disposition_at: Mapped[datetime | None] = mapped_column(DateTime)
+    disposition_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CallEvent(Base):
+    """One step on a call's timeline (an intake answer, a Dial result, a status callback)."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("ix_call_events_call", "call_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    # JSON text: the details of this step (input, status, specialist, ...).
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+    call: Mapped[Call] = relationship(back_populates="events")
+
+
+class CallbackRequest(Base):
+    """A caller waiting to be called back; SQL is the truth, the RQ job only a pointer."""
+
+    __tablename__ = "callback_requests"
+    __table_args__ = (Index("ix_callbacks_status_due", "status", "due_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), unique=True)
+    callback_number: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # pending, scheduled, in_progress, completed, unreachable, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    window: Mapped[str | None] = mapped_column(String(16))
+    # Not to be dialed before this time (a retry or the caller's chosen window).
+    due_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # A coordinator may reassign a request to one specialist.
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    attempt_call_sid: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    call: Mapped[Call] = relationship(lazy="joined")
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+
+
+class User(Base):
+    """A dashboard account: a coordinator, or a specialist linked to the roster."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+
+
+class AuditEntry(Base):
+    """Who viewed or exported what, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class CallNote(Base):
+    """A note a specialist or coordinator adds to a call."""
+
+    __tablename__ = "call_notes"
+    __table_args__ = (Index("ix_call_notes_call", "call_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    body: Mapped[str] = mapped_column(Text)
+
+    user: Mapped[User | None] = relationship(lazy="joined")

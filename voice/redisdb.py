@@ -1,0 +1,51 @@
+"""The Redis connection and every key name the program uses."""
+
+from __future__ import annotations
+
+import redis
+from flask import Flask, current_app
+
+LANGUAGES = ("en", "es")
+
+
+class Keys:
+    """Redis key names, built in one place."""
+
+    prefix = "ml:"
+
+    @classmethod
+    def available(cls, language: str) -> str:
+        """Sorted set of switched-on specialists who speak `language`, scored by idle-since."""
+        return f"{cls.prefix}available:{language}"
+
+    @classmethod
+    def lease(cls, specialist_id: int | str) -> str:
+        """Who holds a specialist right now ("call:CA..." or "callback:12"); expires on its own."""
+        return f"{cls.prefix}lease:{specialist_id}"
+
+    @classmethod
+    def lease_prefix(cls) -> str:
+        return f"{cls.prefix}lease:"
+
+    @classmethod
+    def tried(cls, call_sid: str) -> str:
+        """Specialists already offered this call, so a retry moves on to someone else."""
+        return f"{cls.prefix}tried:{call_sid}"
+
+    @classmethod
+    def webhook_response(cls, fingerprint: str) -> str:
+        """The answer we gave to one Twilio request, replayed if Twilio repeats it."""
+        return f"{cls.prefix}webhook:{fingerprint}"
+
+
+def connect(url: str) -> redis.Redis:
+    # Short timeouts: a caller is waiting, and a dead Redis must fail fast into the safe path.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
+
+
+def get_redis() -> redis.Redis:
+    return current_app.extensions["redis"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["redis"] = connect(app.config["REDIS_URL"])

@@ -1,0 +1,1 @@
+"""Twilio-facing blueprints: every request signed, every answer valid TwiML, every fault a safe path."""

@@ -1,0 +1,32 @@
+"""Specialists' text messages: ON, OFF, STATUS."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from voice import db as database
+from voice import phones, specialists
+from voice.calls import clean_text
+from voice.redisdb import get_redis
+from voice.webhooks.guard import twilio_webhook
+
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+
+def sms_fault() -> str:
+    response = MessagingResponse()
+    response.message("Sorry, the mediation line could not process that text. Please try again in a minute.")
+    return str(response)
+
+
+@bp.post("/incoming")
+@twilio_webhook(sms_fault)
+def incoming():
+    config = current_app.config
+    sender = phones.to_e164(request.form.get("From"), config["DEFAULT_REGION"])
+    body = clean_text(request.form.get("Body", ""), 160) or ""
+    reply = specialists.handle_text(database.session(), get_redis(), sender, body, config["PROGRAM_NAME"])
+    response = MessagingResponse()
+    response.message(reply)
+    return str(response)

@@ -1,0 +1,30 @@
+"""Call status callbacks: the end of a caller's call, or of a specialist's leg."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from voice import bridge
+from voice import db as database
+from voice.redisdb import get_redis
+from voice.webhooks.bridge import specialist_arg
+from voice.webhooks.guard import twilio_webhook
+from voice.webhooks.intake import current_call
+
+bp = Blueprint("status", __name__, url_prefix="/voice")
+
+
+def empty_twiml() -> str:
+    return str(VoiceResponse())
+
+
+@bp.post("/status")
+@twilio_webhook(empty_twiml)
+def status():
+    db = database.session()
+    if request.args.get("leg") == "specialist":
+        bridge.leg_status(db, get_redis(), current_call(), specialist_arg(), request.form.to_dict())
+    else:
+        bridge.call_status(db, get_redis(), current_call(), request.form.to_dict())
+    return empty_twiml()
