@@ -87,16 +87,14 @@ def whisper(call: Call, specialist_id: int, attempt: int, repeat: int = 1) -> st
         input="dtmf",
         num_digits=1,
         timeout=8,
-        action=webhook_url("/voice/bridge/answer", **params),
+        # repeat travels in the URL so a second silence declines instead of replaying forever.
+        action=webhook_url("/voice/bridge/answer", repeat=repeat, **params),
         method="POST",
         action_on_empty_result=True,
     )
     say(gather, case_summary(call) + " Press 1 to take this call. Press 2 to pass.", "en")
-    if repeat < 2:
-        response.redirect(webhook_url("/voice/bridge/whisper", repeat=repeat + 1, **params), method="POST")
-    else:
-        say(response, "No answer. We will offer the call to someone else.", "en")
-        response.hangup()
+    say(response, "No answer. We will offer the call to someone else.", "en")
+    response.hangup()
     return str(response)
 
 
