@@ -121,3 +121,10 @@ def add_specialist(app, phone):
         return party
 
     return add
+
+
+def pytest_collection_modifyitems(items):
+    # Everything under tests/browser/ drives Chromium; `-m "not browser"` leaves it out.
+    for item in items:
+        if "/tests/browser/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
