@@ -214,6 +214,27 @@ class SimulatedPhone:
             self._post(leg, record, status_callback, {"CallStatus": "completed", "CallDuration": "60"}, follow=False)
         return record
 
+    def send_sms(self, from_number: str, body: str, path: str = "/sms/incoming") -> tuple[int, str]:
+        """A text message to the line (e.g. a specialist texting ON): the app's status code and reply body."""
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "MessageSid": new_sid("SM"),
+            "SmsSid": "",
+            "From": from_number,
+            "To": self.line_number,
+            "Body": body,
+            "NumMedia": "0",
+        }
+        params["SmsSid"] = params["MessageSid"]
+        return self.signed_post(self.base + path, params)
+
+    def signed_post(self, url: str, params: dict) -> tuple[int, str]:
+        """One request signed exactly as Twilio signs it: the status code and body."""
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
+        status, body, _ = self.transport.post(url, params, headers)
+        return status, body
+
     # -- the engine --
 
     def _run_leg(self, leg: Leg, record: CallRecord, url: str) -> str:
