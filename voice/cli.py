@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from voice import calls, phones, specialists
@@ -28,7 +29,7 @@ def roster_member(raw: str) -> Specialist:
     return specialist
 
 
-@click.group("specialist", help="The roster of mediation specialists.")
+@click.group("specialist", cls=AppGroup, help="The roster of mediation specialists.")
 def specialist_cli():
     pass
 
@@ -83,7 +84,7 @@ def specialist_off(phone: str):
     _switch(phone, False)
 
 
-@click.group("calls", help="The call log.")
+@click.group("calls", cls=AppGroup, help="The call log.")
 def calls_cli():
     pass
 

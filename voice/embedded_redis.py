@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import socket
 import tempfile
 
@@ -36,10 +38,9 @@ class EmbeddedRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
 
     def stop(self) -> None:
-        try:
+        # A server that is already gone is what we wanted.
+        with contextlib.suppress(Exception):
             self._server.shutdown(save=False, now=True)
-        except Exception:  # noqa: S110 (already gone is fine)
-            pass
 
 
 def ensure_redis(url: str | None) -> tuple[str, EmbeddedRedis | None]:
