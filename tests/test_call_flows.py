@@ -144,3 +144,18 @@ def test_caller_hangs_up_mid_intake_is_abandoned(app, phone):
     assert call.outcome == "abandoned"
     assert "category" in call.outcome_reason
     assert call.ended_at is not None
+
+
+def test_caller_who_says_espanol_gets_the_spanish_intake(app, phone, add_specialist):
+    add_specialist("Ana Mediadora", "+19375550203", languages=("es",))
+    record = phone.call_line(CALLER, ScriptedCaller(["español", "no", "1", "Ana", "Calle Main", "1", "ruido", "1"]))
+    assert record.problems == []
+    assert "Primero, su seguridad" in record.heard()
+    assert record.bridged_with == ["+19375550203"]
+
+
+def test_after_dispatch_the_caller_is_told_to_dial_911_if_they_did_not_get_through(app, phone):
+    phone.network.pop(DISPATCH)  # dispatch does not pick up
+    record = phone.call_line(CALLER, ScriptedCaller(["1", "1"]))
+    assert record.problems == []
+    assert "hang up and dial 9 1 1" in record.heard()

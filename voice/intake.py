@@ -111,6 +111,12 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
     """What the caller meant, as the value stored for this step; None if silent or invalid."""
     region = current_app.config["DEFAULT_REGION"]
     if step.name == "language":
+        if not digits and speech:
+            said = speech.lower()
+            if "espa" in said or "spanish" in said:
+                return "es"
+            if "english" in said or "ingl" in said:
+                return "en"
         return {"1": "en", "2": "es"}.get(digits[:1])
     if step.name == "safety":
         key = digits[:1]
@@ -195,7 +201,7 @@ def escalate(db: Session, call: Call, reason: str) -> str:
     key = "escalate" if reason == "danger reported" else "escalate_no_answer"
     say(response, MESSAGES[key][call.language], call.language)
     # Dispatch should see the caller's own number, as on the original 911 call.
-    dial_dispatch(response, caller_id=phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"]))
+    dial_dispatch(response, call.language, caller_id=phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"]))
     return str(response)
 
 

@@ -57,13 +57,15 @@ SORRY = {
 STEPS: dict[str, Step] = {
     "language": Step(
         name="language",
-        input="dtmf",
+        # Speech too: a caller who says "español" should not have to find the keypad.
+        input="dtmf speech",
         prompt={
             "en": "You have reached the {program}. For English, press 1.",
             "es": "Para español, oprima 2.",
         },
         retry=SORRY,
         tries=2,
+        hints={"en": "English, Spanish, español, inglés", "es": "español, inglés, English, Spanish"},
     ),
     "safety": Step(
         name="safety",

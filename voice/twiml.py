@@ -9,6 +9,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
 
+# Said after the Dial to dispatch ends: if dispatch was busy or the transfer failed, the caller still knows what to do.
+DISPATCH_UNREACHABLE = {
+    "en": "If you did not reach dispatch, please hang up and dial 9 1 1 now.",
+    "es": "Si no pudo comunicarse con la central, cuelgue y marque el 9 1 1 ahora.",
+}
+
 FAULT_MESSAGE = {
     "en": "We are sorry, the mediation line is having a technical problem. Connecting you back to dispatch now.",
     "es": "Lo sentimos, la línea de mediación tiene un problema técnico. Le estamos comunicando con la central de emergencias.",
@@ -29,10 +35,11 @@ def say(node, text: str, language: str) -> None:
     node.say(text, voice=voice, language=SPEECH_LANGUAGE.get(language, "en-US"))
 
 
-def dial_dispatch(response: VoiceResponse, caller_id: str | None = None) -> VoiceResponse:
+def dial_dispatch(response: VoiceResponse, language: str, caller_id: str | None = None) -> VoiceResponse:
     """Send the caller back to 911 dispatch; the last step of every danger and fault path."""
     dial = response.dial(caller_id=caller_id) if caller_id else response.dial()
     dial.number(current_app.config["DISPATCH_TRANSFER_NUMBER"])
+    say(response, DISPATCH_UNREACHABLE[language], language)
     return response
 
 
@@ -42,4 +49,6 @@ def fault_response(dispatch_number: str, voice_en: str = "Polly.Joanna", voice_e
     response.say(FAULT_MESSAGE["en"], voice=voice_en, language="en-US")
     response.say(FAULT_MESSAGE["es"], voice=voice_es, language="es-US")
     response.dial().number(dispatch_number)
+    response.say(DISPATCH_UNREACHABLE["en"], voice=voice_en, language="en-US")
+    response.say(DISPATCH_UNREACHABLE["es"], voice=voice_es, language="es-US")
     return str(response)
