@@ -49,6 +49,11 @@ class Step:
     hints: dict[str, str] = field(default_factory=dict)
 
 
+NOT_A_NUMBER = {
+    "en": "Sorry, that did not sound like a phone number.",
+    "es": "Perdón, eso no parece un número de teléfono.",
+}
+
 SORRY = {
     "en": "Sorry, I didn't catch that.",
     "es": "Perdón, no le entendí.",
@@ -129,10 +134,7 @@ STEPS: dict[str, Step] = {
             "es": "Si necesitamos llamarle, llamaremos al {number}. Oprima 1 si ese es el mejor número, "
             "o marque otro número ahora, seguido de la tecla de número.",
         },
-        retry={
-            "en": "Sorry, that did not sound like a phone number.",
-            "es": "Perdón, eso no parece un número de teléfono.",
-        },
+        retry=NOT_A_NUMBER,
         tries=3,
         num_digits=None,
         finish_on_key="#",
@@ -145,10 +147,7 @@ STEPS: dict[str, Step] = {
             "en": "Please enter the best phone number to reach you, with the area code, followed by the pound key.",
             "es": "Por favor, marque el mejor número para comunicarnos con usted, con el código de área, seguido de la tecla de número.",
         },
-        retry={
-            "en": "Sorry, that did not sound like a phone number.",
-            "es": "Perdón, eso no parece un número de teléfono.",
-        },
+        retry=NOT_A_NUMBER,
         tries=3,
         num_digits=None,
         finish_on_key="#",
