@@ -13,9 +13,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
     from dotenv import load_dotenv
 
-    from voice import cli, db, redisdb
+    from voice import cli, db, redisdb, routing
     from voice.config import ConfigError, load_settings
-    from voice.webhooks import bridge, intake, sms, status
+    from voice.webhooks import bridge, callbacks, intake, sms, status
+    from workers.queues import on_specialist_freed
 
     if test_config is None:
         load_dotenv()
@@ -34,7 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     redisdb.init_app(app)
-    for blueprint in (intake.bp, bridge.bp, status.bp, sms.bp):
+    for blueprint in (intake.bp, bridge.bp, status.bp, sms.bp, callbacks.bp):
         app.register_blueprint(blueprint)
+    # Someone turning available (ON, or a call ending) is when a waiting caller can be called back.
+    routing.specialist_freed.connect(on_specialist_freed)
     cli.init_app(app)
     return app

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
 from flask import current_app
+from rq import Retry
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -12,6 +15,8 @@ from voice.models import Call, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
 from voice.twiml import say, webhook_url
+from workers.jobs import dispatch_callbacks, send_callback_sms
+from workers.queues import enqueue_after_commit
 
 TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
@@ -38,7 +43,7 @@ def connect_caller(db: Session, r: redis.Redis, call: Call, attempt: int) -> str
     if specialist is None:
         reason = "no specialist available" if attempt == 1 else "no specialist answered"
         calls.record_event(db, call, "no_specialist_free", attempt=attempt, language=call.language)
-        return offer_callback(db, call, reason=reason)
+        return offer_callback(db, r, call, reason=reason)
 
     calls.set_outcome(db, call, calls.CONNECTING)
     calls.record_event(
@@ -81,18 +86,19 @@ def case_summary(call: Call, waited: str | None = None) -> str:
 
 def whisper(call: Call, specialist_id: int, attempt: int, repeat: int = 1) -> str:
     """What the specialist hears on answering: the case, then press 1 to accept."""
+    # repeat travels in the URL so a second silence declines instead of replaying forever.
+    answer_url = webhook_url("/voice/bridge/answer", repeat=repeat, call=call.call_sid, specialist=specialist_id,
+                             attempt=attempt)
+    return whisper_twiml(case_summary(call) + " Press 1 to take this call. Press 2 to pass.", answer_url)
+
+
+def whisper_twiml(summary: str, answer_url: str) -> str:
+    """The specialist's offer, for live calls and callbacks alike: one key, then the action URL."""
     response = VoiceResponse()
-    params = {"call": call.call_sid, "specialist": specialist_id, "attempt": attempt}
     gather = response.gather(
-        input="dtmf",
-        num_digits=1,
-        timeout=8,
-        # repeat travels in the URL so a second silence declines instead of replaying forever.
-        action=webhook_url("/voice/bridge/answer", repeat=repeat, **params),
-        method="POST",
-        action_on_empty_result=True,
+        input="dtmf", num_digits=1, timeout=8, action=answer_url, method="POST", action_on_empty_result=True
     )
-    say(gather, case_summary(call) + " Press 1 to take this call. Press 2 to pass.", "en")
+    say(gather, summary, "en")
     say(response, "No answer. We will offer the call to someone else.", "en")
     response.hangup()
     return str(response)
@@ -147,20 +153,27 @@ def dial_result(db: Session, r: redis.Redis, call: Call, specialist_id: int, att
         return str(response)
     if attempt < current_app.config["MAX_SPECIALIST_TRIES"]:
         return connect_caller(db, r, call, attempt=attempt + 1)
-    return offer_callback(db, call, reason="no specialist answered")
+    return offer_callback(db, r, call, reason="no specialist answered")
 
 
-def offer_callback(db: Session, call: Call, reason: str) -> str:
+def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str) -> str:
     """Nobody can take the call now: save the request and tell the caller who will call, from where, and when."""
     config = current_app.config
     call.step = None
-    request = callbacks.queue_callback(db, call, reason=reason)
+    request = callbacks.queue_callback(db, call, reason=reason, timezone=config["TIMEZONE"])
+    # Only once the request is committed may a worker act on it; nothing here waits on Twilio's REST API.
+    if request.status == callbacks.SCHEDULED:
+        enqueue_after_commit(db, r, dispatch_callbacks, at=request.due_at + timedelta(seconds=1))
+    else:
+        enqueue_after_commit(db, r, dispatch_callbacks)
+    if request.callback_number:
+        enqueue_after_commit(db, r, send_callback_sms, request.id, "confirm", retry=Retry(max=2, interval=[30, 120]))
     response = VoiceResponse()
     if call.callback_number:
         text = MESSAGES["callback_queued"][call.language].format(
             number=phones.spoken(call.callback_number, config["DEFAULT_REGION"]),
             line=phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]),
-            eta=callbacks.wait_phrase(db, request, call.language),
+            eta=callbacks.wait_phrase(db, r, request, call.language),
             program=config["PROGRAM_NAME"],
             program_es=config["PROGRAM_NAME_ES"],
         )

@@ -1,12 +1,20 @@
-"""Callback requests: callers nobody could take live, saved in SQL so none is ever lost."""
+"""Callback requests: callers nobody could take live, saved in SQL so none is ever lost.
+
+SQL is the truth; RQ jobs only point at it. Every change of a request's state is one function here.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import redis
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from voice import calls
-from voice.models import Call, CallbackRequest
+from voice import calls, routing, specialists
+from voice.models import Call, CallbackRequest, Specialist, utcnow
+from voice.redisdb import Keys
 
 PENDING = "pending"
 SCHEDULED = "scheduled"
@@ -15,36 +23,280 @@ COMPLETED = "completed"
 UNREACHABLE = "unreachable"
 CANCELLED = "cancelled"
 OPEN_STATUSES = (PENDING, SCHEDULED, IN_PROGRESS)
+STATUSES = (PENDING, SCHEDULED, IN_PROGRESS, COMPLETED, UNREACHABLE, CANCELLED)
+
+# The windows a caller may choose (local time, start and end hour); "asap" is any time.
+WINDOW_HOURS = {"morning": (9, 12), "afternoon": (12, 17), "evening": (17, 20)}
+# How long a specialist who passed on a callback is not offered it again.
+TRIED_SECONDS = 10 * 60
+# A rough minutes-per-callback for the wait estimate until there is history to go on.
+DEFAULT_MINUTES_PER_CALLBACK = 15
 
 
-def queue_callback(db: Session, call: Call, reason: str) -> CallbackRequest:
+def queue_callback(db: Session, call: Call, reason: str, timezone: str = "America/New_York") -> CallbackRequest:
     """Save the caller's request to be called back (once per call) and settle the call as queued."""
     request = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
     if request is None:
+        due = window_start(call.callback_window, utcnow(), timezone)
         request = CallbackRequest(
             call_id=call.id,
             callback_number=call.callback_number,
             language=call.language,
             window=call.callback_window,
-            status=PENDING,
+            status=SCHEDULED if due > utcnow() else PENDING,
+            due_at=due,
             reason=reason,
         )
         db.add(request)
         db.flush()
         calls.record_event(db, call, "callback_queued", request_id=request.id, reason=reason,
-                           window=call.callback_window)
+                           window=call.callback_window, due_at=due)
     calls.set_outcome(db, call, calls.CALLBACK_QUEUED, reason=reason)
     return request
 
 
-def wait_phrase(db: Session, request: CallbackRequest, language: str) -> str:
-    """A sentence telling the caller roughly when to expect the call."""
+def window_start(window: str | None, now: datetime, timezone: str) -> datetime:
+    """The first moment (naive UTC) at or after `now` inside the caller's chosen window."""
+    hours = WINDOW_HOURS.get(window or "")
+    if hours is None:
+        return now
+    zone = ZoneInfo(timezone)
+    local = now.replace(tzinfo=ZoneInfo("UTC")).astimezone(zone)
+    start, end = hours
+    if start <= local.hour < end:
+        return now
+    day = local.date() if local.hour < start else local.date() + timedelta(days=1)
+    begins = datetime(day.year, day.month, day.day, start, tzinfo=zone)
+    return begins.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def due_requests(db: Session, limit: int = 50) -> list[CallbackRequest]:
+    """Requests that can be dialed now, oldest first (a retry keeps the caller's original place)."""
+    return list(db.scalars(
+        select(CallbackRequest)
+        .where(CallbackRequest.status == PENDING, CallbackRequest.due_at <= utcnow(),
+               CallbackRequest.callback_number.is_not(None))
+        .order_by(CallbackRequest.created_at, CallbackRequest.id)
+        .limit(limit)
+    ))
+
+
+def claim_request(db: Session, request: CallbackRequest, specialist_id: int) -> bool:
+    """Mark a pending request in progress for one specialist; False if another worker got there first."""
+    now = utcnow()
+    # A conditional UPDATE is atomic in SQLite and PostgreSQL alike: only one worker sees rowcount 1.
+    result = db.execute(
+        update(CallbackRequest)
+        .where(CallbackRequest.id == request.id, CallbackRequest.status == PENDING)
+        .values(status=IN_PROGRESS, attempt_specialist_id=specialist_id, attempt_started_at=now,
+                attempt_call_sid=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    db.refresh(request)
+    return result.rowcount == 1
+
+
+def attempt_placed(db: Session, request: CallbackRequest, call_sid: str, specialist: Specialist) -> None:
+    request.attempt_call_sid = call_sid
+    calls.record_event(db, request.call, "callback_attempt", request_id=request.id, specialist_id=specialist.id,
+                       specialist=specialist.name, specialist_call_sid=call_sid, caller_attempt=request.attempts + 1)
+
+
+def back_in_line(db: Session, r: redis.Redis, request: CallbackRequest, why: str) -> None:
+    """The specialist did not take it (no answer, declined, failed): free them; the caller keeps their place."""
+    specialist_id = request.attempt_specialist_id
+    if specialist_id:
+        # Offer it to others first; after a while whoever passed may be asked again.
+        routing.mark_tried(r, routing.callback_holder(request.id), specialist_id, seconds=TRIED_SECONDS)
+        routing.release_specialist(r, specialist_id, routing.callback_holder(request.id))
+    if request.status == IN_PROGRESS:
+        request.status = PENDING
+    request.attempt_call_sid = None
+    request.attempt_started_at = None
+    request.attempt_specialist_id = None
+    calls.record_event(db, request.call, "callback_specialist_missed", request_id=request.id,
+                       specialist_id=specialist_id, why=why)
+
+
+def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int) -> None:
+    routing.extend_lease(r, request.attempt_specialist_id, routing.callback_holder(request.id), lease_seconds)
+    request.call.specialist_id = request.attempt_specialist_id
+    calls.record_event(db, request.call, "callback_specialist_accepted", request_id=request.id,
+                       specialist_id=request.attempt_specialist_id)
+
+
+def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, duration: object = None) -> None:
+    """The specialist and the caller talked: the request is done."""
+    now = utcnow()
+    request.status = COMPLETED
+    request.completed_at = now
+    request.attempts += 1
+    request.last_attempt_at = now
+    call = request.call
+    call.specialist_id = request.attempt_specialist_id
+    call.connected_at = call.connected_at or now
+    calls.set_outcome(db, call, calls.CALLBACK_COMPLETED)
+    calls.record_event(db, call, "callback_connected", request_id=request.id,
+                       specialist_id=request.attempt_specialist_id, duration=duration)
+    release_attempt(r, request)
+
+
+def caller_missed(db: Session, r: redis.Redis, request: CallbackRequest, status: str,
+                  retry_minutes: list[int]) -> datetime | None:
+    """The caller did not answer (or was busy): schedule the next try, or mark them unreachable.
+
+    Returns when the next try is due, or None when the schedule is used up.
+    """
+    now = utcnow()
+    request.attempts += 1
+    request.last_attempt_at = now
+    release_attempt(r, request)
+    request.attempt_call_sid = None
+    request.attempt_started_at = None
+    request.attempt_specialist_id = None
+    calls.record_event(db, request.call, "callback_caller_missed", request_id=request.id, status=status,
+                       caller_attempt=request.attempts)
+    if request.attempts <= len(retry_minutes):
+        request.status = SCHEDULED
+        request.due_at = now + timedelta(minutes=retry_minutes[request.attempts - 1])
+        calls.record_event(db, request.call, "callback_retry_scheduled", request_id=request.id,
+                           due_at=request.due_at)
+        return request.due_at
+    give_up(db, request, f"caller did not answer {request.attempts} callback attempts")
+    return None
+
+
+def give_up(db: Session, request: CallbackRequest, reason: str) -> None:
+    """No more tries: the coordinator sees the request as unreachable, with why."""
+    request.status = UNREACHABLE
+    request.reason = reason[:300]
+    request.completed_at = utcnow()
+    calls.set_outcome(db, request.call, calls.UNREACHABLE, reason=reason[:300])
+
+
+def release_attempt(r: redis.Redis, request: CallbackRequest) -> None:
+    if request.attempt_specialist_id:
+        routing.release_specialist(r, request.attempt_specialist_id, routing.callback_holder(request.id))
+
+
+def promote_due(db: Session) -> int:
+    """Scheduled requests whose time has come become pending; returns how many."""
+    result = db.execute(
+        update(CallbackRequest)
+        .where(CallbackRequest.status == SCHEDULED, CallbackRequest.due_at <= utcnow())
+        .values(status=PENDING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+def recover_stale(db: Session, r: redis.Redis, stale_seconds: int, call_seconds: int) -> list[CallbackRequest]:
+    """In-progress requests a dead worker or a lost Twilio request left behind; returns those needing a look.
+
+    Without a Call SID the worker died around the REST call (the caller decides whether Twilio placed it);
+    with one, Twilio's end-of-call request never came.
+    """
+    now = utcnow()
+    stuck = db.scalars(select(CallbackRequest).where(CallbackRequest.status == IN_PROGRESS)).all()
+    found = []
+    for request in stuck:
+        started = request.attempt_started_at or request.updated_at
+        limit = call_seconds if request.attempt_call_sid else stale_seconds
+        if started <= now - timedelta(seconds=limit):
+            found.append(request)
+    return found
+
+
+def reconcile(db: Session, r: redis.Redis) -> dict[str, int]:
+    """Rebuild what Redis holds from SQL: the idle queues and the scheduled-due promotions."""
+    on = specialists.sync_idle_queues(db, r)
+    promoted = promote_due(db)
+    db.commit()
+    waiting = db.scalar(select(func.count(CallbackRequest.id)).where(CallbackRequest.status == PENDING)) or 0
+    return {"specialists_on": on, "promoted": promoted, "pending": waiting}
+
+
+def open_requests(db: Session, statuses: tuple[str, ...] = (*OPEN_STATUSES, UNREACHABLE)) -> list[CallbackRequest]:
+    return list(db.scalars(
+        select(CallbackRequest).where(CallbackRequest.status.in_(statuses))
+        .order_by(CallbackRequest.created_at, CallbackRequest.id)
+    ))
+
+
+def retry_now(db: Session, request: CallbackRequest) -> None:
+    """A coordinator asks for another try now (also for an unreachable request)."""
+    if request.status in (SCHEDULED, UNREACHABLE, PENDING):
+        request.status = PENDING
+        request.due_at = utcnow()
+        request.completed_at = None
+        if request.call.outcome == calls.UNREACHABLE:
+            calls.set_outcome(db, request.call, calls.CALLBACK_QUEUED, reason="coordinator asked to retry")
+        calls.record_event(db, request.call, "callback_retry_now", request_id=request.id)
+
+
+def cancel(db: Session, request: CallbackRequest, reason: str) -> None:
+    if request.status in (PENDING, SCHEDULED, UNREACHABLE):
+        request.status = CANCELLED
+        request.reason = (reason or "cancelled")[:300]
+        request.completed_at = utcnow()
+        calls.record_event(db, request.call, "callback_cancelled", request_id=request.id, reason=request.reason)
+
+
+def reassign(db: Session, request: CallbackRequest, specialist_id: int | None) -> None:
+    """Only this specialist will be offered the request (None: whoever is free first)."""
+    request.specialist_id = specialist_id
+    calls.record_event(db, request.call, "callback_reassigned", request_id=request.id, specialist_id=specialist_id)
+
+
+def minutes_ago(request: CallbackRequest) -> str:
+    """'25 minutes ago', 'an hour and 10 minutes ago': how long the caller has waited, for the whisper."""
+    minutes = max(0, int((utcnow() - request.created_at).total_seconds() // 60))
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+    hours, rest = divmod(minutes, 60)
+    text = f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{text} and {rest} minutes ago" if rest else f"{text} ago"
+
+
+def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest) -> int:
+    """Roughly how long until this caller is called: people ahead, specialists on, recent pace."""
     ahead = db.scalar(
         select(func.count(CallbackRequest.id)).where(
-            CallbackRequest.status.in_(OPEN_STATUSES), CallbackRequest.id < request.id
+            CallbackRequest.status.in_((PENDING, IN_PROGRESS)),
+            CallbackRequest.language == request.language,
+            CallbackRequest.created_at < request.created_at,
         )
     ) or 0
-    if language == "es":
-        return "Hay otras personas esperando antes que usted." if ahead else "Usted es la próxima persona en la lista."
-    return f"There are {ahead} people ahead of you." if ahead else "You are next in line."
+    on = int(r.zcard(Keys.available(request.language or "en")))
+    recent = db.execute(
+        select(CallbackRequest.created_at, CallbackRequest.completed_at)
+        .where(CallbackRequest.status == COMPLETED, CallbackRequest.completed_at >= utcnow() - timedelta(days=7))
+        .order_by(CallbackRequest.completed_at.desc()).limit(20)
+    ).all()
+    if recent:
+        waits = sorted((done - made).total_seconds() / 60 for made, done in recent)
+        pace = max(5, int(waits[len(waits) // 2]))
+    else:
+        pace = DEFAULT_MINUTES_PER_CALLBACK
+    return pace * (ahead + 1) // max(on, 1)
 
+
+def wait_phrase(db: Session, r: redis.Redis, request: CallbackRequest, language: str) -> str:
+    """A sentence telling the caller roughly when to expect the call, from the current wait."""
+    if request.status == SCHEDULED:
+        return {"en": "We will call you at the time you chose.",
+                "es": "Le llamaremos en el horario que eligió."}[language]
+    minutes = estimated_wait_minutes(db, r, request)
+    if minutes <= 15:
+        return {"en": "We expect to call you within about 15 minutes.",
+                "es": "Esperamos llamarle en unos 15 minutos."}[language]
+    if minutes < 90:
+        rounded = (minutes + 9) // 10 * 10
+        return {"en": f"We expect to call you within about {rounded} minutes.",
+                "es": f"Esperamos llamarle en unos {rounded} minutos."}[language]
+    hours = (minutes + 59) // 60
+    return {"en": f"We expect to call you within about {hours} hours.",
+            "es": f"Esperamos llamarle en unas {hours} horas."}[language]

@@ -38,6 +38,10 @@ DEFAULTS: dict[str, object] = {
     "CALL_LEASE_SECONDS": 4 * 3600,
     "CALLBACK_RETRY_MINUTES": "10,30,120",
     "CALLBACK_SMS": True,
+    # Waits between tries when Twilio's REST API fails for a moment (5xx, 429, a timeout).
+    "REST_RETRY_SECONDS": "5,30,120",
+    # A callback attempt whose worker died before Twilio answered is recovered after this long.
+    "STALE_ATTEMPT_SECONDS": 90,
     "SESSION_IDLE_MINUTES": 30,
     "RATELIMIT_LOGIN": "10 per minute",
 }
@@ -48,6 +52,7 @@ _INTS = {
     "RING_LEASE_SECONDS",
     "CALL_LEASE_SECONDS",
     "SESSION_IDLE_MINUTES",
+    "STALE_ATTEMPT_SECONDS",
 }
 _BOOLS = {"CALLBACK_SMS"}
 _PHONES = {"TWILIO_PHONE_NUMBER", "DISPATCH_TRANSFER_NUMBER"}
@@ -107,6 +112,13 @@ def load_settings(overrides: dict | None = None) -> dict:
     if not retry or min(retry) <= 0:
         raise ConfigError("setting CALLBACK_RETRY_MINUTES must list at least one positive number of minutes")
     settings["CALLBACK_RETRY_MINUTES"] = retry
+    try:
+        rest_retry = [int(x) for x in str(settings["REST_RETRY_SECONDS"]).split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError("setting REST_RETRY_SECONDS must be seconds separated by commas, e.g. 5,30,120") from None
+    if not rest_retry or min(rest_retry) < 0:
+        raise ConfigError("setting REST_RETRY_SECONDS must list at least one number of seconds (0 or more)")
+    settings["REST_RETRY_SECONDS"] = rest_retry
     return settings
 
 

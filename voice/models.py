@@ -118,6 +118,10 @@ class CallbackRequest(Base):
     # A coordinator may reassign a request to one specialist.
     specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
     attempt_call_sid: Mapped[str | None] = mapped_column(String(64))
+    # Set before the REST call, so a worker killed mid-call can be recovered without calling twice.
+    attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Who is on the phone for the attempt in progress (a reassignment uses specialist_id instead).
+    attempt_specialist_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

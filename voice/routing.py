@@ -112,10 +112,11 @@ def lease_holders(r: redis.Redis, specialist_ids: list[int]) -> dict[int, str]:
     return {i: v.decode() for i, v in zip(specialist_ids, values, strict=True) if v}
 
 
-def mark_tried(r: redis.Redis, call_key: str, specialist_id: int) -> None:
+def mark_tried(r: redis.Redis, call_key: str, specialist_id: int, seconds: int = 24 * 3600) -> None:
+    """Skip this specialist for this call (or callback) for `seconds`."""
     pipe = r.pipeline()
     pipe.sadd(Keys.tried(call_key), specialist_id)
-    pipe.expire(Keys.tried(call_key), 24 * 3600)
+    pipe.expire(Keys.tried(call_key), seconds)
     pipe.execute()
 
 

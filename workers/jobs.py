@@ -1,0 +1,201 @@
+"""The callback jobs: offer waiting callers to free specialists, place the calls, text the callers, sweep."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import requests
+from flask import Flask, current_app, has_app_context
+from rq import Retry
+from twilio.base.exceptions import TwilioRestException
+
+from voice import callbacks, calls, phones, routing
+from voice import db as database
+from voice.models import CallbackRequest, Specialist
+from voice.redisdb import Keys, get_redis
+from voice.twilio_rest import rest_client
+from voice.twiml import webhook_url
+from workers.queues import enqueue
+
+log = logging.getLogger("workers.jobs")
+
+_app: Flask | None = None
+
+# Twilio errors that no retry will fix for a text: a landline, an invalid number, an opted-out number.
+SMS_PERMANENT_CODES = {21211, 21214, 21408, 21610, 21612, 21614, 21606}
+
+
+@contextmanager
+def job_context() -> Iterator[None]:
+    """The app context a job runs in: the caller's, or one built once per worker process."""
+    global _app
+    if has_app_context():
+        yield
+        return
+    if _app is None:
+        from voice import create_app
+
+        _app = create_app()
+    with _app.app_context():
+        yield
+
+
+def rest_retry() -> Retry:
+    intervals = current_app.config["REST_RETRY_SECONDS"]
+    return Retry(max=len(intervals), interval=intervals)
+
+
+def is_transient(error: Exception) -> bool:
+    """A REST failure worth another try: Twilio's 5xx and 429, timeouts, dropped connections."""
+    if isinstance(error, TwilioRestException):
+        return error.status >= 500 or error.status == 429
+    return isinstance(error, requests.RequestException)
+
+
+def dispatch_callbacks() -> int:
+    """Offer the oldest due callbacks to the longest-idle free specialists; returns how many were placed."""
+    with job_context():
+        db = database.session()
+        r = get_redis()
+        config = current_app.config
+        callbacks.promote_due(db)
+        db.commit()
+        placed = 0
+        for request in callbacks.due_requests(db):
+            holder = routing.callback_holder(request.id)
+            specialist_id = routing.claim_next_specialist(
+                r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
+                tried_key=Keys.tried(holder), only=request.specialist_id,
+            )
+            if specialist_id is None:
+                continue  # nobody free for this language (or this assignee); a later request may differ
+            specialist = db.get(Specialist, specialist_id)
+            if specialist is None or not specialist.active or not specialist.available:
+                # Out of the idle queues first, so the release cannot put them back and loop.
+                routing.set_idle_queue(r, specialist_id, [], on=False)
+                routing.release_specialist(r, specialist_id, holder)
+                continue
+            if not callbacks.claim_request(db, request, specialist_id):
+                # Another worker took this request first: give the specialist back.
+                routing.release_specialist(r, specialist_id, holder)
+                continue
+            enqueue(r, place_callback, request.id, specialist_id, retry=rest_retry())
+            placed += 1
+        return placed
+
+
+def place_callback(request_id: int, specialist_id: int) -> str:
+    """Ring the specialist through Twilio's REST API; their whisper then dials the caller."""
+    with job_context():
+        db = database.session()
+        r = get_redis()
+        config = current_app.config
+        request = db.get(CallbackRequest, request_id)
+        # Safe to run twice: only an attempt still waiting for its call is placed.
+        if (request is None or request.status != callbacks.IN_PROGRESS
+                or request.attempt_specialist_id != specialist_id or request.attempt_call_sid):
+            return "nothing to do"
+        specialist = db.get(Specialist, specialist_id)
+        params = {"request": request.id, "specialist": specialist_id}
+        try:
+            call = rest_client(config).calls.create(
+                to=specialist.phone,
+                from_=config["TWILIO_PHONE_NUMBER"],
+                url=webhook_url("/voice/callback/whisper", **params),
+                method="POST",
+                status_callback=webhook_url("/voice/callback/status", **params),
+                status_callback_event=["completed"],
+                status_callback_method="POST",
+                timeout=config["RING_TIMEOUT_SECONDS"],
+            )
+        except Exception as error:
+            if is_transient(error):
+                calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id, error=str(error)[:200])
+                db.commit()
+                raise  # RQ's Retry tries again after the configured wait
+            code = getattr(error, "code", None)
+            callbacks.release_attempt(r, request)
+            callbacks.give_up(db, request, f"Twilio refused the call (error {code}): {getattr(error, 'msg', error)}")
+            db.commit()
+            log.error("callback %s ended: Twilio refused the call: %s", request.id, error)
+            return "refused"
+        callbacks.attempt_placed(db, request, call.sid, specialist)
+        db.commit()
+        return call.sid
+
+
+def send_callback_sms(request_id: int, kind: str) -> str:
+    """Text the caller: a confirmation of their request, or the line's number and hours when unreachable."""
+    with job_context():
+        db = database.session()
+        config = current_app.config
+        request = db.get(CallbackRequest, request_id)
+        if request is None or not request.callback_number or not config["CALLBACK_SMS"]:
+            return "nothing to send"
+        es = request.language == "es"
+        line = phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
+        if kind == "confirm":
+            body = (f"{config['PROGRAM_NAME_ES']}: un especialista en mediación le llamará desde el {line}." if es else
+                    f"{config['PROGRAM_NAME']}: a mediation specialist will call you back from {line}.")
+        else:
+            body = (f"{config['PROGRAM_NAME_ES']}: intentamos llamarle sin éxito. Llámenos al {line}, "
+                    f"{config['PROGRAM_HOURS_ES']}." if es else
+                    f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
+                    f"{config['PROGRAM_HOURS']}.")
+        try:
+            message = rest_client(config).messages.create(
+                to=request.callback_number, from_=config["TWILIO_PHONE_NUMBER"], body=body)
+        except TwilioRestException as error:
+            if is_transient(error):
+                raise
+            # A landline or an opted-out number cannot take texts; the callback itself goes on.
+            log.warning("text to request %s not sent: Twilio error %s", request.id, error.code)
+            calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, kind=kind, code=error.code)
+            db.commit()
+            return f"not sent ({error.code})"
+        calls.record_event(db, request.call, "sms_sent", request_id=request.id, kind=kind, message_sid=message.sid)
+        db.commit()
+        return message.sid
+
+
+def sweep() -> dict:
+    """The periodic safety net: rebuild Redis from SQL, recover stuck attempts, dispatch what is due."""
+    with job_context():
+        db = database.session()
+        r = get_redis()
+        config = current_app.config
+        summary = callbacks.reconcile(db, r)
+        recovered = 0
+        for request in callbacks.recover_stale(db, r, config["STALE_ATTEMPT_SECONDS"], config["CALL_LEASE_SECONDS"]):
+            if request.attempt_call_sid is None and (sid := placed_call_sid(request)) is not None:
+                # The worker died after Twilio took the call: keep it, never ring the specialist twice.
+                request.attempt_call_sid = sid
+                calls.record_event(db, request.call, "callback_attempt_recovered", request_id=request.id, call_sid=sid)
+            else:
+                callbacks.back_in_line(db, r, request, "attempt lost (worker stopped or Twilio never reported)")
+                recovered += 1
+        db.commit()
+        summary["recovered"] = recovered
+        summary["placed"] = dispatch_callbacks()
+        return summary
+
+
+def placed_call_sid(request: CallbackRequest) -> str | None:
+    """Ask Twilio whether the attempt's call to the specialist was placed (and is still going)."""
+    config = current_app.config
+    specialist = database.session().get(Specialist, request.attempt_specialist_id or 0)
+    if specialist is None or request.attempt_started_at is None:
+        return None
+    try:
+        found = rest_client(config).calls.list(
+            to=specialist.phone, from_=config["TWILIO_PHONE_NUMBER"],
+            start_time_after=request.attempt_started_at - timedelta(minutes=1), limit=5,
+        )
+    except Exception:
+        log.exception("could not ask Twilio about callback %s", request.id)
+        return None
+    live = [c for c in found if c.status in {"queued", "ringing", "in-progress"}]
+    return live[0].sid if live else None
