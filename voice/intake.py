@@ -183,7 +183,7 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
         return bridge.connect_caller(db, r, call, attempt=1)
     elif step_name == "window":
         call.callback_window = value
-        return bridge.offer_callback(db, call, reason="caller asked to be called back")
+        return bridge.offer_callback(db, r, call, reason="caller asked to be called back")
     return ask(call, next_step(step_name), attempt=1)
 
 

@@ -153,10 +153,10 @@ def send_callback_sms(request_id: int, kind: str) -> str:
                 raise
             # A landline or an opted-out number cannot take texts; the callback itself goes on.
             log.warning("text to request %s not sent: Twilio error %s", request.id, error.code)
-            calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, kind=kind, code=error.code)
+            calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, text=kind, code=error.code)
             db.commit()
             return f"not sent ({error.code})"
-        calls.record_event(db, request.call, "sms_sent", request_id=request.id, kind=kind, message_sid=message.sid)
+        calls.record_event(db, request.call, "sms_sent", request_id=request.id, text=kind, message_sid=message.sid)
         db.commit()
         return message.sid
 
@@ -175,7 +175,8 @@ def sweep() -> dict:
                 request.attempt_call_sid = sid
                 calls.record_event(db, request.call, "callback_attempt_recovered", request_id=request.id, call_sid=sid)
             else:
-                callbacks.back_in_line(db, r, request, "attempt lost (worker stopped or Twilio never reported)")
+                callbacks.back_in_line(db, r, request, "attempt lost (worker stopped or Twilio never reported)",
+                                       passed=False)
                 recovered += 1
         db.commit()
         summary["recovered"] = recovered

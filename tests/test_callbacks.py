@@ -1,0 +1,415 @@
+"""Callbacks end to end: real Redis, a real RQ worker, Twilio's REST API mocked with `responses`,
+and the simulated phone playing both legs of every call the worker places."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+from rq import SimpleWorker
+from sqlalchemy import select, update
+
+from tests.conftest import ACCOUNT_SID, LINE, PUBLIC
+from voice import callbacks, specialists
+from voice.models import Call, CallbackRequest, CallEvent, Specialist, utcnow
+from voice.simulator import ScriptedCaller, SpecialistPhone
+from workers import jobs
+from workers.queues import callback_queue
+
+CALLER = "+19375550123"
+ALICE = "+19375550201"
+BRUNO = "+19375550202"
+API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
+# language, safety, category, name, location, callback number (caller ID), description, talk now
+INTAKE = ["1", "2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
+
+
+class FakeTwilio:
+    """Twilio's REST API as `responses` plays it: records what we sent, answers like Twilio (or fails)."""
+
+    def __init__(self, rsps: responses.RequestsMock):
+        self.placed: list[dict] = []
+        self.driven = 0
+        self.texts: list[dict] = []
+        self.call_failures: list[tuple[int, int]] = []  # (HTTP status, Twilio code) to answer before succeeding
+        self.sms_failure: tuple[int, int] | None = None
+        self.listed_calls: list[dict] = []
+        rsps.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
+        rsps.add_callback(responses.POST, f"{API}/Messages.json", callback=self._create_message)
+        rsps.add_callback(responses.GET, f"{API}/Calls.json", callback=self._list_calls)
+
+    @staticmethod
+    def _form(request) -> dict:
+        return {k: v[0] for k, v in parse_qs(request.body).items()}
+
+    def _create_call(self, request):
+        if self.call_failures:
+            status, code = self.call_failures.pop(0)
+            return status, {}, json.dumps({"code": code, "message": "simulated failure", "status": status})
+        form = self._form(request)
+        form["Sid"] = f"CA{len(self.placed):032d}"
+        self.placed.append(form)
+        return 201, {}, json.dumps({"sid": form["Sid"], "status": "queued", "account_sid": ACCOUNT_SID,
+                                    "to": form["To"], "from": form["From"]})
+
+    def _create_message(self, request):
+        form = self._form(request)
+        if self.sms_failure:
+            status, code = self.sms_failure
+            return status, {}, json.dumps({"code": code, "message": "not a mobile number", "status": status})
+        self.texts.append(form)
+        return 201, {}, json.dumps({"sid": f"SM{len(self.texts):032d}", "status": "queued", "body": form["Body"]})
+
+    def _list_calls(self, request):
+        return 200, {}, json.dumps({"calls": self.listed_calls, "end": 0, "page": 0, "page_size": 50, "start": 0,
+                                    "next_page_uri": None, "uri": "/x"})
+
+    def ring(self, phone) -> list:
+        """Play every call placed since last time on the simulated phone network."""
+        records = []
+        while self.driven < len(self.placed):
+            form = self.placed[self.driven]
+            self.driven += 1
+            records.append(phone.outbound_call(form["To"], form["From"], form["Url"],
+                                               status_callback=form.get("StatusCallback"), call_sid=form["Sid"]))
+        return records
+
+
+@pytest.fixture
+def twilio():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield FakeTwilio(rsps)
+
+
+@pytest.fixture
+def app(redis_url, database_url):
+    """The shared app fixture, with REST retries that do not wait (the worker runs in burst mode)."""
+    from tests.conftest import settings
+    from voice import create_app
+    from voice.models import Base
+
+    app = create_app(settings(redis_url, database_url, REST_RETRY_SECONDS="0,0,0", STALE_ATTEMPT_SECONDS="1"))
+    app.extensions["redis"].flushdb()
+    with app.extensions["db"].engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    yield app
+    app.extensions["redis"].flushdb()
+    app.extensions["db"].dispose()
+
+
+def work(app) -> None:
+    """A real RQ worker drains the queue (in this process, so `responses` sees its REST calls)."""
+    r = app.extensions["redis"]
+    with app.app_context():
+        SimpleWorker([callback_queue(r)], connection=r).work(burst=True)
+        app.extensions["db"].session.remove()
+
+
+def request_row(app) -> CallbackRequest:
+    with app.app_context():
+        session = app.extensions["db"].session()
+        row = session.scalar(select(CallbackRequest))
+        row.call  # noqa: B018 (load it while the session is open)
+        session.expunge_all()
+        return row
+
+
+def events(app, kind: str | None = None) -> list[tuple[str, dict]]:
+    with app.app_context():
+        rows = app.extensions["db"].session().scalars(select(CallEvent).order_by(CallEvent.id)).all()
+        return [(e.kind, json.loads(e.detail)) for e in rows if kind is None or e.kind == kind]
+
+
+def text_on(app, phone, number: str, name: str, languages=("en",), **behaviour) -> SpecialistPhone:
+    with app.app_context():
+        session = app.extensions["db"].session()
+        specialists.add_specialist(session, name, number, list(languages))
+        session.commit()
+    party = SpecialistPhone(name, **behaviour)
+    phone.network[number] = party
+    status, _ = phone.send_sms(number, "ON")
+    assert status == 200
+    return party
+
+
+def queued_caller(app, phone, inputs=INTAKE):
+    """A caller who reached nobody live; they are on the phone network to be called back."""
+    phone.network[CALLER] = ScriptedCaller(label="caller")
+    record = phone.call_line(CALLER, ScriptedCaller(inputs))
+    assert record.problems == []
+    assert request_row(app).status in ("pending", "scheduled")
+    return record
+
+
+def test_caller_who_reached_nobody_is_called_back_when_a_specialist_texts_on(app, phone, twilio, runner):
+    record = queued_caller(app, phone)
+    heard = record.heard()
+    assert "will call you back at 9 3 7, 5 5 5, 0 1 2 3, from 9 3 7, 5 5 5, 0 1 0 0" in heard
+    assert "within about" in heard
+
+    work(app)  # nobody is on: only the confirmation text goes out
+    assert twilio.placed == []
+    assert twilio.texts[0]["To"] == CALLER and twilio.texts[0]["From"] == LINE
+    assert "(937) 555-0100" in twilio.texts[0]["Body"]
+
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    assert len(twilio.placed) == 1
+    sent = twilio.placed[0]
+    assert sent["To"] == ALICE and sent["From"] == LINE
+    assert sent["Url"].startswith(f"{PUBLIC}/voice/callback/whisper?")
+    assert sent["StatusCallback"].startswith(f"{PUBLIC}/voice/callback/status?")
+
+    (leg,) = twilio.ring(phone)
+    assert leg.problems == []
+    whisper = leg.heard("Alice Mediator")
+    assert "landlord" in whisper and "Dana Whitfield" in whisper and "400 West Third Street" in whisper
+    assert "ago" in whisper or "just now" in whisper
+    assert leg.bridged_with == [CALLER]
+
+    row = request_row(app)
+    assert row.status == "completed" and row.call.outcome == "callback_completed"
+    exported = list(csv.DictReader(io.StringIO(runner.invoke(args=["calls", "export"]).output)))
+    assert exported[0]["outcome"] == "callback_completed" and exported[0]["specialist_phone"] == ALICE
+    kinds = [k for k, _ in events(app)]
+    assert kinds.index("callback_attempt") < kinds.index("callback_specialist_accepted") < kinds.index("callback_connected")
+
+
+def test_specialist_finishing_a_live_call_is_offered_the_oldest_callback(app, phone, twilio, add_specialist):
+    alice = add_specialist("Alice Mediator", ALICE)
+    phone.network[CALLER] = ScriptedCaller(label="caller")
+    # Alice is on a live call while a second caller asks to be called back...
+    r = app.extensions["redis"]
+    from voice import routing
+
+    with app.app_context():
+        alice_id = app.extensions["db"].session().scalar(select(Specialist.id))
+    assert routing.claim_next_specialist(r, "en", "call:CAlive", 60) == alice_id
+    queued_caller(app, phone)
+    work(app)
+    assert twilio.placed == []
+    # ...and the moment that call ends (status callback), the worker rings her for the callback.
+    with app.app_context():
+        routing.release_specialist(r, alice_id, "call:CAlive")
+    work(app)
+    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert alice.label == "Alice Mediator"
+
+
+def test_specialist_who_passes_is_released_and_the_next_one_is_tried(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator", accept="2")
+    text_on(app, phone, BRUNO, "Bruno Mediator")
+    work(app)
+    first = twilio.ring(phone)
+    assert first[0].bridged_with == []
+    assert request_row(app).status == "pending"
+    work(app)
+    assert [p["To"] for p in twilio.placed] == [ALICE, BRUNO]
+    (second,) = twilio.ring(phone)
+    assert second.bridged_with == [CALLER]
+    assert request_row(app).status == "completed"
+
+
+def test_specialist_who_does_not_pick_up_goes_back_and_the_caller_keeps_their_place(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator", answers=False)
+    work(app)
+    (leg,) = twilio.ring(phone)
+    assert leg.problems == []
+    row = request_row(app)
+    assert row.status == "pending" and row.attempts == 0
+    assert [d["why"] for k, d in events(app, "callback_specialist_missed")] == ["specialist leg ended: no-answer"]
+    r = app.extensions["redis"]
+    assert r.get("ml:lease:1") is None
+
+
+def test_caller_who_never_answers_is_retried_on_schedule_then_marked_unreachable(app, phone, twilio):
+    queued_caller(app, phone)
+    phone.network[CALLER].answers = False
+    text_on(app, phone, ALICE, "Alice Mediator")
+    for attempt in range(1, 5):
+        work(app)
+        (leg,) = twilio.ring(phone)
+        assert leg.problems == []
+        row = request_row(app)
+        assert row.attempts == attempt
+        if attempt < 4:
+            assert row.status == "scheduled"
+            assert "try again at" in leg.heard("Alice Mediator")
+            # The schedule is 10, 30, 120 minutes; bring the next try forward instead of waiting.
+            with app.app_context():
+                session = app.extensions["db"].session()
+                session.execute(update(CallbackRequest).values(due_at=row.due_at - timedelta(days=1)))
+                session.commit()
+            jobs_due = [minutes for minutes in (10, 30, 120)][attempt - 1]
+            assert timedelta(minutes=jobs_due - 1) < row.due_at - row.last_attempt_at <= timedelta(minutes=jobs_due)
+    row = request_row(app)
+    assert row.status == "unreachable" and row.call.outcome == "unreachable"
+    assert "last try" in leg.heard("Alice Mediator")
+    work(app)
+    unreachable_text = twilio.texts[-1]
+    assert unreachable_text["To"] == CALLER and "could not reach you" in unreachable_text["Body"]
+    assert "Monday to Friday" in unreachable_text["Body"]
+
+
+def test_rest_500_then_success_places_exactly_one_call(app, phone, twilio):
+    queued_caller(app, phone)
+    twilio.call_failures = [(500, 20500), (429, 20429)]
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    assert len(twilio.placed) == 1
+    assert len(events(app, "callback_rest_retry")) == 2
+    (leg,) = twilio.ring(phone)
+    assert leg.bridged_with == [CALLER]
+
+
+def test_a_permanent_rest_error_ends_the_request_with_a_reason(app, phone, twilio):
+    queued_caller(app, phone)
+    twilio.call_failures = [(400, 21211)]
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    row = request_row(app)
+    assert row.status == "unreachable" and "21211" in row.reason
+    assert app.extensions["redis"].get("ml:lease:1") is None
+
+
+def test_a_landline_that_cannot_take_texts_is_logged_not_fatal(app, phone, twilio):
+    twilio.sms_failure = (400, 21614)
+    queued_caller(app, phone)
+    work(app)
+    assert [d["code"] for _, d in events(app, "sms_not_sent")] == [21614]
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    assert len(twilio.placed) == 1
+
+
+def test_redis_flushed_then_reconcile_rebuilds_the_queue_from_sql(app, phone, twilio, runner):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator", answers=False)
+    app.extensions["redis"].flushdb()  # every queued job and idle queue is gone
+    work(app)
+    assert twilio.placed == []
+    result = runner.invoke(args=["callbacks", "reconcile"])
+    assert result.exit_code == 0 and "1 specialist" in result.output
+    work(app)
+    assert [p["To"] for p in twilio.placed] == [ALICE]
+
+
+def test_callbacks_list_shows_open_requests(app, phone, runner):
+    queued_caller(app, phone)
+    output = runner.invoke(args=["callbacks", "list"]).output
+    assert "pending" in output and "(937) 555-0123" in output and "Dana Whitfield" in output
+
+
+def test_window_start_is_the_next_window_in_the_program_time_zone():
+    zone = "America/New_York"  # UTC-5 in November
+    one_am = datetime(2026, 11, 25, 6, 0)
+    assert callbacks.window_start("morning", one_am, zone) == datetime(2026, 11, 25, 14, 0)
+    assert callbacks.window_start("evening", datetime(2026, 11, 25, 23, 0), zone) == datetime(2026, 11, 25, 23, 0)
+    assert callbacks.window_start("morning", datetime(2026, 11, 25, 18, 0), zone) == datetime(2026, 11, 26, 14, 0)
+    assert callbacks.window_start("asap", one_am, zone) == one_am
+    assert callbacks.window_start(None, one_am, zone) == one_am
+
+
+def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone, twilio):
+    from rq.registry import ScheduledJobRegistry
+
+    record = queued_caller(app, phone, INTAKE[:-1] + ["2", "2"])  # call me back, in the morning
+    row = request_row(app)
+    assert row.window == "morning" and row.call.wants_callback
+    expected = callbacks.window_start("morning", row.created_at, "America/New_York")
+    assert abs((row.due_at - expected).total_seconds()) < 5
+    if row.status == "scheduled":
+        assert "time you chose" in record.heard()
+        registry = ScheduledJobRegistry(queue=callback_queue(app.extensions["redis"]))
+        assert len(registry.get_job_ids()) == 1
+    else:  # it is morning in New York right now
+        assert row.status == "pending"
+
+
+def test_two_workers_racing_for_one_request_dial_it_once(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    text_on(app, phone, BRUNO, "Bruno Mediator")
+    barrier = threading.Barrier(2)
+    results = []
+
+    def dispatch():
+        with app.app_context():
+            barrier.wait()
+            results.append(jobs.dispatch_callbacks())
+            app.extensions["db"].session.remove()
+
+    threads = [threading.Thread(target=dispatch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 1]
+    work(app)
+    assert len(twilio.placed) == 1
+    r = app.extensions["redis"]
+    # The specialist the losing worker claimed was given back, not left holding nothing.
+    holders = [r.get(f"ml:lease:{i}") for i in (1, 2)]
+    assert sum(h is not None for h in holders) == 1
+
+
+def test_a_live_call_and_a_callback_never_take_the_same_specialist(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)  # Alice is now held by the callback attempt
+    live = phone.call_line("+19375550999", ScriptedCaller(INTAKE))
+    assert live.bridged_with == [] and "dialing +19375550201" not in live.text()
+
+
+def test_sweep_recovers_an_attempt_whose_worker_died_before_twilio_answered(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    with app.app_context():
+        jobs.dispatch_callbacks()  # claimed, but the worker "dies" before placing the call
+    callback_queue(app.extensions["redis"]).empty()
+    with app.app_context():
+        session = app.extensions["db"].session()
+        session.execute(update(CallbackRequest).values(attempt_started_at=utcnow() - timedelta(minutes=5)))
+        session.commit()
+        summary = jobs.sweep()
+    assert summary["recovered"] == 1, summary
+    assert summary["placed"] == 1, summary
+    work(app)
+    assert len(twilio.placed) == 1
+
+
+def test_sweep_adopts_a_call_twilio_placed_before_the_worker_died(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    with app.app_context():
+        jobs.dispatch_callbacks()
+    callback_queue(app.extensions["redis"]).empty()
+    twilio.listed_calls = [{"sid": "CA" + "7" * 32, "status": "ringing", "to": ALICE, "from": LINE}]
+    with app.app_context():
+        session = app.extensions["db"].session()
+        session.execute(update(CallbackRequest).values(attempt_started_at=utcnow() - timedelta(minutes=5)))
+        session.commit()
+        summary = jobs.sweep()
+    assert summary["recovered"] == 0 and twilio.placed == []
+    assert request_row(app).attempt_call_sid == "CA" + "7" * 32
+
+
+def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    (leg,) = twilio.ring(phone)
+    # Twilio repeats the whisper of a finished attempt (a late retry): nothing is dialed again.
+    again = phone.outbound_call(ALICE, LINE, twilio.placed[0]["Url"])
+    assert "already been handled" in again.heard("Alice Mediator") and again.bridged_with == []
+    with app.app_context():
+        assert app.extensions["db"].session().scalar(select(Call.outcome)) == "callback_completed"
