@@ -413,3 +413,101 @@ def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twi
     assert "already been handled" in again.heard("Alice Mediator") and again.bridged_with == []
     with app.app_context():
         assert app.extensions["db"].session().scalar(select(Call.outcome)) == "callback_completed"
+
+
+class BlockingTwilio:
+    """A real HTTP server standing in for Twilio's REST API, that holds Calls.create until told to answer,
+    so a real worker process can be killed while it waits on Twilio."""
+
+    def __init__(self):
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        self.received: list[dict] = []
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+        @Request.application
+        def wsgi(request):
+            if request.method == "POST" and request.path.endswith("/Calls.json"):
+                form = request.form.to_dict()
+                form["Sid"] = f"CA{len(self.received):032d}"
+                self.received.append(form)
+                self.holding.set()
+                self.release.wait(30)
+                body = {"sid": form["Sid"], "status": "queued", "to": form["To"], "from": form["From"]}
+                return Response(json.dumps(body), status=201, mimetype="application/json")
+            if request.method == "GET" and request.path.endswith("/Calls.json"):
+                listed = [{"sid": f["Sid"], "status": "ringing", "to": f["To"], "from": f["From"]}
+                          for f in self.received if f["To"] == request.args.get("To")]
+                body = {"calls": listed, "end": 0, "page": 0, "page_size": 50, "start": 0, "next_page_uri": None}
+                return Response(json.dumps(body), mimetype="application/json")
+            return Response(json.dumps({"sid": "SM" + "0" * 32, "status": "queued"}), status=201,
+                            mimetype="application/json")
+
+        self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+
+
+def test_worker_killed_while_twilio_places_the_call_never_rings_twice(redis_url, database_url, phone):
+    """SIGKILL a real `rq worker` mid-REST-call; the sweep finds Twilio's call and adopts it instead of calling again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import AUTH_TOKEN, DISPATCH, settings
+    from voice import create_app
+    from voice.models import Base
+
+    fake = BlockingTwilio()
+    config = settings(redis_url, database_url, TWILIO_API_BASE_URL=fake.url, REST_RETRY_SECONDS="0",
+                      STALE_ATTEMPT_SECONDS="1")
+    app = create_app(config)
+    r = app.extensions["redis"]
+    r.flushdb()
+    with app.extensions["db"].engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    phone.transport.app = app
+    try:
+        queued_caller(app, phone)
+        text_on(app, phone, ALICE, "Alice Mediator")
+        env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
+               "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DISPATCH_TRANSFER_NUMBER": DISPATCH}
+        worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "callbacks"],
+                                  env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert fake.holding.wait(30), "the worker never reached Twilio"
+        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work-horse, mid-request
+        worker.wait(10)
+        fake.release.set()
+        assert len(fake.received) == 1
+        assert request_row(app).status == "in_progress" and request_row(app).attempt_call_sid is None
+
+        time.sleep(1.1)  # older than STALE_ATTEMPT_SECONDS
+        with app.app_context():
+            summary = jobs.sweep()
+            app.extensions["db"].session.remove()
+        assert summary["recovered"] == 0
+        row = request_row(app)
+        assert row.status == "in_progress" and row.attempt_call_sid == fake.received[0]["Sid"]
+
+        # Twilio goes on with the call it placed: Alice hears the case, presses 1, the caller is reached.
+        form = fake.received[0]
+        leg = phone.outbound_call(form["To"], form["From"], form["Url"], status_callback=form["StatusCallback"],
+                                  call_sid=form["Sid"])
+        assert leg.bridged_with == [CALLER]
+        with app.app_context():
+            jobs.sweep()
+        assert len(fake.received) == 1, "the caller must be called exactly once for this attempt"
+        assert request_row(app).status == "completed"
+    finally:
+        fake.stop()
+        r.flushdb()
+        app.extensions["db"].dispose()
