@@ -293,6 +293,10 @@ def wait_phrase(db: Session, r: redis.Redis, request: CallbackRequest, language:
     if request.status == SCHEDULED:
         return {"en": "We will call you at the time you chose.",
                 "es": "Le llamaremos en el horario que eligió."}[language]
+    if not r.zcard(Keys.available(request.language or "en")):
+        # Nobody is on (perhaps after hours): promise no time we cannot keep.
+        return {"en": "We will call you as soon as a specialist is available.",
+                "es": "Le llamaremos en cuanto haya un especialista disponible."}[language]
     minutes = estimated_wait_minutes(db, r, request)
     if minutes <= 15:
         return {"en": "We expect to call you within about 15 minutes.",
