@@ -99,6 +99,10 @@ def place_callback(request_id: int, specialist_id: int) -> str:
                 or request.attempt_specialist_id != specialist_id or request.attempt_call_sid):
             return "nothing to do"
         specialist = db.get(Specialist, specialist_id)
+        if specialist is None:
+            callbacks.back_in_line(db, r, request, "specialist removed from the roster", passed=False)
+            db.commit()
+            return "specialist gone"
         params = {"request": request.id, "specialist": specialist_id}
         try:
             call = rest_client(config).calls.create(
