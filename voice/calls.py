@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from sqlalchemy import select
@@ -144,15 +145,24 @@ def export_row(call: Call) -> dict[str, str]:
     }
 
 
-def write_csv(calls: Iterable[Call], out: IO[str]) -> int:
-    """Write the call log as CSV (formula-injection safe); returns the number of rows."""
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS)
+def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str]:
+    """The call log as CSV text in chunks (formula-injection safe), for streaming downloads."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
-    count = 0
-    for call in calls:
+    for count, call in enumerate(calls, start=1):
         writer.writerow({k: _csv_safe(v) for k, v in export_row(call).items()})
-        count += 1
-    return count
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def write_csv(calls: Iterable[Call], out: IO[str]) -> None:
+    """Write the call log as CSV to a file."""
+    for chunk in csv_chunks(calls):
+        out.write(chunk)
 
 
 def _csv_safe(value: str) -> str:

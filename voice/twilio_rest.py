@@ -21,7 +21,13 @@ class RedirectingHttpClient(TwilioHttpClient):
         self.base_url = base_url.rstrip("/")
 
     def request(self, method, url, *args, **kwargs):
-        return super().request(method, _TWILIO_HOST.sub(self.base_url, url), *args, **kwargs)
+        return super().request(method, api_url({"TWILIO_API_BASE_URL": self.base_url}, url), *args, **kwargs)
+
+
+def api_url(config: Mapping, url: str) -> str:
+    """A Twilio API URL (e.g. a recording's) as this deployment must fetch it: via TWILIO_API_BASE_URL if set."""
+    base = (config.get("TWILIO_API_BASE_URL") or "").strip().rstrip("/")
+    return _TWILIO_HOST.sub(base, url) if base else url
 
 
 def rest_client(config: Mapping) -> Client:

@@ -1,0 +1,52 @@
+"""The coordinator's dashboard under /dashboard/: sessions, CSRF, login throttling, pages and the `user` CLI."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask, redirect, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def init_app(app: Flask) -> None:
+    """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
+    from voice.dashboard import auth, cli, pages
+
+    secure = app.config["PUBLIC_BASE_URL"].startswith("https://") and not app.testing
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=app.config["SESSION_IDLE_MINUTES"]),
+        # Each request refreshes the cookie, so the lifetime is an idle timeout.
+        SESSION_REFRESH_EACH_REQUEST=True,
+        RATELIMIT_STORAGE_URI=app.config["REDIS_URL"],
+        RATELIMIT_STRATEGY="moving-window",
+        RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    webhooks = list(app.blueprints.values())
+    csrf.init_app(app)
+    for blueprint in webhooks:
+        # Twilio cannot send a CSRF token; these views check Twilio's signature instead, never a cookie.
+        csrf.exempt(blueprint)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    limiter.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.cli.add_command(cli.user_cli)
+
+    @app.get("/")
+    def root():
+        return redirect(url_for("pages.board"))

@@ -1,0 +1,331 @@
+"""The dashboard's pages: board, call log and detail, roster, callbacks, reports, export, audit log."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import requests
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from voice import callbacks, calls, phones, specialists
+from voice import db as database
+from voice.dashboard import queries
+from voice.dashboard.auth import audit, coordinator_required
+from voice.models import AuditEntry, Call, CallbackRequest, CallNote, Specialist, utcnow
+from voice.redisdb import get_redis
+from voice.script import CATEGORY_LABELS
+from voice.twilio_rest import api_url
+from workers.queues import dispatch_soon
+
+bp = Blueprint("pages", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static",
+               static_url_path="/static")
+
+DISPOSITIONS = {
+    "resolved_by_phone": "Resolved by phone",
+    "in_person_scheduled": "In-person mediation scheduled",
+    "referred": "Referred elsewhere",
+    "no_further_action": "No further action",
+}
+OUTCOME_LABELS = {
+    "in_intake": "In intake", "connecting": "Connecting", "bridged": "Answered live",
+    "callback_queued": "Callback queued", "callback_completed": "Called back", "escalated": "Escalated to dispatch",
+    "abandoned": "Hung up", "unreachable": "Unreachable", "failed": "Failed",
+}
+
+
+@bp.app_template_filter("local")
+def local_time(value: datetime | None, fmt: str = "%b %-d, %-I:%M %p") -> str:
+    local = queries.to_local(value, current_app.config["TIMEZONE"])
+    return local.strftime(fmt) if local else ""
+
+
+@bp.app_template_filter("ago")
+def ago(value: datetime | None) -> str:
+    if not value:
+        return ""
+    minutes = int((utcnow() - value).total_seconds() // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@bp.app_template_filter("phone")
+def phone_display(value: str | None) -> str:
+    return phones.display(value, current_app.config["DEFAULT_REGION"])
+
+
+@bp.app_template_filter("masked")
+def phone_masked(value: str | None) -> str:
+    return phones.masked(value, current_app.config["DEFAULT_REGION"])
+
+
+@bp.app_context_processor
+def labels() -> dict:
+    return {"CATEGORY_LABELS": CATEGORY_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS, "DISPOSITIONS": DISPOSITIONS,
+            "program_name": current_app.config["PROGRAM_NAME"]}
+
+
+def own_call_or_404(call_id: int) -> Call:
+    """The call, if this user may see it: coordinators all, specialists only the calls they handled."""
+    call = database.session().get(Call, call_id)
+    if call is None or (not current_user.is_coordinator and call.specialist_id != current_user.specialist_id):
+        abort(404)
+    return call
+
+
+# --- the live board -------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def board():
+    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
+    return render_template("dashboard/board.html", **data)
+
+
+@bp.get("/board/live")
+@login_required
+def board_live():
+    """Just the board's panels, fetched every few seconds and swapped in place."""
+    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
+    return render_template("dashboard/_board.html", **data)
+
+
+@bp.post("/specialists/<int:specialist_id>/availability")
+@coordinator_required
+def set_availability(specialist_id: int):
+    db = database.session()
+    specialist = db.get(Specialist, specialist_id) or abort(404)
+    on = request.form.get("on") == "1"
+    try:
+        specialists.set_available(db, get_redis(), specialist, on)
+    except specialists.RosterError as error:
+        flash(str(error), "error")
+    audit("specialist_on" if on else "specialist_off", f"specialist:{specialist.id}")
+    db.commit()
+    return redirect(url_for("pages.board"))
+
+
+# --- the call log ---------------------------------------------------------------------------------
+
+
+def _log_query():
+    config = current_app.config
+    filters = queries.LogFilters.from_args(request.args)
+    only = None if current_user.is_coordinator else (current_user.specialist_id or -1)
+    return filters, queries.filtered(filters, config["TIMEZONE"], config["DEFAULT_REGION"], only_specialist=only)
+
+
+@bp.get("/calls")
+@login_required
+def call_log():
+    filters, query = _log_query()
+    rows, cursor = queries.page(database.session(), query, request.args.get("after"))
+    roster = database.session().scalars(select(Specialist).order_by(Specialist.name)).all()
+    return render_template("dashboard/calls.html", rows=rows, cursor=cursor, filters=filters, roster=roster,
+                           args=filters.as_args(), paged=bool(request.args.get("after")))
+
+
+@bp.get("/calls.csv")
+@login_required
+def export_csv():
+    filters, query = _log_query()
+    audit("export", json.dumps(filters.as_args())[:200])
+    database.session().commit()
+    rows = database.session().scalars(query.order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
+
+    stamp = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y%m%d-%H%M")
+    return Response(stream_with_context(calls.csv_chunks(rows)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'})
+
+
+@bp.get("/calls/<int:call_id>")
+@login_required
+def call_detail(call_id: int):
+    call = own_call_or_404(call_id)
+    audit("view_call", call.call_sid)
+    db = database.session()
+    db.commit()
+    timeline = [(event, json.loads(event.detail or "{}")) for event in call.events]
+    notes = db.scalars(select(CallNote).where(CallNote.call_id == call.id).order_by(CallNote.id)).all()
+    callback = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
+    return render_template("dashboard/call.html", call=call, timeline=timeline, notes=notes, callback=callback)
+
+
+@bp.post("/calls/<int:call_id>/disposition")
+@login_required
+def set_disposition(call_id: int):
+    call = own_call_or_404(call_id)
+    choice = request.form.get("disposition", "")
+    if choice not in DISPOSITIONS:
+        flash("Choose how the case ended.", "error")
+        return redirect(url_for("pages.call_detail", call_id=call.id))
+    db = database.session()
+    call.disposition = choice
+    call.disposition_notes = calls.clean_text(request.form.get("notes"), 4000)
+    call.disposition_at = utcnow()
+    call.disposition_by_id = current_user.id
+    calls.record_event(db, call, "disposition", disposition=choice, by=current_user.email)
+    audit("set_disposition", call.call_sid)
+    db.commit()
+    flash("Disposition saved.", "ok")
+    return redirect(url_for("pages.call_detail", call_id=call.id))
+
+
+@bp.post("/calls/<int:call_id>/notes")
+@login_required
+def add_note(call_id: int):
+    call = own_call_or_404(call_id)
+    body = (request.form.get("body") or "").strip()[:4000]
+    if body:
+        db = database.session()
+        db.add(CallNote(call_id=call.id, user_id=current_user.id, body=body))
+        db.commit()
+    return redirect(url_for("pages.call_detail", call_id=call.id) + "#notes")
+
+
+@bp.get("/calls/<int:call_id>/recording")
+@login_required
+def recording(call_id: int):
+    """The caller's message, fetched from Twilio with our credentials; the browser never sees Twilio's URL."""
+    call = own_call_or_404(call_id)
+    if not call.recording_url:
+        abort(404)
+    config = current_app.config
+    audit("play_recording", call.call_sid)
+    database.session().commit()
+    upstream = requests.get(api_url(config, call.recording_url + ".mp3"), stream=True, timeout=15,
+                            auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]))
+    if upstream.status_code != 200:
+        abort(502)
+    return Response(stream_with_context(upstream.iter_content(64 * 1024)), mimetype="audio/mpeg",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+# --- roster ---------------------------------------------------------------------------------------
+
+
+@bp.get("/roster")
+@coordinator_required
+def roster():
+    rows = database.session().scalars(select(Specialist).order_by(Specialist.active.desc(), Specialist.name)).all()
+    return render_template("dashboard/roster.html", rows=rows)
+
+
+@bp.post("/roster")
+@coordinator_required
+def roster_add():
+    db = database.session()
+    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
+    languages = request.form.getlist("languages") or ["en"]
+    if number is None:
+        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
+        return redirect(url_for("pages.roster"))
+    try:
+        specialist = specialists.add_specialist(db, (request.form.get("name") or "").strip()[:120], number, languages)
+    except specialists.RosterError as error:
+        flash(str(error), "error")
+        return redirect(url_for("pages.roster"))
+    audit("roster_add", f"specialist:{specialist.id}")
+    db.commit()
+    flash(f"{specialist.name} added. They text ON to the line to take calls.", "ok")
+    return redirect(url_for("pages.roster"))
+
+
+@bp.post("/roster/<int:specialist_id>")
+@coordinator_required
+def roster_edit(specialist_id: int):
+    db = database.session()
+    specialist = db.get(Specialist, specialist_id) or abort(404)
+    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
+    if number is None:
+        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
+        return redirect(url_for("pages.roster"))
+    try:
+        specialists.update_specialist(db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120],
+                                      phone_e164=number, languages=request.form.getlist("languages") or ["en"],
+                                      active=request.form.get("active") == "1")
+    except specialists.RosterError as error:
+        flash(str(error), "error")
+        return redirect(url_for("pages.roster"))
+    audit("roster_edit", f"specialist:{specialist.id}")
+    db.commit()
+    flash(f"{specialist.name} saved.", "ok")
+    return redirect(url_for("pages.roster"))
+
+
+# --- callbacks ------------------------------------------------------------------------------------
+
+
+@bp.get("/callbacks")
+@coordinator_required
+def callbacks_page():
+    db = database.session()
+    rows = callbacks.open_requests(db)
+    roster = db.scalars(select(Specialist).where(Specialist.active.is_(True)).order_by(Specialist.name)).all()
+    return render_template("dashboard/callbacks.html", rows=rows, roster=roster)
+
+
+@bp.post("/callbacks/<int:request_id>/<action>")
+@coordinator_required
+def callback_action(request_id: int, action: str):
+    db = database.session()
+    row = db.get(CallbackRequest, request_id) or abort(404)
+    if action == "retry":
+        callbacks.retry_now(db, row)
+    elif action == "cancel":
+        callbacks.cancel(db, row, calls.clean_text(request.form.get("reason"), 300) or "cancelled by the coordinator")
+    elif action == "reassign":
+        raw = request.form.get("specialist_id", "")
+        callbacks.reassign(db, row, int(raw) if raw.isdigit() else None)
+    else:
+        abort(404)
+    audit(f"callback_{action}", f"callback:{row.id}")
+    db.commit()
+    dispatch_soon(get_redis())
+    flash("Callback updated.", "ok")
+    return redirect(url_for("pages.callbacks_page"))
+
+
+# --- reports and the audit log --------------------------------------------------------------------
+
+
+@bp.get("/reports")
+@coordinator_required
+def reports():
+    today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    try:
+        start = date.fromisoformat(request.args.get("start") or today.replace(day=1).isoformat())
+        end = date.fromisoformat(request.args.get("end") or today.isoformat())
+    except ValueError:
+        flash("Dates must look like 2026-11-01.", "error")
+        start, end = today.replace(day=1), today
+    if end < start:
+        start, end = end, start
+    end = min(end, start + timedelta(days=366 * 2))
+    data = queries.report(database.session(), start, end, current_app.config["TIMEZONE"])
+    return render_template("dashboard/reports.html", data=data, start=start, end=end)
+
+
+@bp.get("/audit")
+@coordinator_required
+def audit_log():
+    rows = database.session().scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500)).all()
+    return render_template("dashboard/audit.html", rows=rows)

@@ -1,0 +1,218 @@
+"""What the dashboard reads: the live board, the filtered call log (keyset pages), and the reports."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import redis
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from voice import callbacks, calls, phones, routing, specialists
+from voice.models import Call, CallbackRequest, Specialist, utcnow
+
+PAGE_SIZE = 50
+UTC = ZoneInfo("UTC")
+
+
+def local_midnight_utc(day: date, zone: str) -> datetime:
+    """Naive UTC for the start of `day` in the program's time zone."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC).replace(tzinfo=None)
+
+
+def to_local(value: datetime | None, zone: str) -> datetime | None:
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)) if value else None
+
+
+# --- the live board -------------------------------------------------------------------------------
+
+
+@dataclass
+class SpecialistState:
+    specialist: Specialist
+    state: str  # off, available, ringing, on_call
+    since: datetime | None
+    today: int
+
+
+def board(db: Session, r: redis.Redis, zone: str) -> dict:
+    roster = db.scalars(select(Specialist).where(Specialist.active.is_(True)).order_by(Specialist.name)).all()
+    holders = routing.lease_holders(r, [s.id for s in roster])
+    today_start = local_midnight_utc(datetime.now(ZoneInfo(zone)).date(), zone)
+    counts = dict(db.execute(
+        select(Call.specialist_id, func.count(Call.id))
+        .where(Call.started_at >= today_start, Call.specialist_id.is_not(None), Call.connected_at.is_not(None))
+        .group_by(Call.specialist_id)
+    ).all())
+    live = {c.specialist_id: c for c in db.scalars(
+        select(Call).where(Call.ended_at.is_(None), Call.connected_at.is_not(None),
+                           Call.started_at >= utcnow() - timedelta(hours=12))
+    )}
+    states = []
+    for s in roster:
+        state, since = specialists.state_of(r, s), s.available_since
+        if state == "busy":
+            call = live.get(s.id)
+            state, since = ("on_call", call.connected_at) if call else ("ringing", None)
+            if holders.get(s.id, "").startswith("callback:") and call is None:
+                state = "calling_back"
+        states.append(SpecialistState(s, state, since, counts.get(s.id, 0)))
+    in_intake = db.scalars(
+        select(Call).where(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None),
+                           Call.started_at >= utcnow() - timedelta(hours=2))
+        .order_by(Call.started_at)
+    ).all()
+    waiting = callbacks.open_requests(db, (callbacks.PENDING, callbacks.SCHEDULED, callbacks.IN_PROGRESS))
+    return {"specialists": states, "in_intake": in_intake, "waiting": waiting}
+
+
+# --- the call log ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LogFilters:
+    start: date | None = None
+    end: date | None = None
+    category: str = ""
+    outcome: str = ""
+    specialist_id: int | None = None
+    language: str = ""
+    q: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args) -> LogFilters:
+        f = cls(category=args.get("category", "")[:32], outcome=args.get("outcome", "")[:24],
+                language=args.get("language", "")[:8], q=args.get("q", "").strip()[:100])
+        for name in ("start", "end"):
+            raw = args.get(name, "")
+            if raw:
+                try:
+                    setattr(f, name, date.fromisoformat(raw))
+                except ValueError:
+                    f.errors.append(f"{name} date {raw!r} is not a date (YYYY-MM-DD)")
+        raw = args.get("specialist", "")
+        if raw:
+            f.specialist_id = int(raw) if raw.isdigit() else None
+        return f
+
+    def as_args(self) -> dict:
+        args = {"start": self.start.isoformat() if self.start else "", "end": self.end.isoformat() if self.end else "",
+                "category": self.category, "outcome": self.outcome, "language": self.language, "q": self.q,
+                "specialist": str(self.specialist_id or "")}
+        return {k: v for k, v in args.items() if v}
+
+
+def filtered(f: LogFilters, zone: str, region: str, only_specialist: int | None = None) -> Select:
+    """The call log query for these filters; every condition uses an indexed column."""
+    query = select(Call)
+    if f.start:
+        query = query.where(Call.started_at >= local_midnight_utc(f.start, zone))
+    if f.end:
+        query = query.where(Call.started_at < local_midnight_utc(f.end + timedelta(days=1), zone))
+    if f.category:
+        query = query.where(Call.category == f.category)
+    if f.outcome:
+        query = query.where(Call.outcome == f.outcome)
+    if f.language:
+        query = query.where(Call.language == f.language)
+    if f.specialist_id:
+        query = query.where(Call.specialist_id == f.specialist_id)
+    if only_specialist is not None:
+        query = query.where(Call.specialist_id == only_specialist)
+    if f.q:
+        number = phones.to_e164(f.q, region) if sum(ch.isdigit() for ch in f.q) >= 7 else None
+        if number:
+            query = query.where(or_(Call.from_number == number, Call.callback_number == number))
+        else:
+            # A prefix match can use the index on caller_name; callers are found by how their name starts.
+            query = query.where(Call.caller_name.like(_escape_like(f.q) + "%", escape="\\"))
+    return query
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def page(db: Session, query: Select, after: str | None) -> tuple[list[Call], str | None]:
+    """One page, newest first, continuing after the cursor "<started_at iso>_<id>"; and the next cursor."""
+    if after:
+        try:
+            stamp, _, ident = after.partition("_")
+            when, last_id = datetime.fromisoformat(stamp), int(ident)
+            query = query.where(or_(Call.started_at < when, (Call.started_at == when) & (Call.id < last_id)))
+        except ValueError:
+            pass
+    rows = db.scalars(query.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE + 1)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    cursor = f"{rows[-1].started_at.isoformat()}_{rows[-1].id}" if more and rows else None
+    return rows, cursor
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def report(db: Session, start: date, end: date, zone: str) -> dict:
+    """Everything the reports page charts, for calls that started in [start, end] (program time zone)."""
+    since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
+    in_range = (Call.started_at >= since, Call.started_at < until)
+    rows = db.execute(select(Call.started_at, Call.connected_at, Call.outcome).where(*in_range)).all()
+    tz = ZoneInfo(zone)
+    per_day: Counter[str] = Counter()
+    per_week: Counter[str] = Counter()
+    heat = [[0] * 24 for _ in range(7)]
+    live_waits = []
+    for started, connected, outcome in rows:
+        local = started.replace(tzinfo=UTC).astimezone(tz)
+        per_day[local.date().isoformat()] += 1
+        monday = local.date() - timedelta(days=local.weekday())
+        per_week[monday.isoformat()] += 1
+        heat[local.weekday()][local.hour] += 1
+        if connected and outcome == calls.BRIDGED:
+            live_waits.append((connected - started).total_seconds())
+    callback_waits = [
+        (done - made).total_seconds() / 60
+        for made, done in db.execute(
+            select(CallbackRequest.created_at, CallbackRequest.completed_at).join(Call)
+            .where(*in_range, CallbackRequest.status == callbacks.COMPLETED)
+        ).all()
+    ]
+    by_category = dict(db.execute(select(Call.category, func.count()).where(*in_range).group_by(Call.category)).all())
+    by_outcome = dict(db.execute(select(Call.outcome, func.count()).where(*in_range).group_by(Call.outcome)).all())
+    days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+    weeks = sorted(per_week)
+    return {
+        "total": len(rows),
+        "days": days,
+        "per_day": [per_day.get(d, 0) for d in days],
+        "weeks": weeks,
+        "per_week": [per_week[w] for w in weeks],
+        "by_category": {k or "not given": v for k, v in sorted(by_category.items(), key=lambda kv: -kv[1])},
+        "by_outcome": {k: v for k, v in sorted(by_outcome.items(), key=lambda kv: -kv[1])},
+        "how_handled": {
+            "Answered live": by_outcome.get(calls.BRIDGED, 0),
+            "Called back": by_outcome.get(calls.CALLBACK_COMPLETED, 0),
+            "Waiting for a callback": by_outcome.get(calls.CALLBACK_QUEUED, 0),
+            "Escalated to dispatch": by_outcome.get(calls.ESCALATED, 0),
+            "Unreachable": by_outcome.get(calls.UNREACHABLE, 0),
+            "Hung up": by_outcome.get(calls.ABANDONED, 0),
+        },
+        "live_median_s": percentile(live_waits, 50),
+        "live_p90_s": percentile(live_waits, 90),
+        "callback_median_min": percentile(callback_waits, 50),
+        "callback_p90_min": percentile(callback_waits, 90),
+        "heat": heat,
+    }

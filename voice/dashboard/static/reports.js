@@ -1,0 +1,28 @@
+// Draw the report charts with Chart.js from the JSON the page carries.
+(function () {
+  const data = JSON.parse(document.getElementById("report-data").textContent);
+  const labels = JSON.parse(document.getElementById("labels").textContent);
+  const ink = "#1f4e79", soft = "#8fb3d9";
+  const palette = ["#1f4e79", "#3a7d44", "#c0841a", "#b03a2e", "#6c5b7b", "#7f8c8d", "#2e86ab"];
+  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+  Chart.defaults.animation = false;
+  const bar = (id, xs, ys, color) => new Chart(document.getElementById(id), {
+    type: "bar",
+    data: { labels: xs, datasets: [{ data: ys, backgroundColor: color || ink, borderRadius: 3 }] },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  bar("perDay", data.days.map((d) => d.slice(5)), data.per_day);
+  bar("perWeek", data.weeks.map((w) => "wk of " + w.slice(5)), data.per_week, soft);
+  const handled = Object.entries(data.how_handled);
+  new Chart(document.getElementById("handled"), {
+    type: "doughnut",
+    data: { labels: handled.map((e) => e[0]), datasets: [{ data: handled.map((e) => e[1]), backgroundColor: palette }] },
+    options: { plugins: { legend: { position: "right" } } },
+  });
+  const cats = Object.entries(data.by_category);
+  new Chart(document.getElementById("category"), {
+    type: "bar",
+    data: { labels: cats.map((e) => labels.category[e[0]] || e[0]), datasets: [{ data: cats.map((e) => e[1]), backgroundColor: palette }] },
+    options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+})();
