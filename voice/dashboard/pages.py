@@ -149,10 +149,14 @@ def export_csv():
     filters, query = _log_query()
     audit("export", json.dumps(filters.as_args())[:200])
     database.session().commit()
-    rows = database.session().scalars(query.order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
+
+    def generate():
+        # The query runs inside the stream, in the session of the request that the stream keeps open.
+        rows = database.session().scalars(query.order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
+        yield from calls.csv_chunks(rows)
 
     stamp = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y%m%d-%H%M")
-    return Response(stream_with_context(calls.csv_chunks(rows)), mimetype="text/csv",
+    return Response(stream_with_context(generate()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'})
 
 

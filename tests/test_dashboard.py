@@ -1,0 +1,347 @@
+"""The dashboard through Flask's test client: who may see what, CSRF, filters, pages, escaping, the audit log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta
+
+import pytest
+import responses
+from sqlalchemy import func, select
+
+from voice import specialists
+from voice.dashboard import queries
+from voice.dashboard.auth import create_user
+from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User, utcnow
+
+PASSWORD = "correct horse battery"
+TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf(client, path: str = "/dashboard/login") -> str:
+    return TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+def login(client, email: str, password: str = PASSWORD):
+    return client.post("/dashboard/login", data={"email": email, "password": password, "csrf_token": csrf(client)})
+
+
+@pytest.fixture
+def db(app):
+    """The database session without holding an app context open: requests then each get their own `g`,
+    as they do in production (a shared context would carry one request's CSRF token into the next)."""
+    from sqlalchemy.orm import Session
+
+    session = Session(app.extensions["db"].engine, expire_on_commit=False)
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def people(app, db):
+    """A coordinator, and two specialists with accounts; each specialist handled one call."""
+    alice = specialists.add_specialist(db, "Alice Mediator", "+19375550201", ["en", "es"])
+    bruno = specialists.add_specialist(db, "Bruno Mediator", "+19375550202", ["en"])
+    db.flush()
+    create_user(db, "coord@city.gov", PASSWORD, "coordinator")
+    create_user(db, "alice@city.gov", PASSWORD, "specialist", alice.id)
+    create_user(db, "bruno@city.gov", PASSWORD, "specialist", bruno.id)
+    alice_call = Call(call_sid="CA" + "a" * 32, from_number="+19375550123", caller_name="Dana Whitfield",
+                      category="noise", outcome="bridged", specialist_id=alice.id, language="en",
+                      connected_at=utcnow(), location="400 W Third St")
+    bruno_call = Call(call_sid="CA" + "b" * 32, from_number="+19375550124", caller_name="Eli Brooks",
+                      category="parking", outcome="bridged", specialist_id=bruno.id, language="es")
+    db.add_all([alice_call, bruno_call])
+    db.commit()
+    return {"alice": alice, "bruno": bruno, "alice_call": alice_call.id, "bruno_call": bruno_call.id}
+
+
+def pages(people) -> dict[str, str]:
+    return {
+        "board": "/dashboard/",
+        "board_live": "/dashboard/board/live",
+        "calls": "/dashboard/calls",
+        "export": "/dashboard/calls.csv",
+        "own_call": f"/dashboard/calls/{people['alice_call']}",
+        "roster": "/dashboard/roster",
+        "callbacks": "/dashboard/callbacks",
+        "reports": "/dashboard/reports",
+        "audit": "/dashboard/audit",
+    }
+
+
+COORDINATOR_ONLY = {"roster", "callbacks", "reports", "audit"}
+
+
+def test_root_redirects_to_the_dashboard(client):
+    assert client.get("/").headers["Location"].endswith("/dashboard/")
+
+
+def test_logged_out_sees_nothing_but_the_login_page(client, people):
+    for name, path in pages(people).items():
+        response = client.get(path)
+        assert response.status_code == 302 and "/dashboard/login" in response.headers["Location"], name
+    assert client.get("/dashboard/login").status_code == 200
+    assert client.get(f"/dashboard/calls/{people['alice_call']}/recording").status_code == 302
+
+
+def test_logged_out_posts_change_nothing(client, people, db):
+    token = csrf(client)
+    for path in [f"/dashboard/specialists/{people['alice'].id}/availability", "/dashboard/roster",
+                 f"/dashboard/calls/{people['alice_call']}/disposition", "/dashboard/callbacks/1/retry"]:
+        response = client.post(path, data={"csrf_token": token, "on": "1", "disposition": "referred",
+                                           "name": "X", "phone": "+19375550999"})
+        assert response.status_code in (302, 401), path
+    db.expire_all()
+    assert db.scalar(select(func.count(Specialist.id))) == 2
+    assert db.get(Call, people["alice_call"]).disposition is None
+
+
+def test_coordinator_sees_every_page(client, people):
+    assert login(client, "coord@city.gov").status_code == 302
+    for name, path in pages(people).items():
+        assert client.get(path).status_code == 200, name
+    assert client.get(f"/dashboard/calls/{people['bruno_call']}").status_code == 200
+
+
+def test_specialist_sees_the_board_and_only_their_own_calls(client, people):
+    login(client, "alice@city.gov")
+    for name, path in pages(people).items():
+        expected = 403 if name in COORDINATOR_ONLY else 200
+        assert client.get(path).status_code == expected, name
+    assert client.get(f"/dashboard/calls/{people['bruno_call']}").status_code == 404
+    log = client.get("/dashboard/calls").get_data(as_text=True)
+    assert "Dana Whitfield" in log and "Eli Brooks" not in log
+    exported = client.get("/dashboard/calls.csv").get_data(as_text=True)
+    assert "Dana Whitfield" in exported and "Eli Brooks" not in exported
+    token = csrf(client, "/dashboard/")
+    switched = client.post(f"/dashboard/specialists/{people['bruno'].id}/availability",
+                           data={"csrf_token": token, "on": "1"})
+    assert switched.status_code == 403
+
+
+def test_wrong_password_and_unknown_email_get_the_same_answer(client, people):
+    wrong = login(client, "coord@city.gov", "not the password")
+    unknown = login(client, "nobody@city.gov", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "do not match an account" in wrong.get_data(as_text=True)
+
+
+def test_password_guessing_is_slowed_down(client, people):
+    statuses = [login(client, "coord@city.gov", f"guess number {n}").status_code for n in range(12)]
+    assert statuses[:10] == [401] * 10 and 429 in statuses[10:]
+
+
+def test_login_never_redirects_off_site(client, people):
+    response = client.post("/dashboard/login?next=//evil.example/x", data={
+        "email": "coord@city.gov", "password": PASSWORD, "csrf_token": csrf(client)})
+    assert response.headers["Location"] == "/dashboard/"
+
+
+def test_session_cookie_is_httponly_and_samesite(client, people):
+    response = login(client, "coord@city.gov")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_state_changes_need_a_csrf_token(client, people, db):
+    login(client, "coord@city.gov")
+    call = people["alice_call"]
+    refused = client.post(f"/dashboard/calls/{call}/disposition", data={"disposition": "referred"})
+    assert refused.status_code == 400
+    db.expire_all()
+    assert db.get(Call, call).disposition is None
+    token = csrf(client, "/dashboard/")
+    saved = client.post(f"/dashboard/calls/{call}/disposition",
+                        data={"disposition": "in_person_scheduled", "notes": "Thursday 3 pm", "csrf_token": token})
+    assert saved.status_code == 302
+    db.expire_all()
+    row = db.get(Call, call)
+    assert (row.disposition, row.disposition_notes) == ("in_person_scheduled", "Thursday 3 pm")
+
+
+def test_specialist_can_disposition_and_note_their_own_call_only(client, people, db):
+    login(client, "bruno@city.gov")
+    token = csrf(client, "/dashboard/")
+    assert client.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                       data={"body": "mine now", "csrf_token": token}).status_code == 404
+    assert client.post(f"/dashboard/calls/{people['bruno_call']}/notes",
+                       data={"body": "Called the landlord", "csrf_token": token}).status_code == 302
+    page = client.get(f"/dashboard/calls/{people['bruno_call']}").get_data(as_text=True)
+    assert "Called the landlord" in page
+
+
+def test_what_callers_said_is_shown_escaped(client, people, db):
+    call = db.get(Call, people["alice_call"])
+    call.caller_name = "<script>alert('name')</script>"
+    call.description = '"><img src=x onerror=alert(1)>'
+    db.commit()
+    login(client, "coord@city.gov")
+    for path in ["/dashboard/calls", f"/dashboard/calls/{call.id}", "/dashboard/board/live"]:
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in html and "<img src=x" not in html, path
+    detail = client.get(f"/dashboard/calls/{call.id}").get_data(as_text=True)
+    assert "&lt;script&gt;" in detail and "&lt;img src=x" in detail
+
+
+def test_viewing_playing_and_exporting_are_audited(client, people, db, app):
+    call = db.get(Call, people["alice_call"])
+    call.recording_sid = "RE" + "1" * 32
+    call.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{call.recording_sid}"
+    db.commit()
+    login(client, "coord@city.gov")
+    detail = client.get(f"/dashboard/calls/{call.id}").get_data(as_text=True)
+    assert "twilio.com" not in detail and f"/dashboard/calls/{call.id}/recording" in detail
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, call.recording_url + ".mp3", body=b"ID3fake-mp3", content_type="audio/mpeg")
+        played = client.get(f"/dashboard/calls/{call.id}/recording")
+        assert played.status_code == 200 and played.data == b"ID3fake-mp3"
+        assert rsps.calls[0].request.headers["Authorization"].startswith("Basic ")
+    client.get("/dashboard/calls.csv?category=noise")
+    db.expire_all()
+    actions = [a for a, in db.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert actions == ["login", "view_call", "play_recording", "export"]
+    audit_page = client.get("/dashboard/audit").get_data(as_text=True)
+    assert "play recording" in audit_page and "coord@city.gov" in audit_page
+
+
+def make_calls(db, count: int, **fields) -> None:
+    base = utcnow() - timedelta(hours=1)
+    db.add_all([Call(call_sid=f"CA{fields.get('category', 'x')}{n:030d}", from_number="+19375550150",
+                     started_at=base - timedelta(minutes=n), **fields) for n in range(count)])
+    db.commit()
+
+
+def test_call_log_filters(client, people, db):
+    make_calls(db, 3, category="pets_animals", outcome="escalated", language="es")
+    login(client, "coord@city.gov")
+
+    def names(query: str) -> int:
+        return client.get("/dashboard/calls?" + query).get_data(as_text=True).count("/dashboard/calls/")
+
+    assert names("category=pets_animals") == 3
+    assert names("outcome=escalated&language=es") == 3
+    assert names("language=en") == 1
+    assert names(f"specialist={people['bruno'].id}") == 1
+    assert names("q=(937)%20555-0123") == 1
+    assert names("q=Dana") == 1
+    assert names("q=%25") == 0  # a wildcard is searched for literally
+    today = date.today().isoformat()
+    assert names(f"start=2000-01-01&end={(date.today() + timedelta(days=1)).isoformat()}") == 5
+    assert names("start=2000-01-01&end=2000-01-02") == 0
+    assert "is not a date" in client.get("/dashboard/calls?start=yesterday").get_data(as_text=True)
+    assert today
+
+
+def test_call_log_pages_with_a_keyset_cursor(client, people, db):
+    make_calls(db, 120, category="other")
+    login(client, "coord@city.gov")
+    seen: list[str] = []
+    url = "/dashboard/calls?category=other"
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        seen += re.findall(r'href="/dashboard/calls/(\d+)"', html)
+        match = re.search(r'href="(/dashboard/calls\?after=[^"]+)"', html)
+        url = match.group(1).replace("&amp;", "&") if match else None
+    assert len(seen) == 120 and len(set(seen)) == 120
+
+
+def test_phone_numbers_are_masked_in_the_list(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/calls").get_data(as_text=True)
+    assert "0123" in html and "555-0123" not in html and "+19375550123" not in html
+
+
+def test_export_has_the_same_columns_as_the_cli(client, people, runner):
+    login(client, "coord@city.gov")
+    page = list(csv.reader(io.StringIO(client.get("/dashboard/calls.csv").get_data(as_text=True))))
+    cli = list(csv.reader(io.StringIO(runner.invoke(args=["calls", "export"]).output)))
+    assert page[0] == cli[0] and len(page) == len(cli) == 3
+
+
+def test_coordinator_switches_a_specialist_on_from_the_board(client, people, db, r):
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/")
+    client.post(f"/dashboard/specialists/{people['alice'].id}/availability", data={"csrf_token": token, "on": "1"})
+    db.expire_all()
+    assert specialists.state_of(r, db.get(Specialist, people["alice"].id)) == "available"
+    assert "Available" in client.get("/dashboard/board/live").get_data(as_text=True)
+
+
+def test_roster_validates_phone_numbers(client, people, db):
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/roster")
+    bad = client.post("/dashboard/roster", data={"name": "Cora", "phone": "12", "csrf_token": token},
+                      follow_redirects=True)
+    assert "not a valid phone number" in bad.get_data(as_text=True)
+    client.post("/dashboard/roster", data={"name": "Cora Mediadora", "phone": "937 555 0203", "languages": ["es"],
+                                           "csrf_token": token})
+    cora = db.scalar(select(Specialist).where(Specialist.name == "Cora Mediadora"))
+    assert cora.phone == "+19375550203" and cora.languages == "es"
+    client.post(f"/dashboard/roster/{cora.id}", data={"name": "Cora M.", "phone": "+1 937 555 0203", "languages": ["es"],
+                                                      "active": "0", "csrf_token": token})
+    db.expire_all()
+    assert db.get(Specialist, cora.id).active is False
+
+
+def test_callbacks_page_retry_cancel_and_reassign(client, people, db):
+    call = db.get(Call, people["alice_call"])
+    row = CallbackRequest(call_id=call.id, callback_number="+19375550123", language="en", status="unreachable",
+                          attempts=4, reason="caller did not answer 4 callback attempts")
+    db.add(row)
+    db.commit()
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/callbacks")
+    assert "caller did not answer" in client.get("/dashboard/callbacks").get_data(as_text=True)
+    client.post(f"/dashboard/callbacks/{row.id}/retry", data={"csrf_token": token})
+    db.expire_all()
+    assert db.get(CallbackRequest, row.id).status == "pending"
+    client.post(f"/dashboard/callbacks/{row.id}/reassign", data={"csrf_token": token, "specialist_id": str(people["bruno"].id)})
+    db.expire_all()
+    assert db.get(CallbackRequest, row.id).specialist_id == people["bruno"].id
+    client.post(f"/dashboard/callbacks/{row.id}/cancel", data={"csrf_token": token, "reason": "resolved in person"})
+    db.expire_all()
+    assert (db.get(CallbackRequest, row.id).status, db.get(CallbackRequest, row.id).reason) == ("cancelled", "resolved in person")
+
+
+def test_report_numbers(app, db, people):
+    start = utcnow() - timedelta(hours=3)
+    for n, wait in enumerate([10, 20, 30, 40, 100]):
+        db.add(Call(call_sid=f"CAr{n:031d}", started_at=start, connected_at=start + timedelta(seconds=wait),
+                    outcome="bridged", category="noise"))
+    db.add(Call(call_sid="CAr" + "9" * 31, started_at=start, outcome="escalated", category="household"))
+    db.commit()
+    today = datetime.now().date()
+    data = queries.report(db, today - timedelta(days=2), today + timedelta(days=1), "America/New_York")
+    assert data["how_handled"]["Answered live"] == 5 + 2  # and the two calls the fixture made
+    assert data["how_handled"]["Escalated to dispatch"] == 1
+    assert data["live_median_s"] is not None
+    assert sum(data["per_day"]) == data["total"] == sum(sum(row) for row in data["heat"])
+
+
+def test_reports_page_renders_charts_for_any_range(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/reports?start=2026-01-01&end=2026-12-31").get_data(as_text=True)
+    assert "chart.umd.min.js" in html and 'id="report-data"' in html and "When calls come in" in html
+    assert client.get("/dashboard/reports?start=garbage").status_code == 200
+
+
+def test_user_create_prompts_for_the_password(runner, app, db):
+    result = runner.invoke(args=["user", "create", "Boss@City.gov", "--role", "coordinator"],
+                           input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    user = db.scalar(select(User))
+    assert user.email == "boss@city.gov" and user.password_hash.startswith("$argon2")
+    no_phone = runner.invoke(args=["user", "create", "s@city.gov", "--role", "specialist"], input="x\n")
+    assert no_phone.exit_code != 0 and "--phone" in no_phone.output
+    short = runner.invoke(args=["user", "create", "t@city.gov", "--role", "coordinator"], input="short\nshort\n")
+    assert short.exit_code != 0 and "10 characters" in short.output
+
+
+def test_webhooks_ignore_session_cookies(client, people):
+    login(client, "coord@city.gov")
+    # Logged in or not, a Twilio webhook without Twilio's signature is refused.
+    assert client.post("/voice/incoming", data={"CallSid": "CA1"}).status_code == 403
