@@ -6,6 +6,7 @@
   const palette = ["#1f4e79", "#3a7d44", "#c0841a", "#b03a2e", "#6c5b7b", "#7f8c8d", "#2e86ab"];
   Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
   Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
   const bar = (id, xs, ys, color) => new Chart(document.getElementById(id), {
     type: "bar",
     data: { labels: xs, datasets: [{ data: ys, backgroundColor: color || ink, borderRadius: 3 }] },
