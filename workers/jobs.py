@@ -35,12 +35,18 @@ def job_context() -> Iterator[None]:
     if has_app_context():
         yield
         return
+    with preload_app().app_context():
+        yield
+
+
+def preload_app() -> Flask:
+    """Build the worker's app now (in the parent process, so every forked job inherits it)."""
+    global _app
     if _app is None:
         from voice import create_app
 
         _app = create_app()
-    with _app.app_context():
-        yield
+    return _app
 
 
 def rest_retry() -> Retry:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 import xml.etree.ElementTree as ET  # noqa: S405 (types only; parsing goes through defusedxml)
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -100,6 +100,28 @@ class ScriptedCaller(Party):
         return self.message_seconds
 
 
+class InteractiveCaller(Party):
+    """A person at the keyboard: they read each prompt and type keys or words (Enter alone is silence)."""
+
+    def __init__(self, label: str = "you", ask: Callable[[str], str] = input):
+        self.label = label
+        self.ask = ask
+
+    def respond(self, prompt: str, kinds: set[str]) -> str | None:
+        how = "keys or words" if "speech" in kinds else "keys"
+        try:
+            answer = self.ask(f"  [{self.label}: type {how}, Enter for silence, q to hang up] > ").strip()
+        except EOFError:
+            return HANGUP
+        if answer.lower() == "q":
+            return HANGUP
+        return answer or None
+
+    def record(self, prompt: str) -> int | None:
+        answer = self.respond(prompt, {"speech"})
+        return 15 if answer and answer != HANGUP else None
+
+
 class SpecialistPhone(Party):
     """A specialist's phone: rings, maybe answers, hears the whisper and presses a key."""
 
@@ -142,9 +164,13 @@ class CallRecord:
     problems: list[str] = field(default_factory=list)
     bridged_with: list[str] = field(default_factory=list)
     ended_by: str = ""
+    # Called with each line as it happens (the demo prints the conversation live).
+    echo: Callable[[str, str], None] | None = None
 
     def say(self, who: str, text: str) -> None:
         self.transcript.append((who, text))
+        if self.echo is not None:
+            self.echo(who, text)
 
     def text(self) -> str:
         return "\n".join(f"{who:>14}: {what}" for who, what in self.transcript)
@@ -172,7 +198,8 @@ class SimulatedPhone:
 
     def __init__(self, transport, auth_token: str, account_sid: str, line_number: str, public_base_url: str,
                  network: dict[str, Party] | None = None, status_callback_path: str = "/voice/status",
-                 voice_path: str = "/voice/incoming", max_requests: int = 120, status_before_action: bool = True):
+                 voice_path: str = "/voice/incoming", max_requests: int = 120, status_before_action: bool = True,
+                 echo: Callable[[str, str], None] | None = None):
         self.transport = transport
         self.validator = RequestValidator(auth_token)
         self.account_sid = account_sid
@@ -183,13 +210,14 @@ class SimulatedPhone:
         self.voice_url = self.base + voice_path
         self.max_requests = max_requests
         self.status_before_action = status_before_action
+        self.echo = echo
 
     # -- public entry points --
 
     def call_line(self, from_number: str, caller: Party, call_sid: str | None = None) -> CallRecord:
         """An inbound call to the line (as a 911 transfer arrives), followed to its end."""
         leg = Leg(call_sid or new_sid(), from_number, self.line_number, caller, "inbound")
-        record = CallRecord(leg.sid)
+        record = CallRecord(leg.sid, echo=self.echo)
         record.ended_by = self._run_leg(leg, record, self.voice_url)
         record.say("network", "call ended")
         self._post(leg, record, self.status_callback_url, {"CallStatus": "completed", "CallDuration": "120"},
@@ -201,7 +229,7 @@ class SimulatedPhone:
         """A call the app placed through the REST API: ring `to`, run `url` when they answer."""
         party = self.network.get(to)
         leg = Leg(call_sid or new_sid(), from_, to, party or Party(), "outbound-api")
-        record = CallRecord(leg.sid)
+        record = CallRecord(leg.sid, echo=self.echo)
         if party is None or not party.answers or party.busy:
             status = "busy" if party is not None and party.busy else "no-answer"
             record.say("network", f"{to} did not answer ({status})")
