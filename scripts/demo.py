@@ -36,7 +36,7 @@ from voice.simulator.fake_twilio import FakeTwilio  # noqa: E402
 LINE = "+19375550100"
 DISPATCH = "+19375550911"
 ACCOUNT_SID = "AC" + "d" * 32
-AUTH_TOKEN = "demo-auth-token"
+AUTH_TOKEN = "demo-auth-token"  # noqa: S105 (signs requests to the local demo only)
 DEMO_LOGIN = ("coordinator@demo.mediation-line.org", "mediation-demo")
 ALICE, BRUNO, CORA = "+19375550201", "+19375550202", "+19375550203"
 FIRST_CALLER, SECOND_CALLER = "+19375550123", "+19375550145"
