@@ -345,3 +345,11 @@ def test_webhooks_ignore_session_cookies(client, people):
     login(client, "coord@city.gov")
     # Logged in or not, a Twilio webhook without Twilio's signature is refused.
     assert client.post("/voice/incoming", data={"CallSid": "CA1"}).status_code == 403
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client, people):
+    login(client, "coord@city.gov")
+    headers = client.get("/dashboard/").headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'self' covers scripts
+    assert headers["X-Content-Type-Options"] == "nosniff"

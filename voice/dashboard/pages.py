@@ -48,6 +48,24 @@ OUTCOME_LABELS = {
 }
 
 
+# Only our own scripts run; pages cannot be framed; caller text can never load anything from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "media-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@bp.after_app_request
+def security_headers(response: Response) -> Response:
+    if request.path.startswith("/dashboard"):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
 @bp.app_template_filter("local")
 def local_time(value: datetime | None, fmt: str = "%b %-d, %-I:%M %p") -> str:
     local = queries.to_local(value, current_app.config["TIMEZONE"])
