@@ -59,7 +59,7 @@ def seed(app, rows: int) -> None:
             outcome = rng.choice(OUTCOMES)
             batch.append({
                 "call_sid": f"CA{n:032d}", "from_number": f"+1937{rng.randint(2000000, 9999999)}", "to_number": "+19375550100",
-                "started_at": when, "ended_at": when + timedelta(minutes=5), "language": rng.choice("eeees").replace("e", "en"),
+                "started_at": when, "ended_at": when + timedelta(minutes=5), "language": rng.choice(["en", "en", "en", "es"]),
                 "category": rng.choice(categories), "caller_name": rng.choice(NAMES), "location": "Main St",
                 "callback_number": None, "description": "seeded", "outcome": outcome, "wants_callback": False,
                 "specialist_id": rng.choice(ids) if outcome in ("bridged", "callback_completed") else None,
