@@ -146,6 +146,30 @@ def test_session_cookie_is_httponly_and_samesite(client, people):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
+def test_the_board_polling_itself_does_not_keep_a_session_alive(client, people, app, monkeypatch):
+    login(client, "coord@city.gov")
+    assert "Set-Cookie" in client.get("/dashboard/").headers
+    assert "Set-Cookie" not in client.get("/dashboard/board/live").headers
+    # Past the idle limit the signed cookie no longer counts: the next poll is sent to the login page.
+    import itsdangerous.timed
+
+    later = itsdangerous.timed.time.time() + app.config["SESSION_IDLE_MINUTES"] * 60 + 5
+    monkeypatch.setattr(itsdangerous.timed, "time", type("Clock", (), {"time": staticmethod(lambda: later)}))
+    response = client.get("/dashboard/board/live")
+    assert response.status_code == 302 and "/dashboard/login" in response.headers["Location"]
+
+
+def test_a_specialist_account_without_a_roster_entry_sees_no_calls(client, people, db):
+    create_user(db, "unlinked@city.gov", PASSWORD, "specialist")
+    orphan = Call(call_sid="CA" + "c" * 32, from_number="+19375550125", caller_name="Nobody Assigned",
+                  outcome="abandoned")
+    db.add(orphan)
+    db.commit()
+    login(client, "unlinked@city.gov")
+    assert client.get(f"/dashboard/calls/{orphan.id}").status_code == 404
+    assert "Nobody Assigned" not in client.get("/dashboard/calls").get_data(as_text=True)
+
+
 def test_state_changes_need_a_csrf_token(client, people, db):
     login(client, "coord@city.gov")
     call = people["alice_call"]

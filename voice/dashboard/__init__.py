@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, redirect, url_for
+from flask import Flask, g, redirect, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+
+
+class IdleSessionInterface(SecureCookieSessionInterface):
+    """Signed cookie sessions renewed by what a person does, not by a page polling on its own."""
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        # The cookie's signed timestamp is what expires; not re-signing it on a poll lets an open board time out.
+        if g.get("passive_request") and not session.modified:
+            return False
+        return super().should_set_cookie(app, session)
+
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -34,6 +46,7 @@ def init_app(app: Flask) -> None:
         RATELIMIT_STRATEGY="moving-window",
         RATELIMIT_SWALLOW_ERRORS=True,
     )
+    app.session_interface = IdleSessionInterface()
     webhooks = list(app.blueprints.values())
     csrf.init_app(app)
     for blueprint in webhooks:

@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -103,7 +104,11 @@ def labels() -> dict:
 def own_call_or_404(call_id: int) -> Call:
     """The call, if this user may see it: coordinators all, specialists only the calls they handled."""
     call = database.session().get(Call, call_id)
-    if call is None or (not current_user.is_coordinator and call.specialist_id != current_user.specialist_id):
+    if call is None:
+        abort(404)
+    # A specialist account not linked to a roster entry sees no calls (not the unassigned ones).
+    if not current_user.is_coordinator and (current_user.specialist_id is None
+                                            or call.specialist_id != current_user.specialist_id):
         abort(404)
     return call
 
@@ -122,6 +127,8 @@ def board():
 @login_required
 def board_live():
     """Just the board's panels, fetched every few seconds and swapped in place."""
+    # The page's own polling is not activity: it must not keep an unattended session alive.
+    g.passive_request = True
     data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
     return render_template("dashboard/_board.html", **data)
 

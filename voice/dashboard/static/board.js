@@ -6,7 +6,9 @@
   async function refresh() {
     try {
       const response = await fetch(board.dataset.src, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
-      if (response.redirected || !response.ok) { stamp.textContent = "Not updating: sign in again"; return; }
+      // Redirected means the session timed out: reload, which lands on the login page.
+      if (response.redirected) { window.location.reload(); return; }
+      if (!response.ok) { stamp.textContent = "Not updating: the server answered " + response.status; return; }
       const html = await response.text();
       if (html !== board.innerHTML) board.innerHTML = html;
       stamp.textContent = "Updated " + new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit", second: "2-digit" });
