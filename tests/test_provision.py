@@ -1,4 +1,5 @@
-"""scripts/provision_twilio.py against Twilio's REST API as `responses` plays it."""
+"""Provisioning the line's number (voice.provisioning, its flask command and script) against Twilio's REST
+API as `responses` plays it: the exact fields sent, and nothing sent on a dry run."""
 
 from __future__ import annotations
 
@@ -8,80 +9,144 @@ from urllib.parse import parse_qs
 
 import responses
 
+from tests.conftest import PUBLIC
+from voice.provisioning import provision, wanted
+
 ACCOUNT = "AC" + "1" * 32
 NUMBER_SID = "PN" + "2" * 32
 API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}"
+BASE = "https://line.dayton.example"
 CONFIG = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": "secret", "TWILIO_PHONE_NUMBER": "+19375550100",
-          "PUBLIC_BASE_URL": "https://line.dayton.example", "TWILIO_API_BASE_URL": ""}
+          "PUBLIC_BASE_URL": BASE, "TWILIO_API_BASE_URL": ""}
 
 
-def load_script():
-    path = Path(__file__).parent.parent / "scripts" / "provision_twilio.py"
-    spec = importlib.util.spec_from_file_location("provision_twilio", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def number(**fields) -> dict:
-    base = {"sid": NUMBER_SID, "account_sid": ACCOUNT, "phone_number": "+19375550100", "voice_url": "https://old.example/x",
-            "voice_method": "GET", "voice_fallback_url": "", "voice_fallback_method": "POST", "status_callback": "",
-            "status_callback_method": "POST", "sms_url": "https://demo.twilio.com/welcome/sms/reply", "sms_method": "POST"}
+def number(account: str = ACCOUNT, **fields) -> dict:
+    base = {"sid": NUMBER_SID, "account_sid": account, "phone_number": "+19375550100",
+            "voice_url": "https://old.example/x", "voice_method": "GET", "voice_fallback_url": "",
+            "voice_fallback_method": "POST", "status_callback": "", "status_callback_method": "POST",
+            "sms_url": "https://demo.twilio.com/welcome/sms/reply", "sms_method": "POST"}
     base.update(fields)
     return base
 
 
-def listing(rsps, *numbers):
-    rsps.add(responses.GET, f"{API}/IncomingPhoneNumbers.json",
+def listing(rsps, *numbers, api: str = API):
+    rsps.add(responses.GET, f"{api}/IncomingPhoneNumbers.json",
              json={"incoming_phone_numbers": list(numbers), "end": 0, "page": 0, "page_size": 50, "start": 0,
                    "next_page_uri": None, "uri": ""})
 
 
+def posted(call) -> dict:
+    return {k: v[0] for k, v in parse_qs(call.request.body).items()}
+
+
 def test_provision_sets_every_webhook_and_says_what_changed():
-    script = load_script()
     lines: list[str] = []
     with responses.RequestsMock() as rsps:
         listing(rsps, number())
         rsps.add(responses.POST, f"{API}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=number())
-        assert script.provision(CONFIG, dry_run=False, out=lines.append) == 0
+        assert provision(CONFIG, dry_run=False, out=lines.append) == 0
         assert "PhoneNumber=%2B19375550100" in rsps.calls[0].request.url
-        sent = {k: v[0] for k, v in parse_qs(rsps.calls[1].request.body).items()}
+        assert rsps.calls[1].request.headers["Authorization"].startswith("Basic ")
+        sent = posted(rsps.calls[1])
+    # Only what differs is sent: voice_method was GET, the other methods were already POST.
     assert sent == {
-        "VoiceUrl": "https://line.dayton.example/voice/incoming", "VoiceMethod": "POST",
-        "VoiceFallbackUrl": "https://line.dayton.example/voice/fallback",
-        "StatusCallback": "https://line.dayton.example/voice/status",
-        "SmsUrl": "https://line.dayton.example/sms/incoming",
+        "VoiceUrl": f"{BASE}/voice/incoming", "VoiceMethod": "POST",
+        "VoiceFallbackUrl": f"{BASE}/voice/fallback",
+        "StatusCallback": f"{BASE}/voice/status",
+        "SmsUrl": f"{BASE}/sms/incoming",
     }
     text = "\n".join(lines)
-    assert "https://old.example/x -> https://line.dayton.example/voice/incoming" in text
+    assert f"https://old.example/x -> {BASE}/voice/incoming" in text
+    assert f"(empty) -> {BASE}/voice/fallback" in text
     assert "sms_method" in text and "(unchanged)" in text
+    assert "updated 5 setting(s) of +19375550100" in lines[-1]
 
 
-def test_dry_run_changes_nothing():
-    script = load_script()
+def test_a_blank_number_gets_every_field_including_the_methods():
+    blank = number(**{name: "" for name in wanted(BASE)})
+    with responses.RequestsMock() as rsps:
+        listing(rsps, blank)
+        rsps.add(responses.POST, f"{API}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=blank)
+        assert provision(CONFIG, dry_run=False, out=lambda _: None) == 0
+        sent = posted(rsps.calls[1])
+    assert sent == {"VoiceUrl": f"{BASE}/voice/incoming", "VoiceMethod": "POST",
+                    "VoiceFallbackUrl": f"{BASE}/voice/fallback", "VoiceFallbackMethod": "POST",
+                    "StatusCallback": f"{BASE}/voice/status", "StatusCallbackMethod": "POST",
+                    "SmsUrl": f"{BASE}/sms/incoming", "SmsMethod": "POST"}
+
+
+def test_dry_run_sends_no_post():
     lines: list[str] = []
     with responses.RequestsMock() as rsps:
         listing(rsps, number())
-        assert script.provision(CONFIG, dry_run=True, out=lines.append) == 0
+        assert provision(CONFIG, dry_run=True, out=lines.append) == 0
         assert [c.request.method for c in rsps.calls] == ["GET"]
+    assert f"https://old.example/x -> {BASE}/voice/incoming" in "\n".join(lines)
     assert "nothing was changed" in lines[-1]
 
 
 def test_a_number_not_on_the_account_is_a_clear_error():
-    script = load_script()
     lines: list[str] = []
     with responses.RequestsMock() as rsps:
         listing(rsps)
-        assert script.provision(CONFIG, dry_run=False, out=lines.append) == 1
-    assert "is not a number on account" in lines[-1]
+        assert provision(CONFIG, dry_run=False, out=lines.append) == 1
+    assert "+19375550100 is not a number on account" in lines[-1]
+
+
+def test_wrong_credentials_are_a_clear_error_not_a_traceback():
+    lines: list[str] = []
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{API}/IncomingPhoneNumbers.json", status=401,
+                 json={"code": 20003, "message": "Authenticate", "status": 401})
+        assert provision(CONFIG, dry_run=False, out=lines.append) == 1
+    assert "refused to list" in lines[-1] and "HTTP 401" in lines[-1] and "20003" in lines[-1]
 
 
 def test_already_provisioned_sends_no_update():
-    script = load_script()
-    done = number(**{k: v for k, v in load_script().wanted(CONFIG["PUBLIC_BASE_URL"]).items()})
+    lines: list[str] = []
     with responses.RequestsMock() as rsps:
-        listing(rsps, done)
-        lines: list[str] = []
-        assert script.provision(CONFIG, dry_run=False, out=lines.append) == 0
+        listing(rsps, number(**wanted(BASE)))
+        assert provision(CONFIG, dry_run=False, out=lines.append) == 0
         assert len(rsps.calls) == 1
     assert "already set up" in lines[-1]
+
+
+def test_a_local_address_is_refused_before_asking_twilio():
+    lines: list[str] = []
+    with responses.RequestsMock():  # any request would fail the test: none is registered
+        assert provision({**CONFIG, "PUBLIC_BASE_URL": "http://127.0.0.1:5000"}, dry_run=False,
+                         out=lines.append) == 2
+    assert "Twilio cannot reach" in lines[-1]
+
+
+def test_the_flask_command_provisions_the_configured_number(runner, app):
+    account = app.config["TWILIO_ACCOUNT_SID"]
+    api = f"https://api.twilio.com/2010-04-01/Accounts/{account}"
+    with responses.RequestsMock() as rsps:
+        listing(rsps, number(account), api=api)
+        rsps.add(responses.POST, f"{api}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=number(account))
+        dry = runner.invoke(args=["twilio", "provision", "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert len(rsps.calls) == 1
+        result = runner.invoke(args=["twilio", "provision"])
+        assert result.exit_code == 0, result.output
+        assert posted(rsps.calls[-1])["VoiceUrl"] == f"{PUBLIC}/voice/incoming"
+    assert f"-> {PUBLIC}/sms/incoming" in result.output and "updated 5 setting(s)" in result.output
+
+
+def test_the_script_reads_its_settings_from_the_environment(monkeypatch, capsys):
+    for name, value in {**CONFIG, "DISPATCH_TRANSFER_NUMBER": "+19375550911", "SECRET_KEY": "x"}.items():
+        monkeypatch.setenv(name, value)
+    path = Path(__file__).parent.parent / "scripts" / "provision_twilio.py"
+    spec = importlib.util.spec_from_file_location("provision_twilio", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # A developer's .env must neither decide this test nor leak into the others.
+    monkeypatch.setattr(script, "load_dotenv", lambda: None)
+    with responses.RequestsMock() as rsps:
+        listing(rsps, number())
+        assert script.main(["--dry-run"]) == 0
+    assert "nothing was changed" in capsys.readouterr().out
+    monkeypatch.delenv("PUBLIC_BASE_URL")
+    assert script.main(["--dry-run"]) == 2
+    assert "PUBLIC_BASE_URL" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""Point the line's real Twilio number at this deployment: `flask --app voice twilio provision [--dry-run]`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from voice.twilio_rest import rest_client
+
+# Hosts Twilio's servers can never reach: provisioning them would leave the number dead.
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}  # noqa: S104 (compared, not bound)
+
+
+def wanted(base_url: str) -> dict[str, str]:
+    """The number's settings this app needs, as twilio-python's update() names them."""
+    base_url = base_url.rstrip("/")
+    return {
+        "voice_url": f"{base_url}/voice/incoming",
+        "voice_method": "POST",
+        "voice_fallback_url": f"{base_url}/voice/fallback",
+        "voice_fallback_method": "POST",
+        "status_callback": f"{base_url}/voice/status",
+        "status_callback_method": "POST",
+        "sms_url": f"{base_url}/sms/incoming",
+        "sms_method": "POST",
+    }
+
+
+def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print) -> int:
+    """Set the number's webhooks from PUBLIC_BASE_URL, printing each field old -> new; 0 on success."""
+    base_url = config["PUBLIC_BASE_URL"]
+    host = urlsplit(base_url).hostname or ""
+    if host in _LOCAL_HOSTS and not config.get("TWILIO_API_BASE_URL"):
+        out(f"provision: PUBLIC_BASE_URL is {base_url}, which Twilio cannot reach; "
+            "set it to this deployment's public https address")
+        return 2
+    if not base_url.startswith("https://"):
+        out(f"warning: {base_url} is not https; callers' details would cross the internet unencrypted")
+    client = rest_client(config)
+    try:
+        numbers = client.incoming_phone_numbers.list(phone_number=config["TWILIO_PHONE_NUMBER"], limit=1)
+    except TwilioException as error:
+        out(f"provision: Twilio refused to list the account's numbers: {_describe(error)}")
+        return 1
+    if not numbers:
+        out(f"provision: {config['TWILIO_PHONE_NUMBER']} is not a number on account {config['TWILIO_ACCOUNT_SID']}")
+        return 1
+    number = numbers[0]
+    changes = {}
+    for name, value in wanted(base_url).items():
+        old = getattr(number, name, None) or ""
+        if old == value:
+            out(f"  {name:<24} {value}  (unchanged)")
+        else:
+            out(f"  {name:<24} {old or '(empty)'} -> {value}")
+            changes[name] = value
+    if not changes:
+        out(f"{number.phone_number} is already set up for {base_url}")
+        return 0
+    if dry_run:
+        out(f"dry run: {len(changes)} setting(s) of {number.phone_number} would change; nothing was changed")
+        return 0
+    try:
+        client.incoming_phone_numbers(number.sid).update(**changes)
+    except TwilioException as error:
+        out(f"provision: Twilio refused the update: {_describe(error)}")
+        return 1
+    out(f"updated {len(changes)} setting(s) of {number.phone_number} ({number.sid})")
+    return 0
+
+
+def _describe(error: TwilioException) -> str:
+    if isinstance(error, TwilioRestException):
+        return f"HTTP {error.status}, error {error.code}: {error.msg}"
+    # Listing raises a plain TwilioException carrying the raw response (e.g. HTTP 401 {"code": 20003, ...}).
+    return " ".join(str(arg) for arg in error.args)
+
+
+@click.group("twilio", cls=AppGroup, help="The line's Twilio number.")
+def twilio_cli():
+    pass
+
+
+@twilio_cli.command("provision")
+@click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
+def provision_command(dry_run: bool):
+    """Point TWILIO_PHONE_NUMBER's voice, fallback, status and SMS webhooks at PUBLIC_BASE_URL."""
+    code = provision(current_app.config, dry_run, out=click.echo)
+    if code:
+        raise SystemExit(code)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(twilio_cli)
