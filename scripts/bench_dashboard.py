@@ -2,6 +2,7 @@
 
   python scripts/bench_dashboard.py --rows 1000000                      # a SQLite file
   python scripts/bench_dashboard.py --database-url postgresql+psycopg2://postgres@127.0.0.1/test
+  python scripts/bench_dashboard.py --explain                           # and each page's query plan
 
 Prints the time of each page (the median of 5 requests through the Flask app, logged in as a coordinator).
 """
@@ -80,6 +81,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--explain", action="store_true", help="print the plan of each call log query")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{Path(tempfile.gettempdir()) / f'bench-dashboard-{args.rows}.db'}"
     redis_url, embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8"))
@@ -122,6 +124,7 @@ def main() -> int:
         "filter: one week": f"/dashboard/calls?start={today - timedelta(days=7)}&end={today}",
         "search: phone number": f"/dashboard/calls?q={phone}",
         "search: name": "/dashboard/calls?q=Mar",
+        "search: name, no match": "/dashboard/calls?q=Zelda",
         "live board": "/dashboard/board/live",
         "reports: this month": "/dashboard/reports",
         "reports: 3 months": f"/dashboard/reports?start={today - timedelta(days=90)}&end={today}",
@@ -136,9 +139,36 @@ def main() -> int:
             times.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200, (path, response.status_code)
         print(f"{name:<30}{statistics.median(times):>10.1f}{max(times):>9.1f}")
+        if args.explain and path.startswith("/dashboard/calls"):
+            explain(app, client, path)
     if embedded:
         embedded.stop()
     return 0
+
+
+def explain(app, client, path: str) -> None:
+    """Print the database's plan for the call log query a page runs (to see which index it uses)."""
+    from sqlalchemy import event
+
+    engine = app.extensions["db"].engine
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "FROM calls" in statement and "ORDER BY calls.started_at DESC" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    if not seen:
+        return
+    statement, parameters = seen[-1]
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as conn:
+        for row in conn.exec_driver_sql(prefix + statement, parameters):
+            print("    " + str(row[-1]))
 
 
 if __name__ == "__main__":

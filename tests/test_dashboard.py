@@ -259,6 +259,24 @@ def test_call_log_filters(client, people, db):
     assert today
 
 
+@pytest.mark.parametrize("lookup_limit", [1, 2000], ids=["common name: by date", "rare name: by name index"])
+def test_search_by_name_is_a_case_insensitive_prefix(client, people, db, monkeypatch, lookup_limit):
+    monkeypatch.setattr(queries, "NAME_LOOKUP_LIMIT", lookup_limit)
+    db.add_all([Call(call_sid=f"CAd{n:031d}", from_number="+19375550160", caller_name=name)
+                for n, name in enumerate(["dana Ortiz", "DANIEL Park", "Adana Smith", "Dan_a Typo"])])
+    db.commit()
+    login(client, "coord@city.gov")
+
+    def found(q: str) -> set[str]:
+        html = client.get("/dashboard/calls", query_string={"q": q}).get_data(as_text=True)
+        return {n for n in ("Dana Whitfield", "dana Ortiz", "DANIEL Park", "Adana Smith", "Dan_a Typo") if n in html}
+
+    assert found("dana") == {"Dana Whitfield", "dana Ortiz"}
+    assert found("DAN") == {"Dana Whitfield", "dana Ortiz", "DANIEL Park", "Dan_a Typo"}
+    assert found("dan_") == {"Dan_a Typo"}
+    assert found("Zelda") == set()
+
+
 def test_call_log_pages_with_a_keyset_cursor(client, people, db):
     make_calls(db, 120, category="other")
     login(client, "coord@city.gov")
@@ -341,7 +359,11 @@ def test_report_numbers(app, db, people):
     data = queries.report(db, today - timedelta(days=2), today + timedelta(days=1), "America/New_York")
     assert data["how_handled"]["Answered live"] == 5 + 2  # and the two calls the fixture made
     assert data["how_handled"]["Escalated to dispatch"] == 1
-    assert data["live_median_s"] is not None
+    # Waits of ~0 (the fixture's live call), 10, 20, 30, 40 and 100 seconds.
+    assert data["live_median_s"] == pytest.approx(25, abs=0.5)
+    assert data["live_p90_s"] == pytest.approx(70, abs=0.5)
+    assert data["by_outcome"] == {"bridged": 7, "escalated": 1}
+    assert data["by_language"] == {"en": 7, "es": 1}
     assert sum(data["per_day"]) == data["total"] == sum(sum(row) for row in data["heat"])
 
 

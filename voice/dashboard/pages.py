@@ -155,7 +155,7 @@ def _log_query():
     config = current_app.config
     filters = queries.LogFilters.from_args(request.args)
     only = None if current_user.is_coordinator else (current_user.specialist_id or -1)
-    return filters, queries.filtered(filters, config["TIMEZONE"], config["DEFAULT_REGION"], only_specialist=only)
+    return filters, queries.filtered(database.session(), filters, config["TIMEZONE"], config["DEFAULT_REGION"], only_specialist=only)
 
 
 @bp.get("/calls")

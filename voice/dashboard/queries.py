@@ -107,7 +107,11 @@ class LogFilters:
         return {k: v for k, v in args.items() if v}
 
 
-def filtered(f: LogFilters, zone: str, region: str, only_specialist: int | None = None) -> Select:
+# A name prefix that fewer calls than this share is looked up by name; a commoner one by date.
+NAME_LOOKUP_LIMIT = 2000
+
+
+def filtered(db: Session, f: LogFilters, zone: str, region: str, only_specialist: int | None = None) -> Select:
     """The call log query for these filters; every condition uses an indexed column."""
     query = select(Call)
     if f.start:
@@ -132,9 +136,23 @@ def filtered(f: LogFilters, zone: str, region: str, only_specialist: int | None 
                 select(Call.id).where(Call.callback_number == number))
             query = query.where(Call.id.in_(matches))
         else:
-            # A prefix match can use the index on caller_name; callers are found by how their name starts.
-            query = query.where(Call.caller_name.like(_escape_like(f.q) + "%", escape="\\"))
+            query = query.where(_name_starts_with(db, f.q))
     return query
+
+
+def _name_starts_with(db: Session, prefix: str):
+    """Callers whose name starts with `prefix` (any case), found through the index on lower(caller_name)."""
+    needle = prefix.lower()
+    key = func.lower(Call.caller_name)
+    # The range is what the index can seek; LIKE then keeps exactly the prefix whatever the collation.
+    upper = needle[:-1] + chr(min(ord(needle[-1]) + 1, 0x10FFFF))
+    matches = select(Call.id).where(key >= needle, key < upper, key.like(_escape_like(needle) + "%", escape="\\"))
+    common = db.scalar(select(func.count()).select_from(matches.limit(NAME_LOOKUP_LIMIT).subquery()))
+    if common >= NAME_LOOKUP_LIMIT:
+        # Many calls match: walking the log newest first finds a page of them quickly.
+        return key.like(_escape_like(needle) + "%", escape="\\")
+    # Few match: fetch them by the name index, so a rare name does not walk a million rows.
+    return Call.id.in_(matches)
 
 
 def _escape_like(text: str) -> str:
@@ -209,6 +227,7 @@ def report(db: Session, start: date, end: date, zone: str) -> dict:
     ) if w is not None]
     by_category = dict(db.execute(select(Call.category, func.count()).where(*in_range).group_by(Call.category)).all())
     by_outcome = dict(db.execute(select(Call.outcome, func.count()).where(*in_range).group_by(Call.outcome)).all())
+    by_language = dict(db.execute(select(Call.language, func.count()).where(*in_range).group_by(Call.language)).all())
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
     weeks = sorted(per_week)
     return {
@@ -219,6 +238,7 @@ def report(db: Session, start: date, end: date, zone: str) -> dict:
         "per_week": [per_week[w] for w in weeks],
         "by_category": {k or "not given": v for k, v in sorted(by_category.items(), key=lambda kv: -kv[1])},
         "by_outcome": {k: v for k, v in sorted(by_outcome.items(), key=lambda kv: -kv[1])},
+        "by_language": {k: v for k, v in sorted(by_language.items(), key=lambda kv: -kv[1])},
         "how_handled": {
             "Answered live": by_outcome.get(calls.BRIDGED, 0),
             "Called back": by_outcome.get(calls.CALLBACK_COMPLETED, 0),

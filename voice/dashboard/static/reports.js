@@ -9,7 +9,7 @@
   Chart.defaults.maintainAspectRatio = false;
   const bar = (id, xs, ys, color) => new Chart(document.getElementById(id), {
     type: "bar",
-    data: { labels: xs, datasets: [{ data: ys, backgroundColor: color || ink, borderRadius: 3 }] },
+    data: { labels: xs, datasets: [{ data: ys, backgroundColor: color || ink, borderRadius: 3, maxBarThickness: 56 }] },
     options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
   });
   bar("perDay", data.days.map((d) => d.slice(5)), data.per_day);
@@ -20,10 +20,15 @@
     data: { labels: handled.map((e) => e[0]), datasets: [{ data: handled.map((e) => e[1]), backgroundColor: palette }] },
     options: { plugins: { legend: { position: "right" } } },
   });
-  const cats = Object.entries(data.by_category);
-  new Chart(document.getElementById("category"), {
-    type: "bar",
-    data: { labels: cats.map((e) => labels.category[e[0]] || e[0]), datasets: [{ data: cats.map((e) => e[1]), backgroundColor: palette }] },
-    options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
-  });
+  const across = (id, counts, names) => {
+    const rows = Object.entries(counts);
+    new Chart(document.getElementById(id), {
+      type: "bar",
+      data: { labels: rows.map((e) => names[e[0]] || e[0]), datasets: [{ data: rows.map((e) => e[1]), backgroundColor: palette, maxBarThickness: 32 }] },
+      options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+  };
+  across("outcome", data.by_outcome, labels.outcome);
+  across("category", data.by_category, labels.category);
+  across("language", data.by_language, labels.language);
 })();
