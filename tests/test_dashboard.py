@@ -231,6 +231,20 @@ def test_viewing_playing_and_exporting_are_audited(client, people, db, app):
     assert "play recording" in audit_page and "coord@city.gov" in audit_page
 
 
+def test_a_recording_twilio_will_not_give_is_a_502_not_a_crash(client, people, db, app):
+    call = db.get(Call, people["alice_call"])
+    call.recording_url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/RE{'2' * 32}"
+    db.commit()
+    app.config["TWILIO_API_BASE_URL"] = "http://twilio.test"
+    login(client, "coord@city.gov")
+    proxied = f"http://twilio.test/2010-04-01/Accounts/AC{'0' * 32}/Recordings/RE{'2' * 32}.mp3"
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, proxied, status=404)
+        assert client.get(f"/dashboard/calls/{call.id}/recording").status_code == 502
+        rsps.add(responses.GET, proxied, body=responses.ConnectionError("refused"))
+        assert client.get(f"/dashboard/calls/{call.id}/recording").status_code == 502
+
+
 def make_calls(db, count: int, **fields) -> None:
     base = utcnow() - timedelta(hours=1)
     db.add_all([Call(call_sid=f"CA{fields.get('category', 'x')}{n:030d}", from_number="+19375550150",

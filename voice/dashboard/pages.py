@@ -240,9 +240,13 @@ def recording(call_id: int):
     config = current_app.config
     audit("play_recording", call.call_sid)
     database.session().commit()
-    upstream = requests.get(api_url(config, call.recording_url + ".mp3"), stream=True, timeout=15,
-                            auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]))
+    try:
+        upstream = requests.get(api_url(config, call.recording_url + ".mp3"), stream=True, timeout=15,
+                                auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]))
+    except requests.RequestException:
+        abort(502)
     if upstream.status_code != 200:
+        upstream.close()
         abort(502)
     return Response(stream_with_context(upstream.iter_content(64 * 1024)), mimetype="audio/mpeg",
                     headers={"Cache-Control": "private, no-store"})
