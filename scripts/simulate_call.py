@@ -2,9 +2,10 @@
 
   python scripts/simulate_call.py --url http://127.0.0.1:5000 1 2 1 "Dana Whitfield" "Main and 5th" 1 "Loud music" 1
   python scripts/simulate_call.py --url https://line.example.gov --interactive
+  python scripts/simulate_call.py --url http://127.0.0.1:5000 --script calls/noise.txt
 
 Each positional input answers the next prompt: keys ("1", "9375550123#"), words ("Dana Whitfield"), or "-"
-for silence. Settings (TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_PHONE_NUMBER, PUBLIC_BASE_URL) come
+for silence. A --script file holds the same, one per line (lines starting with # are comments). Settings (TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_PHONE_NUMBER, PUBLIC_BASE_URL) come
 from the environment or .env. Exits 1 if anything happened that Twilio would reject: an error status,
 invalid TwiML, an answer slower than 15 seconds, a loop.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -40,6 +42,13 @@ def echo(who: str, text: str) -> None:
         print(f"   {who:>14}: {text}", flush=True)
 
 
+def read_script(path: Path) -> list[str]:
+    """A caller's inputs from a file: one per line; blank lines and lines starting with # are skipped."""
+    # Only whole-line comments: "#" also ends a phone number typed on the keypad (9375550123#).
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Drive a mediation line the way Twilio does.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -54,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="answers as 911 dispatch when the app transfers there")
     parser.add_argument("--specialist", action="append", default=[], metavar="NUMBER[=NAME[:KEY]]",
                         help="a specialist phone on the network (KEY they press in the whisper, default 1)")
+    parser.add_argument("--script", type=Path, help="a file of inputs, one per line, before any positional ones")
     parser.add_argument("--interactive", action="store_true", help="you are the caller")
     parser.add_argument("--sms", metavar="BODY", help="instead of a call, text BODY to the line from --from")
     parser.add_argument("--fake-twilio-port", type=int,
@@ -86,21 +96,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"HTTP {status}: {body}")
         return 0 if status == 200 else 1
 
+    try:
+        inputs = read_script(args.script) + args.inputs if args.script else args.inputs
+    except OSError as error:
+        print(f"simulate_call: cannot read {args.script}: {error.strerror}", file=sys.stderr)
+        return 2
     fake = None
     if args.fake_twilio_port:
         fake = FakeTwilio(phone, sid, token, line, on_text=lambda t: print(f"   (text to {t['to']}: {t['body']})"))
-        print(f"fake Twilio REST API on {fake.start(port=args.fake_twilio_port)}")
+        try:
+            print(f"fake Twilio REST API on {fake.start(port=args.fake_twilio_port)}")
+        except OSError as error:
+            print(f"simulate_call: cannot serve the fake Twilio API on port {args.fake_twilio_port}: "
+                  f"{error.strerror}", file=sys.stderr)
+            return 2
     caller = InteractiveCaller() if args.interactive else ScriptedCaller(
-        [None if item == "-" else item for item in args.inputs])
+        [None if item == "-" else item for item in inputs])
     phone.network.setdefault(args.from_number, ScriptedCaller(label="caller (called back)"))
     record = phone.call_line(args.from_number, caller)
     problems = list(record.problems)
     if fake is not None:
-        import time
-
-        deadline = time.monotonic() + args.wait
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
+        # The worker places its calls (a callback, say) after the caller hangs up: let them arrive.
+        time.sleep(args.wait)
         fake.wait_for_calls(15)
         problems += [p for c in fake.calls if c.record for p in c.record.problems]
         fake.stop()

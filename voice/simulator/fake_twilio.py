@@ -3,6 +3,7 @@
 Point the app at it with TWILIO_API_BASE_URL. Calls.create rings the `to` number on the simulated phone's
 network in a background thread (whisper, Dial, status callbacks, all signed as Twilio signs them);
 Messages.create keeps the text; IncomingPhoneNumbers lets provisioning be tried without an account.
+Requests Twilio would refuse are refused with Twilio's status and error code (401/20003, 400/21211, ...).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 import phonenumbers
 from flask import Flask, Response, request
@@ -20,7 +23,10 @@ from werkzeug.serving import make_server
 
 from voice.simulator.phone import CallRecord, SimulatedPhone
 
-API = "/2010-04-01/Accounts/<account>"
+API_VERSION = "2010-04-01"
+API = f"/{API_VERSION}/Accounts/<account>"
+NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method", "status_callback",
+                 "status_callback_method", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method")
 
 
 @dataclass
@@ -31,7 +37,8 @@ class PlacedCall:
     url: str
     status_callback: str | None
     status: str = "queued"
-    created_at: float = field(default_factory=time.time)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
     record: CallRecord | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -46,13 +53,11 @@ class FakeTwilio:
         self.auth_token = auth_token
         self.calls: list[PlacedCall] = []
         self.texts: list[dict] = []
-        self.numbers = {line_number: {"sid": "PN" + "0" * 32, "phone_number": line_number, "voice_url": "",
-                                      "voice_method": "POST", "voice_fallback_url": "", "voice_fallback_method": "POST",
-                                      "status_callback": "", "status_callback_method": "POST", "sms_url": "",
-                                      "sms_method": "POST", "friendly_name": "Mediation line"}}
+        self.numbers = {line_number: self._number_json("PN" + "0" * 32, line_number)}
         self.on_text = on_text
         self.on_call = on_call
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
         self.app = self._build()
         self._server = None
         self.url = ""
@@ -60,6 +65,7 @@ class FakeTwilio:
     # -- serving --
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve the API in a background thread; returns its base URL (the app's TWILIO_API_BASE_URL)."""
         self._server = make_server(host, port, self.app, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://{host}:{self._server.server_port}"
@@ -68,6 +74,8 @@ class FakeTwilio:
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     def wait_for_calls(self, timeout: float = 30) -> bool:
         """Wait until every call placed so far has been played to its end."""
@@ -78,48 +86,88 @@ class FakeTwilio:
     def _build(self) -> Flask:
         app = Flask("fake_twilio")
 
-        def error(status: int, code: int, message: str) -> Response:
-            body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                    "status": status}
-            return Response(json.dumps(body), status=status, mimetype="application/json")
-
         @app.before_request
         def authenticate():
             auth = request.authorization
             if auth is None or (auth.username, auth.password) != (self.account_sid, self.auth_token):
-                return error(401, 20003, "Authenticate")
+                return _error(401, 20003, "Authenticate")
+            if request.view_args and request.view_args.get("account") != self.account_sid:
+                return _error(404, 20404, "The requested resource was not found")
             return None
 
         @app.post(f"{API}/Calls.json")
         def create_call(account):
-            to = request.form.get("To", "")
-            if not _valid(to):
-                return error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-            if not request.form.get("Url"):
-                return error(400, 21205, "Url parameter is required.")
-            call = PlacedCall(f"CA{next(self._ids):032d}", to, request.form.get("From", ""), request.form["Url"],
-                              request.form.get("StatusCallback"))
-            self.calls.append(call)
+            form = request.form
+            to, from_, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
+            if not to:
+                return _error(400, 21201, "No 'To' number is specified")
+            if not _valid_number(to):
+                return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            if from_ not in self.numbers:
+                # The app must call from the line's own number; anything else is a configuration mistake.
+                return _error(400, 21210, f"The source phone number provided, {from_}, is not yet verified for "
+                                          "your account. You may only make calls from phone numbers that you've "
+                                          "verified or purchased from Twilio.")
+            if not url:
+                return _error(400, 21205, "Url parameter is required. Please provide a Url or Twiml parameter.")
+            for name in ("Url", "StatusCallback"):
+                if form.get(name) and not _absolute(form[name]):
+                    return _error(400, 21205, f"{name} is not a valid URL: {form[name]}")
+            call = PlacedCall(self._sid("CA"), to, from_, url, form.get("StatusCallback"))
+            with self._lock:
+                self.calls.append(call)
             threading.Thread(target=self._play, args=(call,), daemon=True).start()
-            return Response(json.dumps(self._call_json(call)), status=201, mimetype="application/json")
+            return _json(self._call_json(call), 201)
 
         @app.get(f"{API}/Calls.json")
         def list_calls(account):
-            found = [c for c in self.calls
-                     if request.args.get("To") in (None, c.to) and request.args.get("From") in (None, c.from_)]
+            args = request.args
+            after = _parse_time(args.get("StartTime>"))
+            found = [c for c in reversed(self.calls)
+                     if args.get("To") in (None, c.to) and args.get("From") in (None, c.from_)
+                     and args.get("Status") in (None, c.status) and (after is None or c.created_at >= after)]
             return _page("calls", [self._call_json(c) for c in found])
+
+        @app.get(f"{API}/Calls/<sid>.json")
+        def fetch_call(account, sid):
+            call = self._find_call(sid)
+            return _json(self._call_json(call)) if call else _not_found()
+
+        @app.post(f"{API}/Calls/<sid>.json")
+        def update_call(account, sid):
+            call = self._find_call(sid)
+            if call is None:
+                return _not_found()
+            wanted = request.form.get("Status")
+            if set(request.form) - {"Status"} or wanted not in ("completed", "canceled"):
+                # Redirecting a live call (Url, Twiml) is not simulated: say so rather than pretend.
+                return _error(400, 20001, "The fake Twilio API only supports Status=completed or canceled")
+            if call.status in ("queued", "ringing", "in-progress"):
+                call.status = wanted
+            return _json(self._call_json(call))
 
         @app.post(f"{API}/Messages.json")
         def create_message(account):
-            to = request.form.get("To", "")
-            if not _valid(to):
-                return error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-            text = {"sid": f"SM{next(self._ids):032d}", "to": to, "from": request.form.get("From", ""),
-                    "body": request.form.get("Body", ""), "status": "queued"}
-            self.texts.append(text)
+            form = request.form
+            to, from_ = form.get("To", ""), form.get("From", "")
+            if not _valid_number(to):
+                return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+            if from_ not in self.numbers:
+                return _error(400, 21606, f"The From phone number {from_} is not a valid, SMS-capable inbound "
+                                          "phone number or short code for your account.")
+            if not form.get("Body"):
+                return _error(400, 21602, "Message body is required.")
+            sid = self._sid("SM")
+            text = {"sid": sid, "account_sid": self.account_sid, "to": to, "from": from_, "body": form["Body"],
+                    "status": "queued", "direction": "outbound-api", "num_segments": "1", "num_media": "0",
+                    "error_code": None, "error_message": None, "price": None, "price_unit": "USD",
+                    "api_version": API_VERSION, "date_created": _rfc2822(datetime.now(UTC)),
+                    "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json"}
+            with self._lock:
+                self.texts.append(text)
             if self.on_text:
                 self.on_text(text)
-            return Response(json.dumps(text), status=201, mimetype="application/json")
+            return _json(text, 201)
 
         @app.get(f"{API}/IncomingPhoneNumbers.json")
         def list_numbers(account):
@@ -129,12 +177,18 @@ class FakeTwilio:
 
         @app.post(f"{API}/IncomingPhoneNumbers/<sid>.json")
         def update_number(account, sid):
-            for number in self.numbers.values():
-                if number["sid"] == sid:
-                    for key, value in request.form.items():
-                        number[_snake(key)] = value
-                    return Response(json.dumps(number), mimetype="application/json")
-            return error(404, 20404, "The requested resource was not found")
+            number = next((n for n in self.numbers.values() if n["sid"] == sid), None)
+            if number is None:
+                return _not_found()
+            changes = {_snake(key): value for key, value in request.form.items()}
+            unknown = set(changes) - set(NUMBER_FIELDS) - {"friendly_name"}
+            if unknown:
+                return _error(400, 20001, f"Unknown parameters: {', '.join(sorted(unknown))}")
+            for key, value in changes.items():
+                if (key.endswith("url") or key == "status_callback") and value and not _absolute(value):
+                    return _error(400, 21502 if key.startswith("sms") else 21402, f"Invalid URL: {value}")
+            number.update(changes)
+            return _json(number)
 
         @app.get(f"{API}/Recordings/<sid>.mp3")
         def recording(account, sid):
@@ -144,33 +198,88 @@ class FakeTwilio:
         return app
 
     def _play(self, call: PlacedCall) -> None:
-        call.status = "in-progress"
+        party = self.phone.network.get(call.to)
+        call.status = "in-progress" if party is not None and party.answers and not party.busy else "ringing"
         try:
             call.record = self.phone.outbound_call(call.to, call.from_, call.url, status_callback=call.status_callback,
                                                    call_sid=call.sid)
+            if call.status in ("ringing", "in-progress"):
+                call.status = call.record.status
+        except Exception as error:  # the thread must report a failure, never die silently
+            call.status = "failed"
+            call.record = CallRecord(call.sid, problems=[f"the simulated phone failed: {error!r}"])
         finally:
-            call.status = "completed"
+            call.ended_at = datetime.now(UTC)
             call.done.set()
             if self.on_call:
                 self.on_call(call)
 
+    def _find_call(self, sid: str) -> PlacedCall | None:
+        return next((c for c in self.calls if c.sid == sid), None)
+
+    def _sid(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}{next(self._ids):032x}"
+
     def _call_json(self, call: PlacedCall) -> dict:
-        return {"sid": call.sid, "account_sid": self.account_sid, "to": call.to, "from": call.from_,
-                "status": call.status, "direction": "outbound-api", "api_version": "2010-04-01"}
+        duration = int((call.ended_at - call.created_at).total_seconds()) if call.ended_at else None
+        return {"sid": call.sid, "account_sid": self.account_sid, "parent_call_sid": None, "to": call.to,
+                "to_formatted": call.to, "from": call.from_, "from_formatted": call.from_,
+                "phone_number_sid": self.numbers[call.from_]["sid"], "status": call.status,
+                "direction": "outbound-api", "api_version": API_VERSION, "answered_by": None,
+                "date_created": _rfc2822(call.created_at), "date_updated": _rfc2822(call.ended_at or call.created_at),
+                "start_time": _rfc2822(call.created_at), "end_time": _rfc2822(call.ended_at) if call.ended_at else None,
+                "duration": None if duration is None else str(duration), "price": None, "price_unit": "USD",
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{call.sid}.json"}
+
+    def _number_json(self, sid: str, number: str) -> dict:
+        fields = {name: ("POST" if name.endswith("method") else "") for name in NUMBER_FIELDS}
+        return {"sid": sid, "account_sid": self.account_sid, "phone_number": number, "friendly_name": number,
+                "api_version": API_VERSION, "capabilities": {"voice": True, "sms": True, "mms": True, "fax": False},
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{sid}.json", **fields}
 
 
-def _valid(number: str) -> bool:
+def _valid_number(number: str) -> bool:
     try:
         return phonenumbers.is_possible_number(phonenumbers.parse(number, None))
     except phonenumbers.NumberParseException:
         return False
 
 
+def _absolute(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def _snake(name: str) -> str:
     return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+def _rfc2822(moment: datetime) -> str:
+    return format_datetime(moment, usegmt=True).replace("GMT", "+0000")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _json(body: dict, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return _json({"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                  "status": status}, status)
+
+
+def _not_found() -> Response:
+    return _error(404, 20404, "The requested resource was not found")
 
 
 def _page(key: str, items: list) -> Response:
     body = {key: items, "end": max(len(items) - 1, 0), "page": 0, "page_size": 50, "start": 0,
             "next_page_uri": None, "first_page_uri": "", "previous_page_uri": None, "uri": ""}
-    return Response(json.dumps(body), mimetype="application/json")
+    return _json(body)

@@ -164,6 +164,8 @@ class CallRecord:
     problems: list[str] = field(default_factory=list)
     bridged_with: list[str] = field(default_factory=list)
     ended_by: str = ""
+    # How Twilio would report the call: completed, or busy / no-answer for an outbound call nobody took.
+    status: str = "completed"
     # Called with each line as it happens (the demo prints the conversation live).
     echo: Callable[[str, str], None] | None = None
 
@@ -232,6 +234,7 @@ class SimulatedPhone:
         record = CallRecord(leg.sid, echo=self.echo)
         if party is None or not party.answers or party.busy:
             status = "busy" if party is not None and party.busy else "no-answer"
+            record.status = status
             record.say("network", f"{to} did not answer ({status})")
             if status_callback:
                 self._post(leg, record, status_callback, {"CallStatus": status, "CallDuration": "0"}, follow=False)
