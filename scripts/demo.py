@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,10 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from rq import Worker  # noqa: E402
 
 from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from voice.simulator import (  # noqa: E402
@@ -59,11 +63,15 @@ def heading(text: str) -> None:
 
 def echo(who: str, text: str) -> None:
     if who == "network":
-        say(f"{DIM}   ({text}){RESET}")
+        say(f"{DIM}   {text if text.startswith('(') else f'({text})'}{RESET}")
     elif who.startswith("to "):
         say(f"   {who[3:]:>16} hears: {text}")
     else:
         say(f"   {who:>16}: {text}")
+
+
+class DemoError(Exception):
+    """The demo cannot go on; the message says why and what to do about it."""
 
 
 class Line:
@@ -71,16 +79,14 @@ class Line:
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
-        self.processes: list[subprocess.Popen] = []
+        self.log_path = workdir / "server.log"
+        self.processes: dict[str, subprocess.Popen] = {}
         self.redis: EmbeddedRedis | None = None
         self.fake: FakeTwilio | None = None
+        self.owned_redis: redis.Redis | None = None
 
     def start(self) -> None:
-        redis_url = os.environ.get("REDIS_URL")
-        if not redis_url:
-            self.redis = EmbeddedRedis()
-            redis_url = self.redis.url
-            say(f"{DIM}Redis: an embedded redis-server on {redis_url} (set REDIS_URL to use your own){RESET}")
+        redis_url = self._redis_url()
         port = int(os.environ.get("PORT") or free_port())
         self.public = f"http://127.0.0.1:{port}"
         network = {DISPATCH: Dispatcher()}
@@ -103,37 +109,77 @@ class Line:
             logging.getLogger(noisy).setLevel(logging.WARNING)
         self.app.extensions["db"].upgrade()
         bin_dir = Path(sys.executable).parent
-        logs = open(self.workdir / "server.log", "w")  # noqa: SIM115 (kept open for the processes' lifetime)
-        self.processes.append(subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-             "--timeout", "20", "voice:create_app()"],
-            env=self.env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
-        self.processes.append(subprocess.Popen(
-            [str(bin_dir / "rq"), "worker", "-c", "workers.settings", "--with-scheduler", "--url", redis_url, "callbacks"],
-            env=self.env, cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
-        self._wait_for_web()
+        # The same commands as the Procfile's web and worker lines.
+        self._spawn("web app (gunicorn)", [str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
+                                           "2", "--threads", "4", "--timeout", "20", "voice:create_app()"])
+        self._spawn("RQ worker", [str(bin_dir / "rq"), "worker", "-c", "workers.settings", "--with-scheduler",
+                                  "--url", redis_url, "callbacks"])
+        self._wait_until("the web app to answer",
+                         lambda: requests.get(self.public + "/dashboard/login", timeout=1).status_code == 200)
+        workers = redis.Redis.from_url(redis_url)
+        self._wait_until("the RQ worker to listen", lambda: Worker.count(connection=workers) > 0)
 
-    def _wait_for_web(self) -> None:
-        deadline = time.monotonic() + 30
+    def _redis_url(self) -> str:
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            self.redis = EmbeddedRedis()
+            say(f"{DIM}Redis: an embedded redis-server on {self.redis.url} (set REDIS_URL to use your own){RESET}")
+            return self.redis.url
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        try:
+            keys = client.dbsize()
+        except redis.RedisError as error:
+            raise DemoError(f"no Redis answers at REDIS_URL={url} ({error}); "
+                            "unset REDIS_URL and the demo starts its own") from None
+        if keys:
+            # The demo's routing state must not mix with (or wipe) someone's real queue.
+            raise DemoError(f"REDIS_URL={url} holds {keys} key(s); give the demo an empty database "
+                            "(another number after the last /) or unset REDIS_URL and it starts its own")
+        self.owned_redis = client
+        say(f"{DIM}Redis: {url} (from REDIS_URL; emptied again when the demo stops){RESET}")
+        return url
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.log_path, "a")  # noqa: SIM115 (kept open for the process's lifetime)
+        # A session of their own: the terminal's Ctrl-C reaches the demo, which stops them in order.
+        self.processes[name] = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _wait_until(self, what: str, ready, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self.stopped():
+                raise DemoError(f"the {self.stopped()[0]} stopped while starting:\n{self.log_tail()}")
             try:
-                if requests.get(self.public + "/dashboard/login", timeout=1).status_code == 200:
+                if ready():
                     return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise SystemExit(f"demo: the web app did not start; see {self.workdir / 'server.log'}")
+            except (requests.RequestException, redis.RedisError):
+                pass
+            time.sleep(0.2)
+        raise DemoError(f"gave up waiting {timeout:.0f} s for {what}:\n{self.log_tail()}")
+
+    def stopped(self) -> list[str]:
+        """The processes that have exited (none should, until stop())."""
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        return "\n".join(f"   | {line}" for line in text[-lines:]) + f"\n   (the whole log: {self.log_path})"
 
     def stop(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         if self.fake:
             self.fake.stop()
+        if self.owned_redis is not None:
+            self.owned_redis.flushdb()
         if self.redis:
             self.redis.stop()
 
@@ -150,9 +196,12 @@ class Line:
             db.commit()
 
     def text(self, number: str, body: str) -> None:
+        """A specialist's text to the line, signed as Twilio signs it; prints the line's reply."""
         status, reply = self.phone.send_sms(number, body)
         shown = reply.split("<Message>")[-1].split("</Message>")[0] if "<Message>" in reply else reply
         say(f"   {number} texts {body!r} -> the line replies: {shown}")
+        if status != 200:
+            raise DemoError(f"the SMS webhook answered HTTP {status}:\n{self.log_tail()}")
 
     def callback_outcome(self, timeout: float = 30) -> str:
         from sqlalchemy import select
@@ -160,6 +209,7 @@ class Line:
         from voice.models import Call
 
         deadline = time.monotonic() + timeout
+        outcome = None
         while time.monotonic() < deadline:
             with self.app.app_context():
                 db = self.app.extensions["db"].session()
@@ -171,60 +221,94 @@ class Line:
         return outcome or "unknown"
 
 
+def play(line: Line, args: argparse.Namespace) -> list[str]:
+    """The two calls; returns what went wrong (nothing, when the line works)."""
+    heading("1. A call transferred from 911 is answered live")
+    line.text(ALICE, "ON")
+    alice = InteractiveCaller("Alice (you)") if args.as_specialist else SpecialistPhone("Alice Mediator")
+    line.phone.network[ALICE] = alice
+    if args.interactive:
+        say(f"   {BOLD}You are the caller.{RESET} At each prompt type keys (1, 2, 9375550123#) or, where the"
+            " line listens, words; Enter alone is silence, q hangs up.")
+    caller = InteractiveCaller() if args.interactive else ScriptedCaller(FIRST_CALL, label="caller")
+    first = line.phone.call_line(FIRST_CALLER, caller)
+    line.text(ALICE, "OFF")
+
+    heading("2. Nobody can take the next call; the caller is called back")
+    line.phone.network[SECOND_CALLER] = ScriptedCaller(label="María (caller)")
+    line.phone.network[BRUNO] = SpecialistPhone("Bruno Mediador")
+    second = line.phone.call_line(SECOND_CALLER, ScriptedCaller(SECOND_CALL, label="María (caller)"))
+    say(f"\n{BOLD}   Bruno comes on shift; the worker calls María back:{RESET}")
+    switched_on = time.time()
+    line.text(BRUNO, "ON")
+    outcome = line.callback_outcome()
+    rang = [c.created_at.timestamp() - switched_on for c in line.fake.calls if c.to == BRUNO]
+    line.fake.wait_for_calls(20)
+
+    problems = first.problems + second.problems + [p for c in line.fake.calls if c.record for p in c.record.problems]
+    heading("Done")
+    say(f"   first call: {'bridged to ' + ', '.join(first.bridged_with) if first.bridged_with else first.ended_by}")
+    say(f"   second call: {outcome}" + (f" (the worker rang Bruno {rang[0]:.2f} s after he texted ON)" if rang else ""))
+    if not args.interactive and not first.bridged_with:
+        problems.append("the first call was not bridged")
+    if outcome != "callback_completed":
+        problems.append(f"the callback did not connect (outcome: {outcome}); the worker's log:\n{line.log_tail()}")
+    if problems:
+        say("   PROBLEMS:\n" + "\n".join(f"   - {problem}" for problem in problems))
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interactive", action="store_true", help="you are the caller: type keys and words")
-    parser.add_argument("--as-specialist", action="store_true", help="you also answer as the specialist")
+    parser.add_argument("--as-specialist", action="store_true", help="you answer as the specialist, Alice")
     parser.add_argument("--no-serve", action="store_true", help="exit after the calls instead of serving")
     args = parser.parse_args(argv)
 
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    # Ctrl-C, `kill` and a closed terminal all end in the same clean-up, so nothing is left running.
+    # SIGINT too: a shell starting the demo in the background would otherwise leave it ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
     workdir = Path(tempfile.mkdtemp(prefix="mediation-line-demo-"))
     line = Line(workdir)
+    keep = True
     try:
         heading("Starting the line")
         line.start()
         line.seed()
         say(f"   web app {line.public} (gunicorn), RQ worker, fake Twilio REST API at {line.fake.url}")
         say("   roster: Alice Mediator (English), Bruno Mediador (English, Spanish), Cora Mediator (English)")
-
-        heading("1. A call transferred from 911 is answered live")
-        line.text(ALICE, "ON")
-        alice = InteractiveCaller("Alice (you)") if args.as_specialist else SpecialistPhone("Alice Mediator")
-        line.phone.network[ALICE] = alice
-        caller = InteractiveCaller() if args.interactive else ScriptedCaller(FIRST_CALL, label="caller")
-        first = line.phone.call_line(FIRST_CALLER, caller)
-        line.text(ALICE, "OFF")
-
-        heading("2. Nobody can take the next call; the caller is called back")
-        line.phone.network[SECOND_CALLER] = ScriptedCaller(label="María (caller)")
-        line.phone.network[BRUNO] = SpecialistPhone("Bruno Mediador")
-        second = line.phone.call_line(SECOND_CALLER, ScriptedCaller(SECOND_CALL, label="María (caller)"))
-        say(f"\n{BOLD}   Bruno comes on shift; the worker calls María back:{RESET}")
-        switched_on = time.time()
-        line.text(BRUNO, "ON")
-        outcome = line.callback_outcome()
-        rang = [c.created_at - switched_on for c in line.fake.calls if c.to == BRUNO]
-        line.fake.wait_for_calls(20)
-
-        problems = first.problems + second.problems + [p for c in line.fake.calls if c.record for p in c.record.problems]
-        heading("Done")
-        say(f"   first call: {'bridged to ' + ', '.join(first.bridged_with) if first.bridged_with else first.ended_by}")
-        say(f"   second call: {outcome}" + (f" (the worker rang Bruno {rang[0]:.2f} s after he texted ON)" if rang else ""))
-        if problems:
-            say("   problems Twilio would have had: " + "; ".join(problems))
+        problems = play(line, args)
+        keep = bool(problems)
         say(f"\n   Dashboard: {BOLD}{line.public}/dashboard/{RESET}   login {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
         if args.no_serve:
-            return 1 if problems or outcome != "callback_completed" else 0
-        say("   Serving until Ctrl-C. Try: python scripts/simulate_call.py --url " + line.public
+            return 1 if problems else 0
+        say("   Serving until Ctrl-C. Another call: python scripts/simulate_call.py --url " + line.public
             + " --auth-token " + AUTH_TOKEN + " --interactive")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while True:
-            time.sleep(3600)
+        while not line.stopped():
+            time.sleep(1)
+        keep = True
+        say(f"demo: the {line.stopped()[0]} stopped unexpectedly:\n{line.log_tail()}")
+        return 1
     except KeyboardInterrupt:
         return 0
+    except DemoError as error:
+        keep = True
+        say(f"\ndemo: {error}")
+        return 2
     finally:
+        # A second Ctrl-C must not cut the clean-up short and leave processes behind.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         say("\nStopping the line.")
         line.stop()
+        if keep and line.log_path.exists():
+            say(f"   logs and database kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

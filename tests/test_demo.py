@@ -1,19 +1,60 @@
-"""`make demo`'s script, run for real (embedded Redis, gunicorn, an RQ worker, the fake Twilio), start to finish."""
+"""`make demo`'s script, run for real (embedded Redis, gunicorn, an RQ worker, the fake Twilio), start to
+finish, and nothing of it left running afterwards."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
+DEMO = [sys.executable, str(ROOT / "scripts" / "demo.py")]
+# language, safety, category, name, location, callback number, description, talk now
+TYPED = "1\n2\n4\nSam Ortiz\nWayne Avenue and Fifth\n1\nA dog barks all night next door\n1\n"
+
+
+def demo_env() -> dict:
+    # The demo must start its own Redis, and must not pick up a developer's real settings.
+    return {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("TWILIO_")}
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in command:
+            found.append(command)
+    return found
+
+
+def assert_nothing_left(out: str) -> None:
+    web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/dashboard/", out).group(1))
+    redis_url = re.search(r"embedded redis-server on (redis://127\.0\.0\.1:(\d+)/0)", out)
+    assert not listening(web), "gunicorn is still serving"
+    assert not listening(int(redis_url.group(2))), "the embedded redis-server is still running"
+    if Path("/proc/self/cmdline").exists():
+        assert processes_mentioning(f"--url {redis_url.group(1)}") == [], "the RQ worker is still running"
+    assert "kept in" not in out  # a clean run leaves no temporary files behind
 
 
 def test_demo_shows_a_bridged_call_and_a_callback_then_exits():
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # the demo must start its own Redis
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--no-serve"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run([*DEMO, "--no-serve"], env=demo_env(), cwd=ROOT, capture_output=True, text=True,
+                            timeout=180)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "embedded redis-server" in out
@@ -23,4 +64,40 @@ def test_demo_shows_a_bridged_call_and_a_callback_then_exits():
     assert "Bruno Mediador and María (caller) are connected" in out
     assert "second call: callback_completed" in out
     assert "/dashboard/" in out and "login coordinator@demo" in out
-    assert "problems Twilio would have had" not in out
+    assert "PROBLEMS" not in out
+    assert_nothing_left(out)
+
+
+def test_the_person_at_the_keyboard_can_be_the_caller():
+    result = subprocess.run([*DEMO, "--interactive", "--no-serve"], input=TYPED, env=demo_env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "You are the caller." in out
+    assert "you: says 'Sam Ortiz'" in out
+    assert "Alice Mediator hears: Mediation line call about pets or animals. Caller: Sam Ortiz." in out
+    assert "you and Alice Mediator are connected" in out
+    assert "second call: callback_completed" in out
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
+    demo = subprocess.Popen(DEMO, env=demo_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    out = ""
+    try:
+        for line in demo.stdout:
+            out += line
+            if "Serving until Ctrl-C" in line:
+                break
+        assert "Serving until Ctrl-C" in out, out
+        web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/", out).group(1))
+        assert listening(web)
+        demo.send_signal(how)
+        out += demo.stdout.read()
+        assert demo.wait(60) == 0, out
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "Stopping the line." in out
+    assert_nothing_left(out)
