@@ -82,6 +82,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--explain", action="store_true", help="print the plan of each call log query")
+    parser.add_argument("--fresh", action="store_true", help="drop the tables of --database-url first")
     args = parser.parse_args()
     url = args.database_url or f"sqlite:///{Path(tempfile.gettempdir()) / f'bench-dashboard-{args.rows}.db'}"
     redis_url, embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/8"))
@@ -90,7 +91,7 @@ def main() -> int:
                       "SECRET_KEY": "bench", "REDIS_URL": redis_url, "DATABASE_URL": url, "WTF_CSRF_ENABLED": False,
                       "RATELIMIT_LOGIN": "1000 per minute"})
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if args.database_url and "--fresh" in sys.argv:
+    if args.database_url and args.fresh:
         Base.metadata.drop_all(app.extensions["db"].engine)
     app.extensions["db"].upgrade()
     seed(app, args.rows)

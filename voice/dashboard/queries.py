@@ -165,7 +165,9 @@ def page(db: Session, query: Select, after: str | None) -> tuple[list[Call], str
         try:
             stamp, _, ident = after.partition("_")
             when, last_id = datetime.fromisoformat(stamp), int(ident)
-            query = query.where(or_(Call.started_at < when, (Call.started_at == when) & (Call.id < last_id)))
+            # The bare `<=` bound lets the database seek into the index; the OR alone makes it scan from the top.
+            query = query.where(Call.started_at <= when,
+                                or_(Call.started_at < when, (Call.started_at == when) & (Call.id < last_id)))
         except ValueError:
             pass
     rows = db.scalars(query.order_by(Call.started_at.desc(), Call.id.desc()).limit(PAGE_SIZE + 1)).all()

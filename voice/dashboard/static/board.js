@@ -11,7 +11,7 @@
       if (!response.ok) { stamp.textContent = "Not updating: the server answered " + response.status; return; }
       const html = await response.text();
       if (html !== board.innerHTML) board.innerHTML = html;
-      stamp.textContent = "Updated " + new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit", second: "2-digit" });
+      stamp.textContent = "Updated " + new Date().toLocaleTimeString([], { hour: "numeric", minute: "2-digit", second: "2-digit", timeZone: board.dataset.zone });
     } catch (err) {
       stamp.textContent = "Not updating: connection lost";
     }
