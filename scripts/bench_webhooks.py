@@ -1,8 +1,11 @@
 """How fast the webhooks answer: whole simulated calls through the real server (gunicorn, Redis, SQLite).
 
   python scripts/bench_webhooks.py --calls 200 --concurrency 8
+  python scripts/bench_webhooks.py --redis-url redis://127.0.0.1:6379/14 --database-url postgresql+psycopg2://...
 
 Prints per-webhook latency (p50, p95, max) and calls per second. Twilio gives up after 15 seconds.
+Redis is an embedded redis-server unless --redis-url names an empty database (emptied again afterwards);
+the database is a fresh SQLite file unless --database-url is given.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,12 +24,13 @@ from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from voice.embedded_redis import ensure_redis, free_port  # noqa: E402
+from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from voice.simulator import Dispatcher, HttpTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone  # noqa: E402
 
 TOKEN = "bench-token"  # noqa: S105 (signs requests to the local benchmark server only)
@@ -40,20 +45,31 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--specialists", type=int, default=6)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--redis-url", help="an empty Redis database to use (default: an embedded redis-server)")
+    parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
     args = parser.parse_args()
 
-    redis_url, embedded = ensure_redis(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"))
+    embedded = None
+    if args.redis_url:
+        redis_url = args.redis_url
+        # The benchmark fills the routing state with its own specialists: never someone's real line.
+        keys = redis.Redis.from_url(redis_url).dbsize()
+        if keys:
+            print(f"bench: {redis_url} holds {keys} key(s); give an empty database", file=sys.stderr)
+            return 2
+    else:
+        embedded = EmbeddedRedis()
+        redis_url = embedded.url
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = {**os.environ, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_PHONE_NUMBER": LINE,
            "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": public, "SECRET_KEY": "bench",
-           "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}"}
+           "REDIS_URL": redis_url, "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.db'}"}
     from voice import create_app, specialists
 
     app = create_app({k: v for k, v in env.items() if k.isupper()})
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app.extensions["redis"].flushdb()
     app.extensions["db"].upgrade()
     network = {DISPATCH: Dispatcher()}
     with app.app_context():
@@ -69,7 +85,10 @@ def main() -> int:
          "--threads", "4", "voice:create_app()"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
+        for _ in range(300):
+            if server.poll() is not None:
+                print(f"bench: gunicorn exited with status {server.returncode} while starting", file=sys.stderr)
+                return 2
             try:
                 requests.get(public + "/dashboard/login", timeout=1)
                 break
@@ -107,8 +126,11 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(10)
+        app.extensions["redis"].flushdb()
+        app.extensions["db"].dispose()
         if embedded:
             embedded.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
     everything = [t for values in timings.values() for t in values]
     print(f"{args.calls} calls, {args.concurrency} at a time, gunicorn {args.workers}x4 threads, SQLite + Redis")
