@@ -286,8 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"\n   Dashboard: {BOLD}{line.public}/dashboard/{RESET}   login {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")
         if args.no_serve:
             return 1 if problems else 0
-        say("   Serving until Ctrl-C. Another call: python scripts/simulate_call.py --url " + line.public
-            + " --auth-token " + AUTH_TOKEN + " --interactive")
+        say("   Serving until Ctrl-C. Another call, you the caller, Bruno (still ON) answering:")
+        say(f"   python scripts/simulate_call.py --url {line.public} --auth-token {AUTH_TOKEN} --line {LINE} "
+            f"--dispatch {DISPATCH} --specialist {BRUNO}='Bruno Mediador' --interactive")
         while not line.stopped():
             time.sleep(1)
         keep = True

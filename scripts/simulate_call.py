@@ -35,7 +35,7 @@ from voice.simulator.fake_twilio import FakeTwilio  # noqa: E402
 
 def echo(who: str, text: str) -> None:
     if who == "network":
-        print(f"   ({text})", flush=True)
+        print(f"   {text if text.startswith('(') else f'({text})'}", flush=True)
     elif who.startswith("to "):
         print(f"   {who[3:]:>14} hears: {text}", flush=True)
     else:
