@@ -11,7 +11,8 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from voice import specialists
+from tests.conftest import settings
+from voice import create_app, specialists
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User, utcnow
@@ -144,6 +145,14 @@ def test_session_cookie_is_httponly_and_samesite(client, people):
     response = login(client, "coord@city.gov")
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" in cookie  # PUBLIC_BASE_URL is https in the tests
+
+
+def test_session_cookie_is_not_secure_on_a_plain_http_deployment(people, redis_url, database_url):
+    plain = create_app(settings(redis_url, database_url, PUBLIC_BASE_URL="http://line.internal"))
+    cookie = login(plain.test_client(), "coord@city.gov").headers["Set-Cookie"]
+    plain.extensions["db"].dispose()
+    assert "HttpOnly" in cookie and "Secure" not in cookie
 
 
 def test_the_board_polling_itself_does_not_keep_a_session_alive(client, people, app, monkeypatch):

@@ -31,7 +31,7 @@ def init_app(app: Flask) -> None:
     """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
     from voice.dashboard import auth, cli, pages
 
-    secure = app.config["PUBLIC_BASE_URL"].startswith("https://") and not app.testing
+    secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
