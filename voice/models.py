@@ -126,6 +126,8 @@ class CallbackRequest(Base):
     attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Who is on the phone for the attempt in progress (a reassignment uses specialist_id instead).
     attempt_specialist_id: Mapped[int | None] = mapped_column(Integer)
+    # When that specialist pressed 1: from then on the Dial to the caller, not their leg, settles the attempt.
+    attempt_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -137,6 +137,7 @@ def upgrade() -> None:
     sa.Column('attempt_call_sid', sa.String(length=64), nullable=True),
     sa.Column('attempt_started_at', sa.DateTime(), nullable=True),
     sa.Column('attempt_specialist_id', sa.Integer(), nullable=True),
+    sa.Column('attempt_accepted_at', sa.DateTime(), nullable=True),
     sa.Column('reason', sa.String(length=300), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
