@@ -8,6 +8,8 @@ and prints them: one bridged live, one nobody can take that is called back when 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -50,6 +52,7 @@ FIRST_CALL = ["1", "2", "1", "Dana Whitfield", "400 West Third Street", "1",
 SECOND_CALL = ["2", "no", "6", "María López", "Calle Salem y Avenida Main", "1",
                "El propietario no arregla la calefacción", "1"]
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
 
@@ -68,6 +71,19 @@ def echo(who: str, text: str) -> None:
         say(f"   {who[3:]:>16} hears: {text}")
     else:
         say(f"   {who:>16}: {text}")
+
+
+def _die_with_the_demo() -> None:
+    """In a child before exec: on Linux, get SIGTERM if the demo dies, even by `kill -9`, so nothing lingers."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_embedded_redis(server: EmbeddedRedis) -> None:
+    """Stop it for sure: EmbeddedRedis.stop() sends SHUTDOWN NOW, which the bundled redis-server 6.2 refuses."""
+    with contextlib.suppress(redis.RedisError):
+        redis.Redis.from_url(server.url, socket_timeout=5).shutdown(nosave=True)
+    server.stop()
 
 
 class DemoError(Exception):
@@ -94,7 +110,9 @@ class Line:
                                     network=network, echo=echo)
         self.fake = FakeTwilio(self.phone, ACCOUNT_SID, AUTH_TOKEN, LINE,
                                on_text=lambda t: say(f"{DIM}   (text to {t['to']}: {t['body']}){RESET}"))
-        fake_url = self.fake.start()
+        # Started after the processes: no thread may run while they fork (see _die_with_the_demo).
+        fake_port = free_port()
+        fake_url = f"http://127.0.0.1:{fake_port}"
         self.env = {
             **os.environ,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": LINE,
@@ -114,6 +132,7 @@ class Line:
                                            "2", "--threads", "4", "--timeout", "20", "voice:create_app()"])
         self._spawn("RQ worker", [str(bin_dir / "rq"), "worker", "-c", "workers.settings", "--with-scheduler",
                                   "--url", redis_url, "callbacks"])
+        self.fake.start(port=fake_port)
         self._wait_until("the web app to answer",
                          lambda: requests.get(self.public + "/dashboard/login", timeout=1).status_code == 200)
         workers = redis.Redis.from_url(redis_url)
@@ -143,7 +162,8 @@ class Line:
         log = open(self.log_path, "a")  # noqa: SIM115 (kept open for the process's lifetime)
         # A session of their own: the terminal's Ctrl-C reaches the demo, which stops them in order.
         self.processes[name] = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+                                                stderr=subprocess.STDOUT, start_new_session=True,
+                                                preexec_fn=_die_with_the_demo)
 
     def _wait_until(self, what: str, ready, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -181,7 +201,7 @@ class Line:
         if self.owned_redis is not None:
             self.owned_redis.flushdb()
         if self.redis:
-            self.redis.stop()
+            stop_embedded_redis(self.redis)
 
     def seed(self) -> None:
         from voice import specialists
