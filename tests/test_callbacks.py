@@ -37,7 +37,8 @@ class FakeTwilio:
         self.placed: list[dict] = []
         self.driven = 0
         self.texts: list[dict] = []
-        self.call_failures: list[tuple[int, int]] = []  # (HTTP status, Twilio code) to answer before succeeding
+        # (HTTP status, Twilio code) to answer, or an exception to raise, before succeeding
+        self.call_failures: list[tuple[int, int] | Exception] = []
         self.sms_failure: tuple[int, int] | None = None
         self.listed_calls: list[dict] = []
         rsps.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
@@ -50,7 +51,10 @@ class FakeTwilio:
 
     def _create_call(self, request):
         if self.call_failures:
-            status, code = self.call_failures.pop(0)
+            failure = self.call_failures.pop(0)
+            if isinstance(failure, Exception):
+                raise failure  # not an answer from Twilio at all
+            status, code = failure
             return status, {}, json.dumps({"code": code, "message": "simulated failure", "status": status})
         form = self._form(request)
         form["Sid"] = f"CA{len(self.placed):032d}"
@@ -331,17 +335,23 @@ def test_window_start_is_the_next_window_in_the_program_time_zone():
 def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone, twilio):
     from rq.registry import ScheduledJobRegistry
 
-    record = queued_caller(app, phone, INTAKE[:-1] + ["2", "2"])  # call me back, in the morning
+    # A window it is not now in New York (the intake offers 2 morning, 3 afternoon, 4 evening).
+    now = utcnow()
+    key, window = next((k, w) for k, w in (("2", "morning"), ("3", "afternoon"), ("4", "evening"))
+                       if callbacks.window_start(w, now, "America/New_York") > now + timedelta(minutes=1))
+    record = queued_caller(app, phone, INTAKE[:-1] + ["2", key])
     row = request_row(app)
-    assert row.window == "morning" and row.call.wants_callback
-    expected = callbacks.window_start("morning", row.created_at, "America/New_York")
+    assert row.window == window and row.call.wants_callback and row.status == "scheduled"
+    expected = callbacks.window_start(window, row.created_at, "America/New_York")
     assert abs((row.due_at - expected).total_seconds()) < 5
-    if row.status == "scheduled":
-        assert "time you chose" in record.heard()
-        registry = ScheduledJobRegistry(queue=callback_queue(app.extensions["redis"]))
-        assert len(registry.get_job_ids()) == 1
-    else:  # it is morning in New York right now
-        assert row.status == "pending"
+    assert "time you chose" in record.heard()
+    registry = ScheduledJobRegistry(queue=callback_queue(app.extensions["redis"]))
+    (job_id,) = registry.get_job_ids()
+    scheduled_for = registry.get_scheduled_time(job_id).replace(tzinfo=None)
+    assert timedelta(0) <= scheduled_for - row.due_at <= timedelta(seconds=2)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    assert twilio.placed == []  # a specialist is on, but the caller asked for later
 
 
 def test_two_workers_racing_for_one_request_dial_it_once(app, phone, twilio):
@@ -423,99 +433,111 @@ def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twi
         assert app.extensions["db"].session().scalar(select(Call.outcome)) == "callback_completed"
 
 
-class BlockingTwilio:
-    """A real HTTP server standing in for Twilio's REST API, that holds Calls.create until told to answer,
-    so a real worker process can be killed while it waits on Twilio."""
 
-    def __init__(self):
-        from werkzeug.serving import make_server
-        from werkzeug.wrappers import Request, Response
-
-        self.received: list[dict] = []
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-        @Request.application
-        def wsgi(request):
-            if request.method == "POST" and request.path.endswith("/Calls.json"):
-                form = request.form.to_dict()
-                form["Sid"] = f"CA{len(self.received):032d}"
-                self.received.append(form)
-                self.holding.set()
-                self.release.wait(30)
-                body = {"sid": form["Sid"], "status": "queued", "to": form["To"], "from": form["From"]}
-                return Response(json.dumps(body), status=201, mimetype="application/json")
-            if request.method == "GET" and request.path.endswith("/Calls.json"):
-                listed = [{"sid": f["Sid"], "status": "ringing", "to": f["To"], "from": f["From"]}
-                          for f in self.received if f["To"] == request.args.get("To")]
-                body = {"calls": listed, "end": 0, "page": 0, "page_size": 50, "start": 0, "next_page_uri": None}
-                return Response(json.dumps(body), mimetype="application/json")
-            return Response(json.dumps({"sid": "SM" + "0" * 32, "status": "queued"}), status=201,
-                            mimetype="application/json")
-
-        self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.release.set()
-        self.server.shutdown()
+@pytest.mark.parametrize("status_first", [True, False], ids=["caller_leg_status_first", "dial_action_first"])
+@pytest.mark.parametrize("caller_answers", [True, False], ids=["reached", "no_answer"])
+def test_dial_action_and_caller_leg_status_settle_the_attempt_once_in_either_order(
+        app, phone, twilio, status_first, caller_answers):
+    phone.status_before_action = status_first
+    queued_caller(app, phone)
+    phone.network[CALLER].answers = caller_answers
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    (leg,) = twilio.ring(phone)
+    assert leg.problems == []
+    # Both legs reported their end (the caller's through its own status callback, then Alice's).
+    assert [d["status"] for _, d in events(app, "callback_caller_leg_status")] == [
+        "completed" if caller_answers else "no-answer"]
+    assert len(events(app, "callback_leg_status")) == 1
+    assert len(events(app, "callback_dial_result")) == 1  # settled once, whichever came first
+    row = request_row(app)
+    assert row.attempts == 1
+    if caller_answers:
+        assert row.status == "completed" and row.call.outcome == "callback_completed"
+        assert "Thank you for taking it" in leg.heard("Alice Mediator")
+    else:
+        assert row.status == "scheduled" and "try again at" in leg.heard("Alice Mediator")
+    assert leases(app) == {"Alice Mediator": None}
+    work(app)
+    assert len(twilio.placed) == 1  # nobody is called again: reached, or not due for 10 minutes
 
 
-def test_worker_killed_while_twilio_places_the_call_never_rings_twice(redis_url, database_url, phone):
-    """SIGKILL a real `rq worker` mid-REST-call; the sweep finds Twilio's call and adopts it instead of calling again."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+def test_a_specialist_hanging_up_after_pressing_1_does_not_requeue_a_caller_already_reached(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    sent = twilio.placed[0]
+    params = {"CallSid": sent["Sid"], "From": LINE, "To": ALICE, "Direction": "outbound-api"}
+    base = sent["Url"].replace("/whisper?", "/{}?")
+    status, _ = phone.signed_post(base.format("answer"), {**params, "Digits": "1"})
+    assert status == 200
+    # Alice hangs up mid-conversation: her leg's status can reach us before the Dial's result.
+    status, _ = phone.signed_post(sent["StatusCallback"], {**params, "CallStatus": "completed", "CallDuration": "300"})
+    assert status == 200
+    assert request_row(app).status == "in_progress" and leases(app) == {"Alice Mediator": None}
+    status, body = phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "completed",
+                                                                  "DialCallDuration": "280"})
+    assert status == 200 and "<Hangup" in body
+    row = request_row(app)
+    assert row.status == "completed" and row.call.outcome == "callback_completed"
+    work(app)
+    assert len(twilio.placed) == 1
 
-    from tests.conftest import AUTH_TOKEN, DISPATCH, settings
-    from voice import create_app
-    from voice.models import Base
 
-    fake = BlockingTwilio()
-    config = settings(redis_url, database_url, TWILIO_API_BASE_URL=fake.url, REST_RETRY_SECONDS="0",
-                      STALE_ATTEMPT_SECONDS="1")
-    app = create_app(config)
+def test_specialist_hanging_up_before_the_caller_answers_keeps_the_callers_place(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    sent = twilio.placed[0]
+    params = {"CallSid": sent["Sid"], "From": LINE, "To": ALICE, "Direction": "outbound-api"}
+    base = sent["Url"].replace("/whisper?", "/{}?")
+    assert phone.signed_post(base.format("answer"), {**params, "Digits": "1"})[0] == 200
+    assert phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "canceled",
+                                                          "DialCallDuration": "0"})[0] == 200
+    row = request_row(app)
+    assert row.status == "pending" and row.attempts == 0 and row.call.outcome == "callback_queued"
+
+
+def test_a_specialist_whose_hold_ran_out_while_rq_waited_is_not_rung(app, phone, twilio):
+    from voice import routing
+    from voice.redisdb import Keys
+
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
     r = app.extensions["redis"]
-    r.flushdb()
-    with app.extensions["db"].engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    phone.transport.app = app
-    try:
-        queued_caller(app, phone)
-        text_on(app, phone, ALICE, "Alice Mediator")
-        env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
-               "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DISPATCH_TRANSFER_NUMBER": DISPATCH}
-        worker = subprocess.Popen([sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "callbacks"],
-                                  env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        assert fake.holding.wait(30), "the worker never reached Twilio"
-        os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work-horse, mid-request
-        worker.wait(10)
-        fake.release.set()
-        assert len(fake.received) == 1
-        assert request_row(app).status == "in_progress" and request_row(app).attempt_call_sid is None
+    with app.app_context():
+        assert jobs.dispatch_callbacks() == 1  # the placing job is queued, holding Alice
+        alice_id = app.extensions["db"].session().scalar(select(Specialist.id))
+    # Time passes (RQ waiting to retry a 503): the hold expires and a live call takes Alice.
+    r.delete(Keys.lease(alice_id))
+    assert routing.claim_next_specialist(r, "en", "call:CAlive", 60) == alice_id
+    work(app)
+    assert twilio.placed == []
+    assert request_row(app).status == "pending"
+    assert leases(app) == {"Alice Mediator": "call:CAlive"}
 
-        time.sleep(1.1)  # older than STALE_ATTEMPT_SECONDS
-        with app.app_context():
-            summary = jobs.sweep()
-            app.extensions["db"].session.remove()
-        assert summary["recovered"] == 0
-        row = request_row(app)
-        assert row.status == "in_progress" and row.attempt_call_sid == fake.received[0]["Sid"]
 
-        # Twilio goes on with the call it placed: Alice hears the case, presses 1, the caller is reached.
-        form = fake.received[0]
-        leg = phone.outbound_call(form["To"], form["From"], form["Url"], status_callback=form["StatusCallback"],
-                                  call_sid=form["Sid"])
-        assert leg.bridged_with == [CALLER]
-        with app.app_context():
-            jobs.sweep()
-        assert len(fake.received) == 1, "the caller must be called exactly once for this attempt"
-        assert request_row(app).status == "completed"
-    finally:
-        fake.stop()
-        r.flushdb()
-        app.extensions["db"].dispose()
+def test_a_job_for_an_older_attempt_does_nothing(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    with app.app_context():
+        jobs.dispatch_callbacks()
+        row = app.extensions["db"].session().scalar(select(CallbackRequest))
+        assert jobs.place_callback(row.id, row.attempt_specialist_id, "2026-01-01T00:00:00") == "nothing to do"
+    assert twilio.placed == []
+
+
+def test_an_error_that_is_not_twilios_answer_never_ends_the_request(app, phone, twilio):
+    from rq.registry import FailedJobRegistry
+
+    queued_caller(app, phone)
+    twilio.call_failures = [ConnectionResetError("connection reset by peer"), RuntimeError("a bug")] * 2
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    assert twilio.placed == []
+    row = request_row(app)
+    # After RQ's last retry the failure callback puts the caller back in line, not out of it.
+    assert row.status == "pending" and row.attempts == 0 and row.call.outcome == "callback_queued"
+    assert "placing the call failed" in events(app, "callback_specialist_missed")[-1][1]["why"]
+    assert leases(app) == {"Alice Mediator": None}
+    assert len(FailedJobRegistry(queue=callback_queue(app.extensions["redis"]))) == 1

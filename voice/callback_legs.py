@@ -28,17 +28,20 @@ def _goodbye(text: str) -> str:
 
 def is_current(request: CallbackRequest | None, specialist_id: int) -> bool:
     """True when this request's attempt in progress belongs to this specialist (a late request is not)."""
-    return (request is not None and request.status == callbacks.IN_PROGRESS
-            and request.attempt_specialist_id == specialist_id)
+    return callbacks.is_attempt(request, specialist_id)
 
 
-def whisper(db: Session, request: CallbackRequest | None, specialist_id: int, call_sid: str, repeat: int = 1) -> str:
+def whisper(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, call_sid: str,
+            repeat: int = 1) -> str:
     """The specialist picked up: who they are calling back and why, then press 1 to call now."""
     if not is_current(request, specialist_id):
         return _goodbye("This callback has already been handled. Thank you.")
     if not request.attempt_call_sid and call_sid:
         # The worker may have died before saving the Call SID; Twilio's own request tells us.
         request.attempt_call_sid = call_sid[:64]
+    # They are listening now: keep them held for this callback while they decide.
+    routing.extend_lease(r, specialist_id, routing.callback_holder(request.id),
+                         current_app.config["RING_LEASE_SECONDS"])
     summary = bridge.case_summary(request.call, waited=callbacks.minutes_ago(request))
     answer_url = webhook_url("/voice/callback/answer", request=request.id, specialist=specialist_id, repeat=repeat)
     return bridge.whisper_twiml(
@@ -54,55 +57,103 @@ def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, special
     config = current_app.config
     if (digits or "")[:1] != "1":
         if not digits and repeat < 2:
-            return whisper(db, request, specialist_id, call_sid, repeat=repeat + 1)
+            return whisper(db, r, request, specialist_id, call_sid, repeat=repeat + 1)
         callbacks.back_in_line(db, r, request, "declined" if digits else "no key pressed")
         enqueue_after_commit(db, r, dispatch_callbacks)
         return _goodbye("Okay. We will offer the callback to someone else.")
-    callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
+    if request.attempt_accepted_at is None:
+        callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
     response = VoiceResponse()
     name = request.call.caller_name or "the caller"
     say(response, f"Calling {name} now. Please hold.", "en")
+    params = {"request": request.id, "specialist": specialist_id}
     dial = response.dial(
         caller_id=config["TWILIO_PHONE_NUMBER"],
-        action=webhook_url("/voice/callback/dial-result", request=request.id, specialist=specialist_id),
+        action=webhook_url("/voice/callback/dial-result", **params),
         method="POST",
         timeout=30,
     )
-    dial.number(request.callback_number)
+    # The caller's leg reports its own end too: whichever of that and the Dial action arrives first settles.
+    dial.number(
+        request.callback_number,
+        status_callback=webhook_url("/voice/callback/caller-status", **params),
+        status_callback_event="completed",
+        status_callback_method="POST",
+    )
     return str(response)
 
 
-def dial_result(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, form: dict) -> str:
-    """How the Dial to the caller ended: reached, or the next try on the schedule (or unreachable)."""
-    if not is_current(request, specialist_id):
-        return _goodbye("Thank you.")
-    status = form.get("DialCallStatus", "")
-    duration = form.get("DialCallDuration")
+def settle_dial(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, status: str,
+                duration: object) -> bool:
+    """How the Dial to the caller ended: reached, missed (next try or unreachable), or the specialist hung up.
+
+    Called for the Dial action and for the caller leg's status callback; only the first one counts.
+    Returns False when the attempt was already settled.
+    """
+    if not is_current(request, specialist_id) or request.attempt_accepted_at is None:
+        return False
     calls.record_event(db, request.call, "callback_dial_result", request_id=request.id, status=status,
                        duration=duration)
     if status == "completed":
         callbacks.caller_reached(db, r, request, duration=duration)
-        return _goodbye("The call has ended. Thank you for taking it.")
-    config = current_app.config
-    due = callbacks.caller_missed(db, r, request, status, config["CALLBACK_RETRY_MINUTES"])
+        return True
+    if status == "canceled":
+        # The specialist hung up before the caller answered: not the caller's miss, so they keep their place.
+        callbacks.back_in_line(db, r, request, "specialist hung up before the caller answered")
+        enqueue_after_commit(db, r, dispatch_callbacks)
+        return True
+    due = callbacks.caller_missed(db, r, request, status, current_app.config["CALLBACK_RETRY_MINUTES"])
     if due is not None:
         enqueue_after_commit(db, r, dispatch_callbacks, at=due)
-        local = due.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(config["TIMEZONE"]))
+    else:
+        enqueue_after_commit(db, r, send_callback_sms, request.id, "unreachable",
+                             retry=Retry(max=2, interval=[30, 120]))
+    return True
+
+
+def dial_result(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, form: dict) -> str:
+    """The Dial action: settle the attempt (unless the caller leg's status did), then tell the specialist."""
+    settle_dial(db, r, request, specialist_id, form.get("DialCallStatus", ""), form.get("DialCallDuration"))
+    return closing_words(request, specialist_id)
+
+
+def closing_words(request: CallbackRequest | None, specialist_id: int) -> str:
+    """What the specialist hears once the Dial to the caller is over, from how the request now stands."""
+    if request is None or request.attempt_specialist_id not in (None, specialist_id):
+        return _goodbye("Thank you.")
+    if request.status == callbacks.COMPLETED and request.call.specialist_id == specialist_id:
+        return _goodbye("The call has ended. Thank you for taking it.")
+    if request.status == callbacks.SCHEDULED:
+        config = current_app.config
+        local = request.due_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(config["TIMEZONE"]))
         return _goodbye(f"The caller did not answer. We will try again at {local.strftime('%-I:%M %p')}. Thank you.")
-    enqueue_after_commit(db, r, send_callback_sms, request.id, "unreachable", retry=Retry(max=2, interval=[30, 120]))
-    enqueue_after_commit(db, r, dispatch_callbacks)
-    return _goodbye("The caller did not answer. That was the last try; the coordinator will see it. Thank you.")
+    if request.status == callbacks.UNREACHABLE:
+        return _goodbye("The caller did not answer. That was the last try; the coordinator will see it. Thank you.")
+    return _goodbye("Thank you.")
+
+
+def caller_leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int,
+                      form: dict) -> None:
+    """The caller's leg of the Dial ended (its status callback)."""
+    status = form.get("CallStatus", "")
+    if request is None or status not in TERMINAL:
+        return
+    calls.record_event(db, request.call, "callback_caller_leg_status", request_id=request.id, status=status,
+                       duration=form.get("CallDuration"))
+    settle_dial(db, r, request, specialist_id, status, form.get("CallDuration"))
 
 
 def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, form: dict) -> None:
-    """The specialist's leg ended: if the attempt never got anywhere, the caller goes back in line."""
+    """The specialist's leg ended: if they never pressed 1, the caller goes back in line."""
     status = form.get("CallStatus", "")
     if request is None or status not in TERMINAL:
         return
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
-    if is_current(request, specialist_id):
+    if is_current(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")
         enqueue_after_commit(db, r, dispatch_callbacks)
     else:
+        # They are off the phone. An accepted attempt is settled by the Dial to the caller (its action or
+        # the caller leg's status), never by this request, which may arrive first.
         routing.release_specialist(r, specialist_id, routing.callback_holder(request.id))

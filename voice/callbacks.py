@@ -89,12 +89,23 @@ def claim_request(db: Session, request: CallbackRequest, specialist_id: int) -> 
         update(CallbackRequest)
         .where(CallbackRequest.id == request.id, CallbackRequest.status == PENDING)
         .values(status=IN_PROGRESS, attempt_specialist_id=specialist_id, attempt_started_at=now,
-                attempt_call_sid=None, updated_at=now)
+                attempt_call_sid=None, attempt_accepted_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     db.commit()
     db.refresh(request)
     return result.rowcount == 1
+
+
+def attempt_token(request: CallbackRequest) -> str:
+    """Names one attempt (its claim time): a job or webhook for an older attempt of the request is a no-op."""
+    return request.attempt_started_at.isoformat() if request.attempt_started_at else ""
+
+
+def is_attempt(request: CallbackRequest | None, specialist_id: int, token: str | None = None) -> bool:
+    """True while this specialist's attempt (this one, when `token` is given) is the one in progress."""
+    return (request is not None and request.status == IN_PROGRESS and request.attempt_specialist_id == specialist_id
+            and (token is None or attempt_token(request) == token))
 
 
 def attempt_placed(db: Session, request: CallbackRequest, call_sid: str, specialist: Specialist) -> None:
@@ -116,15 +127,23 @@ def back_in_line(db: Session, r: redis.Redis, request: CallbackRequest, why: str
         routing.release_specialist(r, specialist_id, routing.callback_holder(request.id))
     if request.status == IN_PROGRESS:
         request.status = PENDING
-    request.attempt_call_sid = None
-    request.attempt_started_at = None
-    request.attempt_specialist_id = None
+    end_attempt(request)
     calls.record_event(db, request.call, "callback_specialist_missed", request_id=request.id,
                        specialist_id=specialist_id, why=why)
 
 
+def end_attempt(request: CallbackRequest) -> None:
+    """Forget the attempt in progress (the request's status says what comes next)."""
+    request.attempt_call_sid = None
+    request.attempt_started_at = None
+    request.attempt_specialist_id = None
+    request.attempt_accepted_at = None
+
+
 def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int) -> None:
+    """The specialist pressed 1: hold them for the conversation; the Dial to the caller settles the attempt."""
     routing.extend_lease(r, request.attempt_specialist_id, routing.callback_holder(request.id), lease_seconds)
+    request.attempt_accepted_at = utcnow()
     request.call.specialist_id = request.attempt_specialist_id
     calls.record_event(db, request.call, "callback_specialist_accepted", request_id=request.id,
                        specialist_id=request.attempt_specialist_id)
@@ -144,6 +163,7 @@ def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, durati
     calls.record_event(db, call, "callback_connected", request_id=request.id,
                        specialist_id=request.attempt_specialist_id, duration=duration)
     release_attempt(r, request)
+    end_attempt(request)
 
 
 def caller_missed(db: Session, r: redis.Redis, request: CallbackRequest, status: str,
@@ -156,9 +176,7 @@ def caller_missed(db: Session, r: redis.Redis, request: CallbackRequest, status:
     request.attempts += 1
     request.last_attempt_at = now
     release_attempt(r, request)
-    request.attempt_call_sid = None
-    request.attempt_started_at = None
-    request.attempt_specialist_id = None
+    end_attempt(request)
     calls.record_event(db, request.call, "callback_caller_missed", request_id=request.id, status=status,
                        caller_attempt=request.attempts)
     if request.attempts <= len(retry_minutes):

@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import requests
 from flask import Flask, current_app, has_app_context
-from rq import Retry
+from rq import Callback, Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 from twilio.base.exceptions import TwilioRestException
 
 from voice import callbacks, calls, phones, routing
@@ -18,14 +20,14 @@ from voice.models import CallbackRequest, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.twilio_rest import rest_client
 from voice.twiml import webhook_url
-from workers.queues import enqueue
+from workers.queues import callback_queue, enqueue
 
 log = logging.getLogger("workers.jobs")
 
 _app: Flask | None = None
 
-# Twilio errors that no retry will fix for a text: a landline, an invalid number, an opted-out number.
-SMS_PERMANENT_CODES = {21211, 21214, 21408, 21610, 21612, 21614, 21606}
+# A placing job gets this long; Twilio's REST timeout is 10 s, so a longer run means a stuck or dead worker.
+PLACE_JOB_TIMEOUT = 60
 
 
 @contextmanager
@@ -61,6 +63,11 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, requests.RequestException)
 
 
+def is_refusal(error: Exception) -> bool:
+    """Twilio said no for good (a 4xx such as 21211, an invalid number): no retry will change its mind."""
+    return isinstance(error, TwilioRestException) and not is_transient(error)
+
+
 def dispatch_callbacks() -> int:
     """Offer the oldest due callbacks to the longest-idle free specialists; returns how many were placed."""
     with job_context():
@@ -88,27 +95,43 @@ def dispatch_callbacks() -> int:
                 # Another worker took this request first: give the specialist back.
                 routing.release_specialist(r, specialist_id, holder)
                 continue
-            enqueue(r, place_callback, request.id, specialist_id, retry=rest_retry())
+            enqueue(r, place_callback, request.id, specialist_id, callbacks.attempt_token(request),
+                    job_id=place_job_id(request), retry=rest_retry(), job_timeout=PLACE_JOB_TIMEOUT,
+                    on_failure=Callback(placing_failed))
             placed += 1
         return placed
 
 
-def place_callback(request_id: int, specialist_id: int) -> str:
-    """Ring the specialist through Twilio's REST API; their whisper then dials the caller."""
+def place_callback(request_id: int, specialist_id: int, token: str | None = None) -> str:
+    """Ring the specialist through Twilio's REST API; their whisper then dials the caller.
+
+    Safe to run twice: a run for an older attempt does nothing, and a re-run first asks Twilio whether an
+    earlier run already placed the call (a worker killed mid-request, a timeout that Twilio did act on).
+    """
     with job_context():
         db = database.session()
         r = get_redis()
         config = current_app.config
         request = db.get(CallbackRequest, request_id)
-        # Safe to run twice: only an attempt still waiting for its call is placed.
-        if (request is None or request.status != callbacks.IN_PROGRESS
-                or request.attempt_specialist_id != specialist_id or request.attempt_call_sid):
+        if not callbacks.is_attempt(request, specialist_id, token) or request.attempt_call_sid:
             return "nothing to do"
         specialist = db.get(Specialist, specialist_id)
         if specialist is None:
             callbacks.back_in_line(db, r, request, "specialist removed from the roster", passed=False)
             db.commit()
             return "specialist gone"
+        holder = routing.callback_holder(request.id)
+        # The claim's lease may have run out while RQ waited between retries (or Redis lost it): then the
+        # specialist may be on a live call by now, and must not be rung for this callback too.
+        if not routing.extend_lease(r, specialist_id, holder, config["RING_LEASE_SECONDS"]):
+            callbacks.back_in_line(db, r, request, "the hold on the specialist ran out before the call", passed=False)
+            db.commit()
+            enqueue(r, dispatch_callbacks)
+            return "lease lost"
+        if is_rerun() and (sid := placed_call_sid(request)) is not None:
+            adopt_call(db, r, request, sid)
+            db.commit()
+            return sid
         params = {"request": request.id, "specialist": specialist_id}
         try:
             call = rest_client(config).calls.create(
@@ -122,19 +145,85 @@ def place_callback(request_id: int, specialist_id: int) -> str:
                 timeout=config["RING_TIMEOUT_SECONDS"],
             )
         except Exception as error:
-            if is_transient(error):
-                calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id, error=str(error)[:200])
+            if not is_refusal(error):
+                calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id,
+                                   error=str(error)[:200])
                 db.commit()
-                raise  # RQ's Retry tries again after the configured wait
-            code = getattr(error, "code", None)
+                raise  # RQ's Retry tries again after the configured wait; placing_failed handles the last one
             callbacks.release_attempt(r, request)
-            callbacks.give_up(db, request, f"Twilio refused the call (error {code}): {getattr(error, 'msg', error)}")
+            callbacks.give_up(db, request, f"Twilio refused the call (error {error.code}): {error.msg}")
             db.commit()
             log.error("callback %s ended: Twilio refused the call: %s", request.id, error)
             return "refused"
         callbacks.attempt_placed(db, request, call.sid, specialist)
         db.commit()
         return call.sid
+
+
+def is_rerun() -> bool:
+    """True when this RQ job ran before (a retry, or RQ re-queueing it after its worker died)."""
+    job = get_current_job()
+    if job is None:
+        return False
+    job.meta["runs"] = job.meta.get("runs", 0) + 1
+    job.save_meta()
+    return job.meta["runs"] > 1
+
+
+def placing_failed(job: Job, connection, error_type, error, traceback) -> None:
+    """RQ failure callback for place_callback: after the last retry, recover the attempt at once."""
+    if job.retries_left:
+        return  # RQ will run it again
+    request_id, specialist_id, *rest = job.args
+    token = rest[0] if rest else None
+    with job_context():
+        db = database.session()
+        request = db.get(CallbackRequest, request_id)
+        if callbacks.is_attempt(request, specialist_id, token) and not request.attempt_call_sid:
+            # Passed over for this request a while, so a Twilio outage cannot spin dispatch and fail in a loop;
+            # the caller keeps their place for whoever is next (and for the sweep).
+            recover_attempt(db, get_redis(), request, f"placing the call failed: {error_type.__name__}", passed=True)
+            db.commit()
+
+
+def place_job_id(request: CallbackRequest) -> str:
+    """The RQ job id of an attempt's placing job, so the sweep can ask RQ whether that job is still alive."""
+    return f"place-callback-{request.id}-{request.attempt_started_at:%Y%m%d%H%M%S%f}"
+
+
+def placing_job_alive(r, request: CallbackRequest) -> bool:
+    """True while RQ still holds the attempt's placing job: queued, waiting to retry, or running."""
+    if request.attempt_started_at is None:
+        return False
+    try:
+        status = Job.fetch(place_job_id(request), connection=r).get_status()
+    except NoSuchJobError:
+        return False  # finished long ago, or Redis was flushed
+    return status in {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+def adopt_call(db, r, request: CallbackRequest, sid: str) -> None:
+    """Twilio placed the call although we never heard back: keep it, never ring the specialist twice."""
+    request.attempt_call_sid = sid
+    holder = routing.callback_holder(request.id)
+    config = current_app.config
+    if not routing.extend_lease(r, request.attempt_specialist_id, holder, config["RING_LEASE_SECONDS"]):
+        # Redis lost the hold (flushed or replaced): take it again so no live call rings them meanwhile.
+        routing.claim_next_specialist(r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
+                                      only=request.attempt_specialist_id)
+    calls.record_event(db, request.call, "callback_attempt_recovered", request_id=request.id, call_sid=sid)
+
+
+def recover_attempt(db, r, request: CallbackRequest, why: str, passed: bool = False) -> bool:
+    """An attempt whose placing never finished: adopt Twilio's call if there is one, else back in line.
+
+    Returns True when the caller went back in line.
+    """
+    if request.attempt_call_sid is None and (sid := placed_call_sid(request)) is not None:
+        adopt_call(db, r, request, sid)
+        return False
+    callbacks.back_in_line(db, r, request, why, passed=passed)
+    return True
 
 
 def send_callback_sms(request_id: int, kind: str) -> str:
@@ -178,16 +267,14 @@ def sweep() -> dict:
         r = get_redis()
         config = current_app.config
         summary = callbacks.reconcile(db, r)
+        # RQ's own handling of jobs whose worker died (retry them, or fail them into placing_failed),
+        # before the sweep looks at what is left.
+        callback_queue(r).started_job_registry.cleanup()
         recovered = 0
         for request in callbacks.recover_stale(db, r, config["STALE_ATTEMPT_SECONDS"], config["CALL_LEASE_SECONDS"]):
-            if request.attempt_call_sid is None and (sid := placed_call_sid(request)) is not None:
-                # The worker died after Twilio took the call: keep it, never ring the specialist twice.
-                request.attempt_call_sid = sid
-                calls.record_event(db, request.call, "callback_attempt_recovered", request_id=request.id, call_sid=sid)
-            else:
-                callbacks.back_in_line(db, r, request, "attempt lost (worker stopped or Twilio never reported)",
-                                       passed=False)
-                recovered += 1
+            if placing_job_alive(r, request):
+                continue  # RQ still owns it (waiting to retry, or running): the job decides, not the sweep
+            recovered += recover_attempt(db, r, request, "attempt lost (worker stopped or Twilio never reported)")
         db.commit()
         summary["recovered"] = recovered
         summary["placed"] = dispatch_callbacks()

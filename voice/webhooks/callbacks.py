@@ -1,4 +1,4 @@
-"""The specialist's leg of a callback the worker placed: whisper, key press, Dial result, status."""
+"""The specialist's leg of a callback the worker placed: whisper, key press, Dial result, both legs' status."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def call_sid() -> str:
 @bp.post("/whisper")
 @twilio_webhook(hangup_twiml)
 def whisper():
-    return callback_legs.whisper(database.session(), callback_request(), specialist_arg(), call_sid(),
+    return callback_legs.whisper(database.session(), get_redis(), callback_request(), specialist_arg(), call_sid(),
                                  repeat=attempt_arg("repeat"))
 
 
@@ -51,4 +51,12 @@ def dial_result():
 def status():
     callback_legs.leg_status(database.session(), get_redis(), callback_request(), specialist_arg(),
                              request.form.to_dict())
+    return empty_twiml()
+
+
+@bp.post("/caller-status")
+@twilio_webhook(empty_twiml)
+def caller_status():
+    callback_legs.caller_leg_status(database.session(), get_redis(), callback_request(), specialist_arg(),
+                                    request.form.to_dict())
     return empty_twiml()

@@ -1,0 +1,199 @@
+"""Callbacks against real `rq worker` processes: one SIGKILLed while Twilio places the call, two racing.
+
+Twilio's REST API is a real HTTP server here (TWILIO_API_BASE_URL points at it), so the worker
+processes reach it exactly as they would reach Twilio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from rq.registry import StartedJobRegistry
+from sqlalchemy import select
+
+from tests.conftest import AUTH_TOKEN, settings
+from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
+from voice.models import Base, CallbackRequest
+from voice.simulator import ScriptedCaller
+from workers import jobs
+from workers.queues import callback_queue
+
+
+class TwilioOverHttp:
+    """Twilio's REST API on a local port: records every Calls.create, can hold the first one unanswered,
+    and lists the calls it placed (as Twilio does) so a recovered attempt can find its call."""
+
+    def __init__(self, hold_first: bool = False):
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request, Response
+
+        self.received: list[dict] = []
+        self.lock = threading.Lock()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        if not hold_first:
+            self.release.set()
+
+        @Request.application
+        def wsgi(request):
+            if request.method == "POST" and request.path.endswith("/Calls.json"):
+                form = request.form.to_dict()
+                with self.lock:
+                    form["Sid"] = f"CA{len(self.received):032d}"
+                    self.received.append(form)
+                self.holding.set()
+                self.release.wait(30)
+                body = {"sid": form["Sid"], "status": "queued", "to": form["To"], "from": form["From"]}
+                return Response(json.dumps(body), status=201, mimetype="application/json")
+            if request.method == "GET" and request.path.endswith("/Calls.json"):
+                listed = [{"sid": f["Sid"], "status": "ringing", "to": f["To"], "from": f["From"]}
+                          for f in self.received if f["To"] == request.args.get("To")]
+                body = {"calls": listed, "end": 0, "page": 0, "page_size": 50, "start": 0, "next_page_uri": None}
+                return Response(json.dumps(body), mimetype="application/json")
+            return Response(json.dumps({"sid": "SM" + "0" * 32, "status": "queued"}), status=201,
+                            mimetype="application/json")
+
+        self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.release.set()
+        self.server.shutdown()
+
+
+@pytest.fixture
+def fake_twilio(request):
+    fake = TwilioOverHttp(hold_first=getattr(request, "param", False))
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def config(redis_url, database_url, fake_twilio):
+    return settings(redis_url, database_url, TWILIO_API_BASE_URL=fake_twilio.url, REST_RETRY_SECONDS="0",
+                    STALE_ATTEMPT_SECONDS="1")
+
+
+@pytest.fixture
+def app(config):
+    from voice import create_app
+
+    app = create_app(config)
+    app.extensions["redis"].flushdb()
+    with app.extensions["db"].engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    yield app
+    app.extensions["redis"].flushdb()
+    app.extensions["db"].dispose()
+
+
+def start_worker(config: dict) -> subprocess.Popen:
+    """The Procfile's worker line (in burst mode), as its own session so it can be killed whole."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler", "--burst",
+         "--url", config["REDIS_URL"], "callbacks"],
+        env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+def kill_session(session_id: int) -> int:
+    """SIGKILL every process of the worker's session: RQ's work-horse has its own process group, not session."""
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == session_id:
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+            except (ProcessLookupError, PermissionError):
+                continue
+    return killed
+
+
+@pytest.mark.parametrize("fake_twilio", [True], indirect=True)
+@pytest.mark.parametrize("then", ["rq_retries_the_job", "redis_flushed"])
+def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(app, config, phone, fake_twilio,
+                                                                               runner, then):
+    """SIGKILL a real worker and its work-horse mid-REST-call: the attempt is adopted, never placed twice."""
+    r = app.extensions["redis"]
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    worker = start_worker(config)
+    assert fake_twilio.holding.wait(30), "the worker never reached Twilio"
+    assert kill_session(worker.pid) >= 2  # the worker and the work-horse inside Calls.create
+    worker.wait(10)
+    fake_twilio.release.set()
+    time.sleep(0.3)  # a surviving work-horse would save the Call SID now; a killed one cannot
+    assert len(fake_twilio.received) == 1
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid is None
+    time.sleep(1.1)  # older than STALE_ATTEMPT_SECONDS
+
+    if then == "rq_retries_the_job":
+        # RQ notices a dead worker's job once its heartbeat runs out; make that moment now.
+        registry = StartedJobRegistry(queue=callback_queue(r))
+        r.zadd(registry.key, {member: 0 for member in r.zrange(registry.key, 0, -1)})
+        with app.app_context():
+            summary = jobs.sweep()  # RQ re-queues the job (a retry is left); the sweep leaves it to RQ
+        assert summary["recovered"] == 0
+        work(app)  # the re-run asks Twilio first and finds the call the killed run placed
+    else:
+        r.flushdb()  # the job, the lease and the idle queues are gone with it
+        assert runner.invoke(args=["callbacks", "reconcile"]).exit_code == 0
+        with app.app_context():
+            summary = jobs.sweep()
+        assert summary["recovered"] == 0
+
+    row = request_row(app)
+    assert len(fake_twilio.received) == 1
+    assert row.status == "in_progress" and row.attempt_call_sid == fake_twilio.received[0]["Sid"]
+    assert leases(app)["Alice Mediator"] == f"callback:{row.id}"  # no live call can take her meanwhile
+
+    # Twilio goes on with the call it placed: Alice hears the case, presses 1, the caller is reached.
+    form = fake_twilio.received[0]
+    leg = phone.outbound_call(form["To"], form["From"], form["Url"], status_callback=form["StatusCallback"],
+                              call_sid=form["Sid"])
+    assert leg.bridged_with == [CALLER]
+    with app.app_context():
+        jobs.sweep()
+    work(app)
+    assert len(fake_twilio.received) == 1, "the specialist must be rung exactly once for this attempt"
+    assert request_row(app).status == "completed"
+
+
+def test_two_worker_processes_racing_never_dial_a_request_or_a_specialist_twice(app, config, phone, fake_twilio):
+    callers = [f"+1937555{1000 + i:04d}" for i in range(6)]
+    for number in callers:
+        phone.network[number] = ScriptedCaller(label=number)
+        record = phone.call_line(number, ScriptedCaller(["1", "2", "6", "Dana", "Main Street", "1", "noise", "1"]))
+        assert record.problems == []
+    text_on(app, phone, ALICE, "Alice Mediator")
+    text_on(app, phone, BRUNO, "Bruno Mediator")
+    text_on(app, phone, "+19375550203", "Chen Mediator")
+    queue = callback_queue(app.extensions["redis"])
+    for _ in range(30):
+        queue.enqueue(jobs.dispatch_callbacks)  # plenty for both workers to dispatch at the same moments
+    workers = [start_worker(config), start_worker(config)]
+    for worker in workers:
+        assert worker.wait(60) == 0, worker.stdout.read().decode()[-2000:]
+
+    placed = fake_twilio.received
+    assert len(placed) == 3  # three specialists, each rung once, for three different requests
+    assert sorted(p["To"] for p in placed) == sorted([ALICE, BRUNO, "+19375550203"])
+    request_ids = [p["Url"].split("request=")[1].split("&")[0] for p in placed]
+    assert len(set(request_ids)) == 3
+    with app.app_context():
+        rows = app.extensions["db"].session().scalars(select(CallbackRequest).order_by(CallbackRequest.id)).all()
+        assert [row.status for row in rows] == ["in_progress"] * 3 + ["pending"] * 3  # oldest first
+        assert {str(row.id) for row in rows[:3]} == set(request_ids)
