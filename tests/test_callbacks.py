@@ -332,7 +332,7 @@ def test_window_start_is_the_next_window_in_the_program_time_zone():
     assert callbacks.window_start(None, one_am, zone) == one_am
 
 
-def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone, twilio):
+def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone, twilio, runner):
     from rq.registry import ScheduledJobRegistry
 
     # A window it is not now in New York (the intake offers 2 morning, 3 afternoon, 4 evening).
@@ -352,6 +352,13 @@ def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone,
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
     assert twilio.placed == []  # a specialist is on, but the caller asked for later
+
+    # Redis is lost: reconcile puts the window back on RQ's scheduler (twice asked, one job).
+    app.extensions["redis"].flushdb()
+    for _ in range(2):
+        assert runner.invoke(args=["callbacks", "reconcile"]).exit_code == 0
+    (job_id,) = registry.get_job_ids()
+    assert timedelta(0) <= registry.get_scheduled_time(job_id).replace(tzinfo=None) - row.due_at <= timedelta(minutes=1)
 
 
 def test_two_workers_racing_for_one_request_dial_it_once(app, phone, twilio):

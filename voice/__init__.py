@@ -13,7 +13,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
     from dotenv import load_dotenv
 
-    from voice import cli, dashboard, db, provisioning, redisdb, routing
+    from voice import callbacks_cli, cli, dashboard, db, provisioning, redisdb, routing
     from voice.config import ConfigError, load_settings
     from voice.webhooks import bridge, callbacks, intake, sms, status
     from workers.queues import on_specialist_freed
@@ -40,6 +40,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Someone turning available (ON, or a call ending) is when a waiting caller can be called back.
     routing.specialist_freed.connect(on_specialist_freed)
     cli.init_app(app)
+    callbacks_cli.init_app(app)
     provisioning.init_app(app)
     # Last: the dashboard exempts every blueprint registered before it (the Twilio webhooks) from CSRF.
     dashboard.init_app(app)

@@ -239,6 +239,13 @@ def reconcile(db: Session, r: redis.Redis) -> dict[str, int]:
     return {"specialists_on": on, "promoted": promoted, "pending": waiting}
 
 
+def scheduled_times(db: Session) -> list[datetime]:
+    """When scheduled requests fall due (one entry per distinct minute), to put back on RQ's scheduler."""
+    rows = db.scalars(select(CallbackRequest.due_at).where(CallbackRequest.status == SCHEDULED)).all()
+    return sorted({due.replace(second=0, microsecond=0) + timedelta(minutes=1) if due.second or due.microsecond
+                   else due for due in rows})
+
+
 def open_requests(db: Session, statuses: tuple[str, ...] = (*OPEN_STATUSES, UNREACHABLE)) -> list[CallbackRequest]:
     return list(db.scalars(
         select(CallbackRequest).where(CallbackRequest.status.in_(statuses))

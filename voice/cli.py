@@ -9,7 +9,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from voice import callbacks, calls, phones, specialists
+from voice import calls, phones, specialists
 from voice import db as database
 from voice.models import Call, Specialist
 from voice.redisdb import get_redis
@@ -97,40 +97,6 @@ def calls_export():
     calls.write_csv(rows, sys.stdout)
 
 
-@click.group("callbacks", cls=AppGroup, help="Callers waiting to be called back.")
-def callbacks_cli():
-    pass
-
-
-@callbacks_cli.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include completed and cancelled requests.")
-def callbacks_list(show_all: bool):
-    """Pending, scheduled, in-progress and unreachable requests, oldest first."""
-    statuses = callbacks.STATUSES if show_all else (*callbacks.OPEN_STATUSES, callbacks.UNREACHABLE)
-    rows = callbacks.open_requests(database.session(), statuses)
-    if not rows:
-        click.echo("no callback requests waiting")
-        return
-    region = current_app.config["DEFAULT_REGION"]
-    for req in rows:
-        number = phones.display(req.callback_number, region) or "(no number: recorded message)"
-        due = f"due {req.due_at:%Y-%m-%d %H:%M}Z" if req.status == callbacks.SCHEDULED else f"waiting {callbacks.minutes_ago(req)}"
-        click.echo(f"#{req.id:<5} {req.status:<12} {number:<16} {req.language:<3} {req.call.caller_name or '-':<24} "
-                   f"tries {req.attempts}  {due}  {req.reason or ''}")
-
-
-@callbacks_cli.command("reconcile")
-def callbacks_reconcile():
-    """Rebuild the Redis side (idle specialists, the job queue) from SQL, e.g. after Redis was flushed."""
-    from workers.queues import dispatch_soon
-
-    summary = callbacks.reconcile(database.session(), get_redis())
-    dispatch_soon(get_redis())
-    click.echo(f"{summary['specialists_on']} specialist(s) on; {summary['pending']} callback(s) waiting now, "
-               f"{summary['promoted']} moved from scheduled; a worker will dial them")
-
-
 def init_app(app: Flask) -> None:
     app.cli.add_command(specialist_cli)
     app.cli.add_command(calls_cli)
-    app.cli.add_command(callbacks_cli)

@@ -46,9 +46,11 @@ def dispatch_soon(connection: redis.Redis) -> None:
 
 
 def dispatch_at(connection: redis.Redis, at: datetime) -> None:
+    """Ask for a dispatch when scheduled requests fall due; asking twice for one moment keeps one job."""
     from workers.jobs import dispatch_callbacks
 
-    enqueue(connection, dispatch_callbacks, at=at + timedelta(seconds=1))
+    at = at + timedelta(seconds=1)
+    enqueue(connection, dispatch_callbacks, at=at, job_id=f"dispatch-at-{at:%Y%m%d%H%M%S}")
 
 
 def on_specialist_freed(_sender, specialist_id: int, **_extra) -> None:
