@@ -68,17 +68,31 @@ def test_demo_shows_a_bridged_call_and_a_callback_then_exits():
     assert_nothing_left(out)
 
 
-def test_the_person_at_the_keyboard_can_be_the_caller():
-    result = subprocess.run([*DEMO, "--interactive", "--no-serve"], input=TYPED, env=demo_env(), cwd=ROOT,
-                            capture_output=True, text=True, timeout=180)
+def test_the_person_at_the_keyboard_can_be_the_caller_and_the_specialist():
+    # What they type as the caller, then the key they press as Alice hearing the whisper.
+    result = subprocess.run([*DEMO, "--interactive", "--as-specialist", "--no-serve"], input=TYPED + "1\n",
+                            env=demo_env(), cwd=ROOT, capture_output=True, text=True, timeout=180)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "You are the caller." in out
     assert "you: says 'Sam Ortiz'" in out
-    assert "Alice Mediator hears: Mediation line call about pets or animals. Caller: Sam Ortiz." in out
-    assert "you and Alice Mediator are connected" in out
+    assert "Alice (you) hears: Mediation line call about pets or animals. Caller: Sam Ortiz." in out
+    assert "Alice (you): presses '1'" in out
+    assert "you and Alice (you) are connected" in out
     assert "second call: callback_completed" in out
 
+
+
+def test_the_person_at_the_keyboard_can_be_the_specialist():
+    result = subprocess.run([*DEMO, "--as-specialist", "--no-serve"], input="1\n", env=demo_env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "Alice (you) hears: Mediation line call about noise." in out
+    assert "Alice (you): presses '1'" in out
+    assert "caller and Alice (you) are connected" in out
+    assert "PROBLEMS" not in out
+    assert_nothing_left(out)
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
