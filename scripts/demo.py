@@ -20,24 +20,27 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rq import Worker  # noqa: E402
+try:
+    import redis
+    import requests
+    from rq import Worker
 
-from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from voice.simulator import (  # noqa: E402
-    Dispatcher,
-    HttpTransport,
-    InteractiveCaller,
-    ScriptedCaller,
-    SimulatedPhone,
-    SpecialistPhone,
-)
-from voice.simulator.fake_twilio import FakeTwilio  # noqa: E402
+    from voice.embedded_redis import EmbeddedRedis, free_port
+    from voice.simulator import (
+        Dispatcher,
+        HttpTransport,
+        InteractiveCaller,
+        ScriptedCaller,
+        SimulatedPhone,
+        SpecialistPhone,
+    )
+    from voice.simulator.fake_twilio import FakeTwilio
+except ModuleNotFoundError as missing:
+    raise SystemExit(f"demo: {missing.name} is not installed for {sys.executable}; run `make demo`, which "
+                     "installs everything into .venv, or activate that virtual environment first") from None
 
 LINE = "+19375550100"
 DISPATCH = "+19375550911"
@@ -251,6 +254,8 @@ def play(line: Line, args: argparse.Namespace) -> list[str]:
         say(f"   {BOLD}You are the caller.{RESET} At each prompt type keys (1, 2, 9375550123#) or, where the"
             " line listens, words; Enter alone is silence, q hangs up.")
     caller = InteractiveCaller() if args.interactive else ScriptedCaller(FIRST_CALL, label="caller")
+    # Whoever asks to be called back is: the worker's call rings this same caller.
+    line.phone.network[FIRST_CALLER] = caller
     first = line.phone.call_line(FIRST_CALLER, caller)
     line.text(ALICE, "OFF")
 

@@ -82,7 +82,6 @@ def test_the_person_at_the_keyboard_can_be_the_caller_and_the_specialist():
     assert "second call: callback_completed" in out
 
 
-
 def test_the_person_at_the_keyboard_can_be_the_specialist():
     result = subprocess.run([*DEMO, "--as-specialist", "--no-serve"], input="1\n", env=demo_env(), cwd=ROOT,
                             capture_output=True, text=True, timeout=180)
@@ -93,6 +92,7 @@ def test_the_person_at_the_keyboard_can_be_the_specialist():
     assert "caller and Alice (you) are connected" in out
     assert "PROBLEMS" not in out
     assert_nothing_left(out)
+
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
