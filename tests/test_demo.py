@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).parent.parent
 DEMO = [sys.executable, str(ROOT / "scripts" / "demo.py")]
@@ -94,6 +95,18 @@ def test_the_person_at_the_keyboard_can_be_the_specialist():
     assert_nothing_left(out)
 
 
+def assert_the_demo_login_shows_both_calls(base: str, out: str) -> None:
+    email, password = re.search(r"login (\S+@\S+) / (\S+)", out).groups()
+    browser = requests.Session()
+    form = browser.get(f"{base}/dashboard/login", timeout=10).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    signed_in = browser.post(f"{base}/dashboard/login", data={"csrf_token": token, "email": email,
+                                                              "password": password}, timeout=10)
+    assert signed_in.status_code == 200 and signed_in.url == f"{base}/dashboard/"
+    log = browser.get(f"{base}/dashboard/calls", timeout=10).text
+    assert "Dana Whitfield" in log and "María López" in log
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
     demo = subprocess.Popen(DEMO, env=demo_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -106,7 +119,7 @@ def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
                 break
         assert "Serving until Ctrl-C" in out, out
         web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/", out).group(1))
-        assert listening(web)
+        assert_the_demo_login_shows_both_calls(f"http://127.0.0.1:{web}", out)
         demo.send_signal(how)
         out += demo.stdout.read()
         assert demo.wait(60) == 0, out
