@@ -124,7 +124,10 @@ def add_specialist(app, phone):
 
 
 def pytest_collection_modifyitems(items):
-    # Everything under tests/browser/ drives Chromium; `-m "not browser"` leaves it out.
+    # tests/browser/ drives Chromium and test_demo.py runs the demo; CI leaves both out of its PostgreSQL pass.
     for item in items:
-        if "/tests/browser/" in str(item.path).replace("\\", "/"):
+        path = str(item.path).replace("\\", "/")
+        if "/tests/browser/" in path:
             item.add_marker(pytest.mark.browser)
+        if path.endswith("/tests/test_demo.py"):
+            item.add_marker(pytest.mark.demo)
