@@ -26,6 +26,7 @@ import redis
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from voice.embedded_redis import free_port  # noqa: E402
 from voice.simulator import HttpTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone  # noqa: E402
 from voice.simulator.fake_twilio import FakeTwilio  # noqa: E402
 
@@ -34,11 +35,6 @@ ACCOUNT = "AC" + "0" * 32
 TOKEN = "bench-auth-token"  # noqa: S105 (the fake Twilio's, signs the simulated requests)
 INTAKE = ["1", "2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 20) -> None:

@@ -4,8 +4,11 @@ PostgreSQL database migrated by Alembic, and the simulated phone acting as Twili
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from flask import Flask
 from sqlalchemy import text
 
 from voice import create_app
@@ -60,18 +63,27 @@ def settings(redis_url: str, database_url: str, **extra) -> dict:
     return config
 
 
-@pytest.fixture
-def app(redis_url, database_url):
-    app = create_app(settings(redis_url, database_url))
+@contextmanager
+def fresh_app(config: dict) -> Iterator[Flask]:
+    """An app on an empty Redis db and empty tables, cleaned up again afterwards."""
+    app = create_app(config)
     r = app.extensions["redis"]
     r.flushdb()
     db = app.extensions["db"]
     with db.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-    yield app
-    r.flushdb()
-    db.dispose()
+    try:
+        yield app
+    finally:
+        r.flushdb()
+        db.dispose()
+
+
+@pytest.fixture
+def app(redis_url, database_url):
+    with fresh_app(settings(redis_url, database_url)) as app:
+        yield app
 
 
 @pytest.fixture

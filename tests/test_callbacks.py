@@ -94,18 +94,10 @@ def twilio():
 @pytest.fixture
 def app(redis_url, database_url):
     """The shared app fixture, with REST retries that do not wait (the worker runs in burst mode)."""
-    from tests.conftest import settings
-    from voice import create_app
-    from voice.models import Base
+    from tests.conftest import fresh_app, settings
 
-    app = create_app(settings(redis_url, database_url, REST_RETRY_SECONDS="0,0,0", STALE_ATTEMPT_SECONDS="1"))
-    app.extensions["redis"].flushdb()
-    with app.extensions["db"].engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    yield app
-    app.extensions["redis"].flushdb()
-    app.extensions["db"].dispose()
+    with fresh_app(settings(redis_url, database_url, REST_RETRY_SECONDS="0,0,0", STALE_ATTEMPT_SECONDS="1")) as app:
+        yield app
 
 
 def work(app) -> None:

@@ -18,9 +18,9 @@ import pytest
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from tests.conftest import AUTH_TOKEN, settings
+from tests.conftest import AUTH_TOKEN, fresh_app, settings
 from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
-from voice.models import Base, CallbackRequest
+from voice.models import CallbackRequest
 from voice.simulator import ScriptedCaller
 from workers import jobs
 from workers.queues import callback_queue
@@ -84,16 +84,8 @@ def config(redis_url, database_url, fake_twilio):
 
 @pytest.fixture
 def app(config):
-    from voice import create_app
-
-    app = create_app(config)
-    app.extensions["redis"].flushdb()
-    with app.extensions["db"].engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    yield app
-    app.extensions["redis"].flushdb()
-    app.extensions["db"].dispose()
+    with fresh_app(config) as app:
+        yield app
 
 
 def start_worker(config: dict) -> subprocess.Popen:
