@@ -262,14 +262,21 @@ def roster():
     return render_template("dashboard/roster.html", rows=rows)
 
 
+def _form_phone() -> str | None:
+    """The form's phone number in E.164, or None after telling the coordinator it is not one."""
+    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
+    if number is None:
+        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
+    return number
+
+
 @bp.post("/roster")
 @coordinator_required
 def roster_add():
     db = database.session()
-    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
+    number = _form_phone()
     languages = request.form.getlist("languages") or ["en"]
     if number is None:
-        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
         return redirect(url_for("pages.roster"))
     try:
         specialist = specialists.add_specialist(db, (request.form.get("name") or "").strip()[:120], number, languages)
@@ -287,9 +294,8 @@ def roster_add():
 def roster_edit(specialist_id: int):
     db = database.session()
     specialist = db.get(Specialist, specialist_id) or abort(404)
-    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
+    number = _form_phone()
     if number is None:
-        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
         return redirect(url_for("pages.roster"))
     try:
         specialists.update_specialist(db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120],
