@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import redis
 from flask import current_app
-from rq import Retry
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -15,8 +12,8 @@ from voice.models import Call, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
 from voice.twiml import say, webhook_url
-from workers.jobs import dispatch_callbacks, send_callback_sms
-from workers.queues import enqueue_after_commit
+from workers.jobs import dispatch_callbacks
+from workers.queues import after_commit, dispatch_at, enqueue_after_commit, text_caller_after_commit
 
 TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
@@ -163,11 +160,11 @@ def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str) -> str:
     request = callbacks.queue_callback(db, call, reason=reason, timezone=config["TIMEZONE"])
     # Only once the request is committed may a worker act on it; nothing here waits on Twilio's REST API.
     if request.status == callbacks.SCHEDULED:
-        enqueue_after_commit(db, r, dispatch_callbacks, at=request.due_at + timedelta(seconds=1))
+        after_commit(db, dispatch_at, r, request.due_at)
     else:
         enqueue_after_commit(db, r, dispatch_callbacks)
     if request.callback_number:
-        enqueue_after_commit(db, r, send_callback_sms, request.id, "confirm", retry=Retry(max=2, interval=[30, 120]))
+        text_caller_after_commit(db, r, request.id, "confirm")
     response = VoiceResponse()
     if call.callback_number:
         text = MESSAGES["callback_queued"][call.language].format(

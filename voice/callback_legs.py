@@ -6,15 +6,14 @@ from zoneinfo import ZoneInfo
 
 import redis
 from flask import current_app
-from rq import Retry
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import bridge, callbacks, calls, routing
 from voice.models import CallbackRequest
 from voice.twiml import say, webhook_url
-from workers.jobs import dispatch_callbacks, send_callback_sms
-from workers.queues import enqueue_after_commit
+from workers.jobs import dispatch_callbacks
+from workers.queues import after_commit, dispatch_at, enqueue_after_commit, text_caller_after_commit
 
 TERMINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
@@ -26,15 +25,10 @@ def _goodbye(text: str) -> str:
     return str(response)
 
 
-def is_current(request: CallbackRequest | None, specialist_id: int) -> bool:
-    """True when this request's attempt in progress belongs to this specialist (a late request is not)."""
-    return callbacks.is_attempt(request, specialist_id)
-
-
 def whisper(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, call_sid: str,
             repeat: int = 1) -> str:
     """The specialist picked up: who they are calling back and why, then press 1 to call now."""
-    if not is_current(request, specialist_id):
+    if not callbacks.is_attempt(request, specialist_id):
         return _goodbye("This callback has already been handled. Thank you.")
     if not request.attempt_call_sid and call_sid:
         # The worker may have died before saving the Call SID; Twilio's own request tells us.
@@ -52,7 +46,7 @@ def whisper(db: Session, r: redis.Redis, request: CallbackRequest | None, specia
 def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, digits: str,
            call_sid: str, repeat: int = 1) -> str:
     """Press 1: dial the caller with the line as caller ID. Anything else: offer it to someone else."""
-    if not is_current(request, specialist_id):
+    if not callbacks.is_attempt(request, specialist_id):
         return _goodbye("This callback has already been handled. Thank you.")
     config = current_app.config
     if (digits or "")[:1] != "1":
@@ -90,7 +84,7 @@ def settle_dial(db: Session, r: redis.Redis, request: CallbackRequest | None, sp
     Called for the Dial action and for the caller leg's status callback; only the first one counts.
     Returns False when the attempt was already settled.
     """
-    if not is_current(request, specialist_id) or request.attempt_accepted_at is None:
+    if not callbacks.is_attempt(request, specialist_id) or request.attempt_accepted_at is None:
         return False
     calls.record_event(db, request.call, "callback_dial_result", request_id=request.id, status=status,
                        duration=duration)
@@ -104,10 +98,9 @@ def settle_dial(db: Session, r: redis.Redis, request: CallbackRequest | None, sp
         return True
     due = callbacks.caller_missed(db, r, request, status, current_app.config["CALLBACK_RETRY_MINUTES"])
     if due is not None:
-        enqueue_after_commit(db, r, dispatch_callbacks, at=due)
+        after_commit(db, dispatch_at, r, due)
     else:
-        enqueue_after_commit(db, r, send_callback_sms, request.id, "unreachable",
-                             retry=Retry(max=2, interval=[30, 120]))
+        text_caller_after_commit(db, r, request.id, "unreachable")
     return True
 
 
@@ -150,7 +143,7 @@ def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, spe
         return
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
-    if is_current(request, specialist_id) and request.attempt_accepted_at is None:
+    if callbacks.is_attempt(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")
         enqueue_after_commit(db, r, dispatch_callbacks)
     else:

@@ -213,7 +213,7 @@ def promote_due(db: Session) -> int:
     return result.rowcount or 0
 
 
-def recover_stale(db: Session, r: redis.Redis, stale_seconds: int, call_seconds: int) -> list[CallbackRequest]:
+def recover_stale(db: Session, stale_seconds: int, call_seconds: int) -> list[CallbackRequest]:
     """In-progress requests a dead worker or a lost Twilio request left behind; returns those needing a look.
 
     Without a Call SID the worker died around the REST call (the caller decides whether Twilio placed it);

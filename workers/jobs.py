@@ -33,7 +33,6 @@ PLACE_JOB_TIMEOUT = 60
 @contextmanager
 def job_context() -> Iterator[None]:
     """The app context a job runs in: the caller's, or one built once per worker process."""
-    global _app
     if has_app_context():
         yield
         return
@@ -271,7 +270,7 @@ def sweep() -> dict:
         # before the sweep looks at what is left.
         callback_queue(r).started_job_registry.cleanup()
         recovered = 0
-        for request in callbacks.recover_stale(db, r, config["STALE_ATTEMPT_SECONDS"], config["CALL_LEASE_SECONDS"]):
+        for request in callbacks.recover_stale(db, config["STALE_ATTEMPT_SECONDS"], config["CALL_LEASE_SECONDS"]):
             if placing_job_alive(r, request):
                 continue  # RQ still owns it (waiting to retry, or running): the job decides, not the sweep
             recovered += recover_attempt(db, r, request, "attempt lost (worker stopped or Twilio never reported)")

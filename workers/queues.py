@@ -33,9 +33,21 @@ def enqueue(connection: redis.Redis, func, *args, at: datetime | None = None, re
         log.exception("could not queue %s; the periodic sweep will pick it up", getattr(func, "__name__", func))
 
 
+def after_commit(db: Session, action, *args, **kwargs) -> None:
+    """Run `action` once the current transaction commits, so a job it queues never reads SQL from before it."""
+    event.listen(db, "after_commit", lambda _session: action(*args, **kwargs), once=True)
+
+
 def enqueue_after_commit(db: Session, connection: redis.Redis, func, *args, **kwargs) -> None:
-    """Queue a job once the current transaction commits, so the job never reads SQL from before it."""
-    event.listen(db, "after_commit", lambda _session: enqueue(connection, func, *args, **kwargs), once=True)
+    """Queue a job once the current transaction commits."""
+    after_commit(db, enqueue, connection, func, *args, **kwargs)
+
+
+def text_caller_after_commit(db: Session, connection: redis.Redis, request_id: int, kind: str) -> None:
+    """Text a callback's caller ("confirm" or "unreachable") once the request's new state is committed."""
+    from workers.jobs import send_callback_sms
+
+    enqueue_after_commit(db, connection, send_callback_sms, request_id, kind, retry=Retry(max=2, interval=[30, 120]))
 
 
 def dispatch_soon(connection: redis.Redis) -> None:
