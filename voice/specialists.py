@@ -102,9 +102,15 @@ def sync_idle_queues(db: Session, r: redis.Redis) -> int:
 
 def state_of(r: redis.Redis, specialist: Specialist) -> str:
     """'off', 'available' or 'busy', as the live board and STATUS show it."""
+    on = specialist.active and specialist.available
+    return state_from(specialist, routing.lease_holder(r, specialist.id) if on else None)
+
+
+def state_from(specialist: Specialist, holder: str | None) -> str:
+    """The same, from a lease holder already read (the board reads them all in one round trip)."""
     if not specialist.active or not specialist.available:
         return "off"
-    return "busy" if routing.lease_holder(r, specialist.id) else "available"
+    return "busy" if holder else "available"
 
 
 SMS_HELP = "Text ON to take calls, OFF to stop, STATUS to check."

@@ -54,7 +54,7 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
     )}
     states = []
     for s in roster:
-        state, since = specialists.state_of(r, s), s.available_since
+        state, since = specialists.state_from(s, holders.get(s.id)), s.available_since
         if state == "busy":
             call = live.get(s.id)
             state, since = ("on_call", call.connected_at) if call else ("ringing", None)
