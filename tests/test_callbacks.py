@@ -19,8 +19,8 @@ from tests.conftest import ACCOUNT_SID, LINE, PUBLIC
 from voice import callbacks, specialists
 from voice.models import Call, CallbackRequest, CallEvent, Specialist, utcnow
 from voice.simulator import ScriptedCaller, SpecialistPhone
+from voice.tasks import queue as callback_queue
 from workers import jobs
-from workers.queues import callback_queue
 
 CALLER = "+19375550123"
 ALICE = "+19375550201"

@@ -22,8 +22,8 @@ from tests.conftest import AUTH_TOKEN, fresh_app, settings
 from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
 from voice.models import CallbackRequest
 from voice.simulator import ScriptedCaller
+from voice.tasks import queue as callback_queue
 from workers import jobs
-from workers.queues import callback_queue
 
 
 class TwilioOverHttp:

@@ -15,8 +15,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from voice import callbacks_cli, cli, dashboard, db, provisioning, redisdb, routing
     from voice.config import ConfigError, load_settings
+    from voice.tasks import on_specialist_freed
     from voice.webhooks import bridge, callbacks, intake, sms, status
-    from workers.queues import on_specialist_freed
 
     if test_config is None:
         load_dotenv()

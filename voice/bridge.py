@@ -11,11 +11,9 @@ from voice import callbacks, calls, phones, routing
 from voice.models import Call, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
+from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
+from voice.twilio_rest import TERMINAL_STATUSES
 from voice.twiml import say, webhook_url
-from workers.jobs import dispatch_callbacks
-from workers.queues import after_commit, dispatch_at, enqueue_after_commit, text_caller_after_commit
-
-TERMINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
 def connect_caller(db: Session, r: redis.Redis, call: Call, attempt: int) -> str:
@@ -162,7 +160,7 @@ def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str) -> str:
     if request.status == callbacks.SCHEDULED:
         after_commit(db, dispatch_at, r, request.due_at)
     else:
-        enqueue_after_commit(db, r, dispatch_callbacks)
+        dispatch_after_commit(db, r)
     if request.callback_number:
         text_caller_after_commit(db, r, request.id, "confirm")
     response = VoiceResponse()

@@ -11,11 +11,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from voice import bridge, callbacks, calls, routing
 from voice.models import CallbackRequest
+from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
+from voice.twilio_rest import TERMINAL_STATUSES
 from voice.twiml import say, webhook_url
-from workers.jobs import dispatch_callbacks
-from workers.queues import after_commit, dispatch_at, enqueue_after_commit, text_caller_after_commit
-
-TERMINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 
 
 def _goodbye(text: str) -> str:
@@ -53,7 +51,7 @@ def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, special
         if not digits and repeat < 2:
             return whisper(db, r, request, specialist_id, call_sid, repeat=repeat + 1)
         callbacks.back_in_line(db, r, request, "declined" if digits else "no key pressed")
-        enqueue_after_commit(db, r, dispatch_callbacks)
+        dispatch_after_commit(db, r)
         return _goodbye("Okay. We will offer the callback to someone else.")
     if request.attempt_accepted_at is None:
         callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
@@ -94,7 +92,7 @@ def settle_dial(db: Session, r: redis.Redis, request: CallbackRequest | None, sp
     if status == "canceled":
         # The specialist hung up before the caller answered: not the caller's miss, so they keep their place.
         callbacks.back_in_line(db, r, request, "specialist hung up before the caller answered")
-        enqueue_after_commit(db, r, dispatch_callbacks)
+        dispatch_after_commit(db, r)
         return True
     due = callbacks.caller_missed(db, r, request, status, current_app.config["CALLBACK_RETRY_MINUTES"])
     if due is not None:
@@ -129,7 +127,7 @@ def caller_leg_status(db: Session, r: redis.Redis, request: CallbackRequest | No
                       form: dict) -> None:
     """The caller's leg of the Dial ended (its status callback)."""
     status = form.get("CallStatus", "")
-    if request is None or status not in TERMINAL:
+    if request is None or status not in TERMINAL_STATUSES:
         return
     calls.record_event(db, request.call, "callback_caller_leg_status", request_id=request.id, status=status,
                        duration=form.get("CallDuration"))
@@ -139,13 +137,13 @@ def caller_leg_status(db: Session, r: redis.Redis, request: CallbackRequest | No
 def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, form: dict) -> None:
     """The specialist's leg ended: if they never pressed 1, the caller goes back in line."""
     status = form.get("CallStatus", "")
-    if request is None or status not in TERMINAL:
+    if request is None or status not in TERMINAL_STATUSES:
         return
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
     if callbacks.is_attempt(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")
-        enqueue_after_commit(db, r, dispatch_callbacks)
+        dispatch_after_commit(db, r)
     else:
         # They are off the phone. An accepted attempt is settled by the Dial to the caller (its action or
         # the caller leg's status), never by this request, which may arrive first.

@@ -1,6 +1,15 @@
 """Callback requests: callers nobody could take live, saved in SQL so none is ever lost.
 
-SQL is the truth; RQ jobs only point at it. Every change of a request's state is one function here.
+SQL is the truth; RQ jobs only point at it. The states, and the one function that makes each move:
+
+    (a caller nobody took) --queue_callback--> pending, or scheduled (a chosen window or the next opening)
+    scheduled   --promote_due-->             pending      (its time came; the sweep and dispatch do this)
+    pending     --claim_request-->           in_progress  (one specialist is being rung; conditional UPDATE)
+    in_progress --back_in_line-->            pending      (the specialist missed or passed; place kept)
+    in_progress --caller_reached-->          completed
+    in_progress --caller_missed-->           scheduled (the next retry), or unreachable when tries run out
+    in_progress --give_up-->                 unreachable  (Twilio refused the number)
+    pending, scheduled, unreachable --retry_now--> pending;  --cancel--> cancelled   (the coordinator)
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from voice import calls, routing, specialists
+from voice import calls, durations, routing, specialists
 from voice.models import Call, CallbackRequest, Specialist, utcnow
 from voice.redisdb import Keys
 
@@ -279,15 +288,8 @@ def reassign(db: Session, request: CallbackRequest, specialist_id: int | None) -
 
 
 def minutes_ago(request: CallbackRequest) -> str:
-    """'25 minutes ago', 'an hour and 10 minutes ago': how long the caller has waited, for the whisper."""
-    minutes = max(0, int((utcnow() - request.created_at).total_seconds() // 60))
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
-    hours, rest = divmod(minutes, 60)
-    text = f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{text} and {rest} minutes ago" if rest else f"{text} ago"
+    """How long the caller has waited, as the whisper says it."""
+    return durations.ago(request.created_at, spoken=True)
 
 
 def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest) -> int:

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from voice import callbacks, phones
 from voice import db as database
 from voice.redisdb import get_redis
+from voice.tasks import dispatch_at, dispatch_soon
 
 
 @click.group("callbacks", cls=AppGroup, help="Callers waiting to be called back.")
@@ -39,8 +40,6 @@ def callbacks_list(show_all: bool):
 @callbacks_cli.command("reconcile")
 def callbacks_reconcile():
     """Rebuild the Redis side (idle specialists, the job queue) from SQL, e.g. after Redis was flushed."""
-    from workers.queues import dispatch_at, dispatch_soon
-
     db = database.session()
     r = get_redis()
     summary = callbacks.reconcile(db, r)

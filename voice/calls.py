@@ -89,12 +89,6 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     return call
 
 
-def find_call(db: Session, call_sid: str | None) -> Call | None:
-    if not call_sid:
-        return None
-    return db.scalar(select(Call).where(Call.call_sid == call_sid))
-
-
 def record_event(db: Session, call: Call, kind: str, **detail: object) -> CallEvent:
     """Append one step to a call's timeline; the only way events are written."""
     event = CallEvent(call_id=call.id, kind=kind, detail=json.dumps(detail, default=str, ensure_ascii=False))

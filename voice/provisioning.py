@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from voice.twilio_rest import rest_client
+from voice import twilio_rest
+from voice.twilio_rest import TwilioError
 
 # Hosts Twilio's servers can never reach: provisioning them would leave the number dead.
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}  # noqa: S104 (compared, not bound)
@@ -41,16 +41,14 @@ def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print
         return 2
     if not base_url.startswith("https://"):
         out(f"warning: {base_url} is not https; callers' details would cross the internet unencrypted")
-    client = rest_client(config)
     try:
-        numbers = client.incoming_phone_numbers.list(phone_number=config["TWILIO_PHONE_NUMBER"], limit=1)
-    except TwilioException as error:
-        out(f"provision: Twilio refused to list the account's numbers: {_describe(error)}")
+        number = twilio_rest.find_number(config, config["TWILIO_PHONE_NUMBER"])
+    except TwilioError as error:
+        out(f"provision: Twilio refused to list the account's numbers: {error}")
         return 1
-    if not numbers:
+    if number is None:
         out(f"provision: {config['TWILIO_PHONE_NUMBER']} is not a number on account {config['TWILIO_ACCOUNT_SID']}")
         return 1
-    number = numbers[0]
     changes = {}
     for name, value in wanted(base_url).items():
         old = getattr(number, name, None) or ""
@@ -66,19 +64,12 @@ def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print
         out(f"dry run: {len(changes)} setting(s) of {number.phone_number} would change; nothing was changed")
         return 0
     try:
-        client.incoming_phone_numbers(number.sid).update(**changes)
-    except TwilioException as error:
-        out(f"provision: Twilio refused the update: {_describe(error)}")
+        twilio_rest.update_number(config, number.sid, **changes)
+    except TwilioError as error:
+        out(f"provision: Twilio refused the update: {error}")
         return 1
     out(f"updated {len(changes)} setting(s) of {number.phone_number} ({number.sid})")
     return 0
-
-
-def _describe(error: TwilioException) -> str:
-    if isinstance(error, TwilioRestException):
-        return f"HTTP {error.status}, error {error.code}: {error.msg}"
-    # Listing raises a plain TwilioException carrying the raw response (e.g. HTTP 401 {"code": 20003, ...}).
-    return " ".join(str(arg) for arg in error.args)
 
 
 @click.group("twilio", cls=AppGroup, help="The line's Twilio number.")

@@ -2,8 +2,8 @@
 
 from rq import cron
 
+from voice.tasks import QUEUE_NAME
 from workers.jobs import sweep
-from workers.queues import QUEUE_NAME
 
 SWEEP_SECONDS = 60
 

@@ -7,20 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-import requests
 from flask import Flask, current_app, has_app_context
-from rq import Callback, Retry, get_current_job
+from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from twilio.base.exceptions import TwilioRestException
 
-from voice import callbacks, calls, phones, routing
+from voice import callbacks, calls, phones, routing, tasks, twilio_rest
 from voice import db as database
 from voice.models import CallbackRequest, Specialist
 from voice.redisdb import Keys, get_redis
-from voice.twilio_rest import rest_client
+from voice.tasks import enqueue
+from voice.twilio_rest import TwilioError
 from voice.twiml import webhook_url
-from workers.queues import callback_queue, enqueue
 
 log = logging.getLogger("workers.jobs")
 
@@ -50,23 +48,6 @@ def preload_app() -> Flask:
     return _app
 
 
-def rest_retry() -> Retry:
-    intervals = current_app.config["REST_RETRY_SECONDS"]
-    return Retry(max=len(intervals), interval=intervals)
-
-
-def is_transient(error: Exception) -> bool:
-    """A REST failure worth another try: Twilio's 5xx and 429, timeouts, dropped connections."""
-    if isinstance(error, TwilioRestException):
-        return error.status >= 500 or error.status == 429
-    return isinstance(error, requests.RequestException)
-
-
-def is_refusal(error: Exception) -> bool:
-    """Twilio said no for good (a 4xx such as 21211, an invalid number): no retry will change its mind."""
-    return isinstance(error, TwilioRestException) and not is_transient(error)
-
-
 def dispatch_callbacks() -> int:
     """Offer the oldest due callbacks to the longest-idle free specialists; returns how many were placed."""
     with job_context():
@@ -94,9 +75,9 @@ def dispatch_callbacks() -> int:
                 # Another worker took this request first: give the specialist back.
                 routing.release_specialist(r, specialist_id, holder)
                 continue
-            enqueue(r, place_callback, request.id, specialist_id, callbacks.attempt_token(request),
-                    job_id=place_job_id(request), retry=rest_retry(), job_timeout=PLACE_JOB_TIMEOUT,
-                    on_failure=Callback(placing_failed))
+            enqueue(r, tasks.PLACE_CALLBACK, request.id, specialist_id, callbacks.attempt_token(request),
+                    job_id=place_job_id(request), retry=tasks.rest_retry(config), job_timeout=PLACE_JOB_TIMEOUT,
+                    on_failure=Callback(tasks.PLACING_FAILED))
             placed += 1
         return placed
 
@@ -125,7 +106,7 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
         if not routing.extend_lease(r, specialist_id, holder, config["RING_LEASE_SECONDS"]):
             callbacks.back_in_line(db, r, request, "the hold on the specialist ran out before the call", passed=False)
             db.commit()
-            enqueue(r, dispatch_callbacks)
+            tasks.dispatch_soon(r)
             return "lease lost"
         if is_rerun() and (sid := placed_call_sid(request)) is not None:
             adopt_call(db, r, request, sid)
@@ -133,30 +114,25 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
             return sid
         params = {"request": request.id, "specialist": specialist_id}
         try:
-            call = rest_client(config).calls.create(
-                to=specialist.phone,
-                from_=config["TWILIO_PHONE_NUMBER"],
-                url=webhook_url("/voice/callback/whisper", **params),
-                method="POST",
+            sid = twilio_rest.place_call(
+                config, specialist.phone, webhook_url("/voice/callback/whisper", **params),
                 status_callback=webhook_url("/voice/callback/status", **params),
-                status_callback_event=["completed"],
-                status_callback_method="POST",
                 timeout=config["RING_TIMEOUT_SECONDS"],
             )
-        except Exception as error:
-            if not is_refusal(error):
+        except TwilioError as error:
+            if not error.permanent:
                 calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id,
                                    error=str(error)[:200])
                 db.commit()
                 raise  # RQ's Retry tries again after the configured wait; placing_failed handles the last one
             callbacks.release_attempt(r, request)
-            callbacks.give_up(db, request, f"Twilio refused the call (error {error.code}): {error.msg}")
+            callbacks.give_up(db, request, f"Twilio refused the call: {error}")
             db.commit()
             log.error("callback %s ended: Twilio refused the call: %s", request.id, error)
             return "refused"
-        callbacks.attempt_placed(db, request, call.sid, specialist)
+        callbacks.attempt_placed(db, request, sid, specialist)
         db.commit()
-        return call.sid
+        return sid
 
 
 def is_rerun() -> bool:
@@ -244,19 +220,18 @@ def send_callback_sms(request_id: int, kind: str) -> str:
                     f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
                     f"{config['PROGRAM_HOURS']}.")
         try:
-            message = rest_client(config).messages.create(
-                to=request.callback_number, from_=config["TWILIO_PHONE_NUMBER"], body=body)
-        except TwilioRestException as error:
-            if is_transient(error):
+            message_sid = twilio_rest.send_sms(config, request.callback_number, body)
+        except TwilioError as error:
+            if not error.permanent:
                 raise
             # A landline or an opted-out number cannot take texts; the callback itself goes on.
             log.warning("text to request %s not sent: Twilio error %s", request.id, error.code)
             calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, text=kind, code=error.code)
             db.commit()
             return f"not sent ({error.code})"
-        calls.record_event(db, request.call, "sms_sent", request_id=request.id, text=kind, message_sid=message.sid)
+        calls.record_event(db, request.call, "sms_sent", request_id=request.id, text=kind, message_sid=message_sid)
         db.commit()
-        return message.sid
+        return message_sid
 
 
 def sweep() -> dict:
@@ -268,7 +243,7 @@ def sweep() -> dict:
         summary = callbacks.reconcile(db, r)
         # RQ's own handling of jobs whose worker died (retry them, or fail them into placing_failed),
         # before the sweep looks at what is left.
-        callback_queue(r).started_job_registry.cleanup()
+        tasks.queue(r).started_job_registry.cleanup()
         recovered = 0
         for request in callbacks.recover_stale(db, config["STALE_ATTEMPT_SECONDS"], config["CALL_LEASE_SECONDS"]):
             if placing_job_alive(r, request):
@@ -287,12 +262,7 @@ def placed_call_sid(request: CallbackRequest) -> str | None:
     if specialist is None or request.attempt_started_at is None:
         return None
     try:
-        found = rest_client(config).calls.list(
-            to=specialist.phone, from_=config["TWILIO_PHONE_NUMBER"],
-            start_time_after=request.attempt_started_at - timedelta(minutes=1), limit=5,
-        )
-    except Exception:
+        return twilio_rest.live_call_sid(config, specialist.phone, request.attempt_started_at - timedelta(minutes=1))
+    except TwilioError:
         log.exception("could not ask Twilio about callback %s", request.id)
         return None
-    live = [c for c in found if c.status in {"queued", "ringing", "in-progress"}]
-    return live[0].sid if live else None

@@ -6,7 +6,6 @@ import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import requests
 from flask import (
     Blueprint,
     Response,
@@ -23,15 +22,14 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from voice import callbacks, calls, phones, specialists
+from voice import callbacks, calls, durations, phones, specialists, twilio_rest
 from voice import db as database
 from voice.dashboard import queries
 from voice.dashboard.auth import audit, coordinator_required
 from voice.models import AuditEntry, Call, CallbackRequest, CallNote, Specialist, utcnow
 from voice.redisdb import get_redis
 from voice.script import CATEGORY_LABELS
-from voice.twilio_rest import api_url
-from workers.queues import dispatch_soon
+from voice.tasks import dispatch_soon
 
 bp = Blueprint("pages", __name__, url_prefix="/dashboard", template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -75,14 +73,7 @@ def local_time(value: datetime | None, fmt: str = "%b %-d, %-I:%M %p") -> str:
 
 @bp.app_template_filter("ago")
 def ago(value: datetime | None) -> str:
-    if not value:
-        return ""
-    minutes = int((utcnow() - value).total_seconds() // 60)
-    if minutes < 1:
-        return "just now"
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+    return durations.ago(value)
 
 
 @bp.app_template_filter("phone")
@@ -241,14 +232,10 @@ def recording(call_id: int):
     audit("play_recording", call.call_sid)
     database.session().commit()
     try:
-        upstream = requests.get(api_url(config, call.recording_url + ".mp3"), stream=True, timeout=15,
-                                auth=(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"]))
-    except requests.RequestException:
+        audio = twilio_rest.recording_audio(config, call.recording_url)
+    except twilio_rest.TwilioError:
         abort(502)
-    if upstream.status_code != 200:
-        upstream.close()
-        abort(502)
-    return Response(stream_with_context(upstream.iter_content(64 * 1024)), mimetype="audio/mpeg",
+    return Response(stream_with_context(audio), mimetype="audio/mpeg",
                     headers={"Cache-Control": "private, no-store"})
 
 

@@ -1,0 +1,138 @@
+"""Background work the app asks for: the one RQ queue, retry policies, and enqueueing after a commit.
+
+Jobs are named by their dotted path and imported by RQ in the worker, so nothing under `voice/` imports
+`workers/` (the worker imports the app, never the other way round).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+import redis
+from flask import current_app, has_app_context
+from rq import Queue, Retry
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("voice.tasks")
+
+QUEUE_NAME = "callbacks"
+
+# The jobs, by the dotted path RQ imports them from.
+DISPATCH = "workers.jobs.dispatch_callbacks"
+PLACE_CALLBACK = "workers.jobs.place_callback"
+PLACING_FAILED = "workers.jobs.placing_failed"
+TEXT_CALLER = "workers.jobs.send_callback_sms"
+RING_SPECIALISTS = "workers.jobs.ring_specialists"
+END_CALLS = "workers.jobs.end_calls"
+SWEEP = "workers.jobs.sweep"
+
+# Job arguments are ids, but results and tracebacks can quote numbers: keep them days, not RQ's year.
+RESULT_TTL_SECONDS = 3600
+FAILURE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def queue(connection: redis.Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection)
+
+
+def enqueue(connection: redis.Redis, func: str, *args, at: datetime | None = None, retry: Retry | None = None,
+            **kwargs) -> None:
+    """Queue a job now (or at `at`, naive UTC); a Redis failure is logged, since the sweep rebuilds from SQL."""
+    kwargs.setdefault("result_ttl", RESULT_TTL_SECONDS)
+    kwargs.setdefault("failure_ttl", FAILURE_TTL_SECONDS)
+    try:
+        if at is not None:
+            # RQ's scheduler treats naive datetimes as UTC, which is how we store them.
+            queue(connection).enqueue_at(at, func, *args, retry=retry, **kwargs)
+        else:
+            queue(connection).enqueue(func, *args, retry=retry, **kwargs)
+    except redis.RedisError:
+        log.exception("could not queue %s; the periodic sweep will pick it up", func)
+
+
+def after_commit(db: Session, action: Callable, *args, on_rollback: Callable[[], None] | None = None,
+                 **kwargs) -> None:
+    """Run `action` once the current transaction commits, so a job it queues never reads SQL from before it.
+
+    A rollback drops it (and calls `on_rollback`) with the transaction it belonged to.
+    """
+
+    # Both listeners fire once; whichever comes first settles it (listeners cannot be removed mid-event).
+    settled = []
+
+    def run(_session: Session) -> None:
+        if not settled:
+            settled.append(True)
+            action(*args, **kwargs)
+
+    def forget(_session: Session) -> None:
+        if not settled:
+            settled.append(True)
+            if on_rollback is not None:
+                on_rollback()
+
+    event.listen(db, "after_commit", run, once=True)
+    event.listen(db, "after_rollback", forget, once=True)
+
+
+def enqueue_after_commit(db: Session, connection: redis.Redis, func: str, *args, **kwargs) -> None:
+    after_commit(db, enqueue, connection, func, *args, **kwargs)
+
+
+def dispatch_soon(connection: redis.Redis) -> None:
+    """Ask a worker to offer waiting callers to whoever is free (cheap to ask for twice)."""
+    enqueue(connection, DISPATCH)
+
+
+def dispatch_after_commit(db: Session, connection: redis.Redis) -> None:
+    """One dispatch once this transaction commits, however many things in it asked for one.
+
+    Outside a transaction (it was just committed) the dispatch is queued at once.
+    """
+    if not db.in_transaction():
+        dispatch_soon(connection)
+        return
+    if db.info.get("dispatch_after_commit"):
+        return
+    db.info["dispatch_after_commit"] = True
+    after_commit(db, _dispatch_once, db, connection,
+                 on_rollback=lambda: db.info.pop("dispatch_after_commit", None))
+
+
+def _dispatch_once(db: Session, connection: redis.Redis) -> None:
+    db.info.pop("dispatch_after_commit", None)
+    dispatch_soon(connection)
+
+
+def dispatch_at(connection: redis.Redis, at: datetime) -> None:
+    """Ask for a dispatch when scheduled requests fall due; asking twice for one moment keeps one job."""
+    at = at + timedelta(seconds=1)
+    enqueue(connection, DISPATCH, at=at, job_id=f"dispatch-at-{at:%Y%m%d%H%M%S}")
+
+
+def retry_policy(seconds: list[int]) -> Retry:
+    return Retry(max=len(seconds), interval=list(seconds))
+
+
+def rest_retry(config: Mapping) -> Retry:
+    """How often a job retries Twilio's REST API after a transient failure (REST_RETRY_SECONDS)."""
+    return retry_policy(config["REST_RETRY_SECONDS"])
+
+
+def text_caller_after_commit(db: Session, connection: redis.Redis, request_id: int, kind: str) -> None:
+    """Text a callback's caller ("confirm" or "unreachable") once the request's new state is committed."""
+    retry = retry_policy(current_app.config.get("SMS_RETRY_SECONDS") or [30, 120])
+    enqueue_after_commit(db, connection, TEXT_CALLER, request_id, kind, retry=retry)
+
+
+def on_specialist_freed(_sender, specialist_id: int, **_extra) -> None:
+    """Signal receiver: a specialist may be free, so offer them the oldest waiting caller after the commit."""
+    if not has_app_context():
+        return
+    from voice import db as database
+    from voice.redisdb import get_redis
+
+    dispatch_after_commit(database.session(), get_redis())
