@@ -73,6 +73,10 @@ class Hours:
             return None
         for _ in range(_SEARCH_DAYS):
             end = self._end_of_shift(moment)
+            # Clocks falling back can take the line out of a shift before the clock reads its end.
+            jump = _offset_change(moment, end, self.zone)
+            if jump is not None and not self.is_open(jump):
+                return jump
             if not self.is_open(end):
                 return end
             moment = end
@@ -217,6 +221,25 @@ def _instants(day: date, minute: int, zone: ZoneInfo) -> list[datetime]:
     while instant.astimezone(zone).replace(tzinfo=None) < local:
         instant += timedelta(minutes=1)
     return [instant.replace(tzinfo=None)]
+
+
+def _offset_change(start: datetime, end: datetime, zone: ZoneInfo) -> datetime | None:
+    """The moment in (start, end] (naive UTC, to the second) when the zone's UTC offset changes, if it does."""
+    def offset(moment: datetime) -> timedelta | None:
+        return moment.replace(tzinfo=UTC).astimezone(zone).utcoffset()
+
+    before = offset(start)
+    if offset(end) == before:
+        return None
+    low, high = 0, int((end - start).total_seconds()) + 1
+    while high - low > 1:  # offset(start + low) == before != offset(start + high)
+        middle = (low + high) // 2
+        if offset(start + timedelta(seconds=middle)) == before:
+            low = middle
+        else:
+            high = middle
+    moment = start + timedelta(seconds=high)
+    return moment - timedelta(microseconds=moment.microsecond)
 
 
 _ENGLISH = {
