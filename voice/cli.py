@@ -16,10 +16,12 @@ from voice.redisdb import get_redis
 
 
 def parse_phone(raw: str) -> str:
-    number = phones.to_e164(raw, current_app.config["DEFAULT_REGION"])
-    if number is None:
-        raise click.BadParameter(f"{raw!r} is not a valid phone number", param_hint="PHONE")
-    return number
+    """A roster number typed at the CLI, in E.164, if the line may dial it."""
+    config = current_app.config
+    check = phones.check_callable(raw, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if check.number is None:
+        raise click.BadParameter(f"{raw!r} {check.reason()}", param_hint="PHONE")
+    return check.number
 
 
 def roster_member(raw: str) -> Specialist:

@@ -1,13 +1,30 @@
-"""Phone numbers: every number that comes in is parsed with `phonenumbers` and kept in E.164."""
+"""Phone numbers: every number that comes in is parsed with `phonenumbers` and kept in E.164.
+
+Numbers the line will dial (a caller's callback number, a specialist's phone) must also pass the
+toll-fraud policy in `check_callable`: anyone can key a number, and the city pays for the call.
+"""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from voice.config import DEFAULT_REGION
+
+# Ordinary subscriber lines only: premium rate, shared cost, personal (+1 500/533...), pager, UAN,
+# VoIP, toll-free and unclassified numbers can all be billed to the caller's benefit or our loss.
+CALLABLE_TYPES = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE,
+                            PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
-def to_e164(raw: str | None, region: str = "US") -> str | None:
-    """The E.164 form of a valid number, or None (blocked, anonymous, malformed, too short)."""
+def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The E.164 form of a valid number, or None (blocked, anonymous, malformed, too short).
+
+    For reading caller IDs; a number the line will dial goes through `check_callable` instead."""
     if not raw:
         return None
     try:
@@ -19,7 +36,58 @@ def to_e164(raw: str | None, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
-def display(e164: str | None, region: str = "US") -> str:
+class Refusal(enum.Enum):
+    """Why the line will not dial a number."""
+
+    NOT_A_NUMBER = "is not a valid phone number"
+    COUNTRY = "is in a country or region the line does not call"
+    KIND = "is not an ordinary landline or mobile number (premium, toll-free, shared-cost and the like)"
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    """The outcome of the toll-fraud policy: the E.164 number when it may be dialled, else why not."""
+
+    number: str | None
+    refusal: Refusal | None = None
+    region: str | None = None
+
+    @property
+    def callable(self) -> bool:
+        return self.refusal is None
+
+    def reason(self) -> str:
+        """An English sentence fragment for logs and the CLI, e.g. "is in ... (JM)"; empty if callable."""
+        if self.refusal is Refusal.COUNTRY and self.region:
+            return f"{self.refusal.value} ({self.region})"
+        return self.refusal.value if self.refusal else ""
+
+
+def check_callable(raw: str | None, region: str, countries: Iterable[str]) -> NumberCheck:
+    """Apply the toll-fraud policy to a number someone typed or keyed, read in `region`."""
+    if not raw:
+        return NumberCheck(None, Refusal.NOT_A_NUMBER)
+    try:
+        number = phonenumbers.parse(str(raw)[:40], region)
+    except NumberParseException:
+        return NumberCheck(None, Refusal.NOT_A_NUMBER)
+    if not phonenumbers.is_valid_number(number):
+        return NumberCheck(None, Refusal.NOT_A_NUMBER)
+    # By region, not country code: +1 876 is Jamaica, billed as an international call.
+    number_region = phonenumbers.region_code_for_number(number)
+    if number_region not in {code.upper() for code in countries}:
+        return NumberCheck(None, Refusal.COUNTRY, number_region)
+    if phonenumbers.number_type(number) not in CALLABLE_TYPES:
+        return NumberCheck(None, Refusal.KIND, number_region)
+    return NumberCheck(phonenumbers.format_number(number, PhoneNumberFormat.E164), None, number_region)
+
+
+def callable_number(raw: str | None, region: str, countries: Iterable[str]) -> str | None:
+    """The E.164 form of a number the line may dial, or None (see `check_callable` for why)."""
+    return check_callable(raw, region, countries).number
+
+
+def display(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """A number as people in the program's region write it."""
     if not e164:
         return ""
@@ -32,7 +100,7 @@ def display(e164: str | None, region: str = "US") -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
-def masked(e164: str | None, region: str = "US") -> str:
+def masked(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """A number with all but its last four digits hidden, for lists."""
     text = display(e164, region)
     total = sum(ch.isdigit() for ch in text)
@@ -47,7 +115,7 @@ def masked(e164: str | None, region: str = "US") -> str:
     return "".join(out)
 
 
-def spoken(e164: str | None, region: str = "US") -> str:
+def spoken(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """Digits grouped for text-to-speech: '9 3 7, 5 5 5, 0 1 2 3'."""
     if not e164:
         return ""
