@@ -26,8 +26,9 @@ CALLER = "+19375550123"
 ALICE = "+19375550201"
 BRUNO = "+19375550202"
 API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
-# language, safety, category, name, location, callback number (caller ID), description, talk now
-INTAKE = ["1", "2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
+# Nobody is on: safe, the kind of problem, then the callback questions: name, location, callback number
+# (the caller ID), a few words, and when (1: as soon as possible).
+INTAKE = ["2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
 
 
 class FakeTwilio:
@@ -331,9 +332,9 @@ def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone,
     now = utcnow()
     key, window = next((k, w) for k, w in (("2", "morning"), ("3", "afternoon"), ("4", "evening"))
                        if callbacks.window_start(w, now, "America/New_York") > now + timedelta(minutes=1))
-    record = queued_caller(app, phone, INTAKE[:-1] + ["2", key])
+    record = queued_caller(app, phone, INTAKE[:-1] + [key])
     row = request_row(app)
-    assert row.window == window and row.call.wants_callback and row.status == "scheduled"
+    assert row.window == window and row.status == "scheduled"
     expected = callbacks.window_start(window, row.created_at, "America/New_York")
     assert abs((row.due_at - expected).total_seconds()) < 5
     assert "time you chose" in record.heard()
@@ -363,7 +364,7 @@ def test_two_workers_racing_for_one_request_dial_it_once(app, phone, twilio):
     def dispatch():
         with app.app_context():
             barrier.wait()
-            results.append(jobs.dispatch_callbacks())
+            results.append(jobs.dispatch())
             app.extensions["db"].session.remove()
 
     threads = [threading.Thread(target=dispatch) for _ in range(2)]
@@ -391,7 +392,7 @@ def test_sweep_recovers_an_attempt_whose_worker_died_before_twilio_answered(app,
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     with app.app_context():
-        jobs.dispatch_callbacks()  # claimed, but the worker "dies" before placing the call
+        jobs.dispatch()  # claimed, but the worker "dies" before placing the call
     callback_queue(app.extensions["redis"]).empty()
     with app.app_context():
         session = app.extensions["db"].session()
@@ -408,7 +409,7 @@ def test_sweep_adopts_a_call_twilio_placed_before_the_worker_died(app, phone, tw
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     with app.app_context():
-        jobs.dispatch_callbacks()
+        jobs.dispatch()
     callback_queue(app.extensions["redis"]).empty()
     twilio.listed_calls = [{"sid": "CA" + "7" * 32, "status": "ringing", "to": ALICE, "from": LINE}]
     with app.app_context():
@@ -505,7 +506,7 @@ def test_a_specialist_whose_hold_ran_out_while_rq_waited_is_not_rung(app, phone,
     text_on(app, phone, ALICE, "Alice Mediator")
     r = app.extensions["redis"]
     with app.app_context():
-        assert jobs.dispatch_callbacks() == 1  # the placing job is queued, holding Alice
+        assert jobs.dispatch() == 1  # the placing job is queued, holding Alice
         alice_id = app.extensions["db"].session().scalar(select(Specialist.id))
     # Time passes (RQ waiting to retry a 503): the hold expires and a live call takes Alice.
     r.delete(Keys.lease(alice_id))
@@ -520,7 +521,7 @@ def test_a_job_for_an_older_attempt_does_nothing(app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     with app.app_context():
-        jobs.dispatch_callbacks()
+        jobs.dispatch()
         row = app.extensions["db"].session().scalar(select(CallbackRequest))
         assert jobs.place_callback(row.id, row.attempt_specialist_id, "2026-01-01T00:00:00") == "nothing to do"
     assert twilio.placed == []

@@ -1,73 +1,234 @@
-"""Connecting a caller to a specialist: the offer, the whisper, the Dial result, the release."""
+"""Putting a caller through to a specialist: free specialists are rung at once, the first to press 1 takes the
+caller out of their queue, and everyone else's phone stops ringing. Also the callback offer and the call's end.
+
+A held caller's offers live in Redis (`Keys.offers`: specialist id -> the Call SID ringing them), each
+specialist held by a lease for the offer; SQL's conditional claim (`holds.claim`) picks the one winner.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
 from flask import current_app
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, phones, routing
-from voice.models import Call, Specialist, utcnow
+from voice import callbacks, calls, holds, hours, phones, routing, tasks
+from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
 from voice.twiml import say, webhook_url
 
+# How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem,
+# and how long an accepting specialist waits for the caller to reach their queue.
+WHISPER_POLLS = 10
+JOIN_POLLS = 20
+# A caller who called this many times in the last 30 days is a repeat caller in the whisper.
+REPEAT_DAYS = 30
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
-def connect_caller(db: Session, r: redis.Redis, call: Call, attempt: int) -> str:
-    """Offer the call to the longest-idle specialist who speaks the caller's language, or queue a callback."""
-    config = current_app.config
-    call.step = None
-    holder = routing.call_holder(call.call_sid)
-    specialist = None
-    # A specialist removed from the roster after being queued is skipped, never rung.
-    for _ in range(10):
-        specialist_id = routing.claim_next_specialist(
-            r, call.language, holder, config["RING_LEASE_SECONDS"], tried_key=Keys.tried(call.call_sid)
-        )
-        if specialist_id is None:
-            break
-        routing.mark_tried(r, call.call_sid, specialist_id)
-        candidate = db.get(Specialist, specialist_id)
-        if candidate is not None and candidate.active and candidate.available:
-            specialist = candidate
-            break
-        routing.release_specialist(r, specialist_id, holder)
-    if specialist is None:
-        reason = "no specialist available" if attempt == 1 else "no specialist answered"
-        calls.record_event(db, call, "no_specialist_free", attempt=attempt, language=call.language)
-        return offer_callback(db, r, call, reason=reason)
 
-    calls.set_outcome(db, call, calls.CONNECTING)
-    calls.record_event(
-        db, call, "specialist_offered", attempt=attempt, specialist_id=specialist.id, specialist=specialist.name
-    )
+def _goodbye(text: str) -> str:
     response = VoiceResponse()
-    key = "connecting" if attempt == 1 else "still_trying"
-    say(response, MESSAGES[key][call.language], call.language)
-    params = {"call": call.call_sid, "specialist": specialist.id, "attempt": attempt}
-    dial = response.dial(
-        caller_id=config["TWILIO_PHONE_NUMBER"],
-        action=webhook_url("/voice/bridge/dial-result", **params),
-        method="POST",
-        timeout=config["RING_TIMEOUT_SECONDS"],
-        answer_on_bridge=True,
-    )
-    dial.number(
-        specialist.phone,
-        url=webhook_url("/voice/bridge/whisper", **params),
-        method="POST",
-        status_callback=webhook_url("/voice/status", leg="specialist", **params),
-        status_callback_event="completed",
-        status_callback_method="POST",
-    )
+    say(response, text, "en")
+    response.hangup()
     return str(response)
 
 
+# --- ringing specialists (the worker's side calls these) ----------------------------------------------------
+
+
+def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[Specialist]:
+    """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them."""
+    config = current_app.config
+    holder = routing.offer_holder(hold.id)
+    taken = routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
+                                      tried_key=Keys.tried(hold.call.call_sid), limit=limit)
+    chosen = []
+    for specialist_id in taken:
+        specialist = db.get(Specialist, specialist_id)
+        if specialist is None or not specialist.active or not specialist.available:
+            # Out of the idle queues first, so the release cannot put them back and loop.
+            routing.set_idle_queue(r, specialist_id, [], on=False)
+            routing.release_specialist(r, specialist_id, holder, keep_place=True)
+            continue
+        routing.mark_tried(r, hold.call.call_sid, specialist_id)
+        chosen.append(specialist)
+    return chosen
+
+
+def offer_urls(hold: Hold, specialist_id: int) -> tuple[str, str]:
+    """The whisper and status callback URLs of one specialist's offer."""
+    params = {"hold": hold.id, "specialist": specialist_id}
+    return webhook_url("/voice/offer/whisper", **params), webhook_url("/voice/offer/status", **params)
+
+
+def offer_placed(db: Session, r: redis.Redis, hold: Hold, specialist: Specialist, call_sid: str | None,
+                 error: str | None = None) -> None:
+    """Note a specialist's phone ringing for a caller (or why it could not be rung)."""
+    if call_sid:
+        r.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
+        r.expire(Keys.offers(hold.id), 24 * 3600)
+        calls.record_event(db, hold.call, "specialist_offered", specialist_id=specialist.id,
+                           specialist=specialist.name, specialist_call_sid=call_sid)
+        return
+    routing.release_specialist(r, specialist.id, routing.offer_holder(hold.id), keep_place=True)
+    calls.record_event(db, hold.call, "offer_failed", specialist_id=specialist.id, error=(error or "")[:200])
+
+
+def cancel_offers(db: Session, r: redis.Redis, hold: Hold, keep: int | None = None) -> None:
+    """Stop every other specialist's phone ringing for this caller (after the commit, in a worker).
+
+    Their leases are released when Twilio reports their call over, so nobody is rung twice at once.
+    """
+    offers = {int(k): v.decode() for k, v in r.hgetall(Keys.offers(hold.id)).items()}
+    sids = [sid for specialist_id, sid in offers.items() if specialist_id != keep]
+    if sids:
+        tasks.enqueue_after_commit(db, r, tasks.END_CALLS, sids)
+
+
+# --- the specialist's phone: whisper, key, join ------------------------------------------------------------
+
+
+def offer_summary(db: Session, call: Call, language_said: bool) -> str:
+    """One breath: the kind of problem, the language, a repeat caller."""
+    category = CATEGORY_LABELS.get(call.category) if call.category else None
+    parts = []
+    if language_said:
+        parts.append(f"About {category}." if category else "Kind of problem not given.")
+    else:
+        what = f"{category.capitalize()} call" if category else "Mediation call"
+        parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")
+    earlier = repeat_calls(db, call)
+    if earlier:
+        parts.append("Repeat caller." if earlier == 1 else f"Called {earlier} times before.")
+    parts.append("Press 1 to take it.")
+    return " ".join(parts)
+
+
+def repeat_calls(db: Session, call: Call) -> int:
+    """How many earlier calls came from this caller's number in the last 30 days."""
+    if not call.from_number:
+        return 0
+    since = call.started_at - timedelta(days=REPEAT_DAYS)
+    return db.scalar(select(func.count(Call.id)).where(
+        Call.from_number == call.from_number, Call.started_at >= since, Call.id != call.id,
+        Call.started_at < call.started_at)) or 0
+
+
+def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, poll: int = 0,
+                  repeat: int = 1) -> str:
+    """The specialist picked up: what the call is about, then press 1 to take it."""
+    if hold is None or hold.status != holds.WAITING:
+        let_go(r, hold, specialist_id)
+        return _goodbye("Another specialist has this caller. Thank you.")
+    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["RING_LEASE_SECONDS"])
+    call = hold.call
+    response = VoiceResponse()
+    if call.category is None and call.step == "category" and poll < WHISPER_POLLS:
+        # The caller is still choosing the kind of problem: say what we know, and wait a moment for the rest.
+        if poll == 0:
+            say(response, f"Mediation call, in {LANGUAGE_NAMES.get(call.language, 'English')}.", "en")
+        response.pause(length=1)
+        response.redirect(webhook_url("/voice/offer/whisper", hold=hold.id, specialist=specialist_id, poll=poll + 1),
+                          method="POST")
+        return str(response)
+    answer_url = webhook_url("/voice/offer/answer", hold=hold.id, specialist=specialist_id, repeat=repeat)
+    gather = response.gather(input="dtmf", num_digits=1, timeout=6, action=answer_url, method="POST",
+                             action_on_empty_result=True)
+    say(gather, offer_summary(db, call, language_said=poll > 0), "en")
+    return str(response)
+
+
+def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, digits: str,
+                 repeat: int = 1) -> str:
+    """Press 1: the first to press gets the caller; the others' phones stop ringing."""
+    if hold is None:
+        let_go(r, hold, specialist_id)
+        return _goodbye("Thank you.")
+    call = hold.call
+    if (digits or "")[:1] != "1":
+        if not digits and repeat < 2 and hold.status == holds.WAITING:
+            return offer_whisper(db, r, hold, specialist_id, poll=WHISPER_POLLS, repeat=repeat + 1)
+        calls.record_event(db, call, "specialist_declined", specialist_id=specialist_id, digits=digits or None)
+        return _goodbye("Okay. Thank you.")  # their leg's end releases them; they are not rung again for this caller
+    if not holds.claim(db, hold, specialist_id):
+        calls.record_event(db, call, "specialist_too_late", specialist_id=specialist_id)
+        return _goodbye("Another specialist took this caller. Thank you.")
+    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["CALL_LEASE_SECONDS"])
+    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id)
+    cancel_offers(db, r, hold, keep=specialist_id)
+    return join_caller(db, hold, specialist_id, poll=0)
+
+
+def join_caller(db: Session, hold: Hold | None, specialist_id: int, poll: int) -> str:
+    """Bridge the accepting specialist to the caller's queue, once the caller is in it."""
+    if hold is None or hold.status != holds.CONNECTING or hold.specialist_id != specialist_id:
+        return _goodbye("Sorry, the caller is no longer on the line. Thank you.")
+    response = VoiceResponse()
+    if hold.enqueued_at is None:
+        if poll >= JOIN_POLLS:
+            holds.release_claim(db, hold, "the caller never reached the queue")
+            return _goodbye("Sorry, we could not connect the caller. We will try again.")
+        if poll == 0:
+            say(response, "Connecting.", "en")
+        response.pause(length=1)
+        response.redirect(webhook_url("/voice/offer/join", hold=hold.id, specialist=specialist_id, poll=poll + 1),
+                          method="POST")
+        return str(response)
+    # https://www.twilio.com/docs/voice/twiml/queue: the url runs on the dequeued caller before the bridge.
+    dial = response.dial(action=webhook_url("/voice/offer/done", hold=hold.id, specialist=specialist_id),
+                         method="POST")
+    dial.queue(holds.queue_name(hold.call), url=webhook_url("/voice/hold/connect", hold=hold.id), method="POST")
+    return str(response)
+
+
+def offer_done(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> str:
+    """The specialist's <Dial><Queue> ended: the conversation is over, or the caller had gone."""
+    if hold is None:
+        return _goodbye("Thank you.")
+    calls.record_event(db, hold.call, "dial_result", specialist_id=specialist_id, status=form.get("DialCallStatus"),
+                       duration=form.get("DialCallDuration"))
+    if hold.specialist_id == specialist_id and hold.connected_at is not None:
+        return _goodbye("The call has ended. Thank you for taking it.")
+    holds.release_claim(db, hold, "the caller was not in the queue")
+    return _goodbye("Sorry, the caller is no longer on the line. Thank you.")
+
+
+def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> None:
+    """A specialist's offer call ended (its status callback): free them, and ring others if the caller waits."""
+    status = form.get("CallStatus", "")
+    if hold is None or status not in TERMINAL_STATUSES:
+        return
+    r.hdel(Keys.offers(hold.id), str(specialist_id))
+    calls.record_event(db, hold.call, "offer_leg_status", specialist_id=specialist_id, status=status,
+                       duration=form.get("CallDuration"))
+    holder = routing.offer_holder(hold.id)
+    if hold.specialist_id == specialist_id:
+        if hold.status == holds.CONNECTING:
+            holds.release_claim(db, hold, f"specialist leg ended: {status}")
+        routing.release_specialist(r, specialist_id, holder)  # back of the idle queue after a conversation
+    else:
+        # Rung but not connected (missed, passed, or cancelled for someone faster): free, and keep their place.
+        routing.release_specialist(r, specialist_id, holder, keep_place=True)
+    if hold.status == holds.WAITING:
+        dispatch_after_commit(db, r)
+
+
+def let_go(r: redis.Redis, hold: Hold | None, specialist_id: int) -> None:
+    if hold is not None:
+        routing.release_specialist(r, specialist_id, routing.offer_holder(hold.id), keep_place=True)
+
+
+# --- the callback offer, messages, and the end of a call -----------------------------------------------------
+
+
 def case_summary(call: Call, waited: str | None = None) -> str:
-    """The one sentence a specialist hears before accepting: what, who, where (and how long ago)."""
+    """The sentence a specialist hears before calling someone back: what, who, where, and how long ago."""
     category = CATEGORY_LABELS.get(call.category or "other", "something else")
     parts = [f"Mediation line call about {category}."]
     if call.language == "es":
@@ -79,16 +240,8 @@ def case_summary(call: Call, waited: str | None = None) -> str:
     return " ".join(parts)
 
 
-def whisper(call: Call, specialist_id: int, attempt: int, repeat: int = 1) -> str:
-    """What the specialist hears on answering: the case, then press 1 to accept."""
-    # repeat travels in the URL so a second silence declines instead of replaying forever.
-    answer_url = webhook_url("/voice/bridge/answer", repeat=repeat, call=call.call_sid, specialist=specialist_id,
-                             attempt=attempt)
-    return whisper_twiml(case_summary(call) + " Press 1 to take this call. Press 2 to pass.", answer_url)
-
-
 def whisper_twiml(summary: str, answer_url: str) -> str:
-    """The specialist's offer, for live calls and callbacks alike: one key, then the action URL."""
+    """The specialist's offer of a callback: one key, then the action URL."""
     response = VoiceResponse()
     gather = response.gather(
         input="dtmf", num_digits=1, timeout=8, action=answer_url, method="POST", action_on_empty_result=True
@@ -99,63 +252,12 @@ def whisper_twiml(summary: str, answer_url: str) -> str:
     return str(response)
 
 
-def specialist_answer(
-    db: Session, r: redis.Redis, call: Call, specialist_id: int, attempt: int, digits: str, repeat: int = 1
-) -> str:
-    """The specialist pressed a key (or nothing) in the whisper."""
-    response = VoiceResponse()
-    holder = routing.call_holder(call.call_sid)
-    if (digits or "")[:1] != "1":
-        if not digits and repeat < 2:
-            return whisper(call, specialist_id, attempt, repeat=repeat + 1)
-        calls.record_event(db, call, "specialist_declined", specialist_id=specialist_id, digits=digits or None)
-        say(response, "Okay. We will offer the call to someone else.", "en")
-        response.hangup()
-        return str(response)
-    if call.ended_at is not None or call.outcome not in calls.OPEN_OUTCOMES:
-        routing.release_specialist(r, specialist_id, holder)
-        say(response, "Sorry, the caller has already hung up. Thank you.", "en")
-        response.hangup()
-        return str(response)
-    routing.extend_lease(r, specialist_id, holder, current_app.config["CALL_LEASE_SECONDS"])
-    call.specialist_id = specialist_id
-    call.connected_at = call.connected_at or utcnow()
-    calls.set_outcome(db, call, calls.BRIDGED)
-    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id)
-    say(response, "Connecting you now.", "en")
-    return str(response)
-
-
-def dial_result(db: Session, r: redis.Redis, call: Call, specialist_id: int, attempt: int, form: dict) -> str:
-    """The Dial ended: after a conversation say goodbye; otherwise try the next specialist or a callback."""
-    status = form.get("DialCallStatus", "")
-    holder = routing.call_holder(call.call_sid)
-    routing.release_specialist(r, specialist_id, holder)
-    accepted = call.specialist_id == specialist_id and call.connected_at is not None
-    calls.record_event(
-        db, call, "dial_result", specialist_id=specialist_id, attempt=attempt, status=status,
-        duration=form.get("DialCallDuration"), accepted=accepted,
-    )
-    if accepted:
-        response = VoiceResponse()
-        say(response, fill_program(MESSAGES["after_bridge"][call.language]), call.language)
-        response.hangup()
-        return str(response)
-    if call.outcome not in calls.OPEN_OUTCOMES:
-        # The caller already hung up or was settled another way; nothing more to do.
-        response = VoiceResponse()
-        response.hangup()
-        return str(response)
-    if attempt < current_app.config["MAX_SPECIALIST_TRIES"]:
-        return connect_caller(db, r, call, attempt=attempt + 1)
-    return offer_callback(db, r, call, reason="no specialist answered")
-
-
-def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str) -> str:
+def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str, response: VoiceResponse | None = None) -> str:
     """Nobody can take the call now: save the request and tell the caller who will call, from where, and when."""
     config = current_app.config
     call.step = None
-    request = callbacks.queue_callback(db, call, reason=reason, timezone=config["TIMEZONE"])
+    opening = hours.next_opening_after(config, utcnow())
+    request = callbacks.queue_callback(db, call, reason=reason, timezone=config["TIMEZONE"], not_before=opening)
     # Only once the request is committed may a worker act on it; nothing here waits on Twilio's REST API.
     if request.status == callbacks.SCHEDULED:
         after_commit(db, dispatch_at, r, request.due_at)
@@ -163,7 +265,7 @@ def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str) -> str:
         dispatch_after_commit(db, r)
     if request.callback_number:
         text_caller_after_commit(db, r, request.id, "confirm")
-    response = VoiceResponse()
+    response = response or VoiceResponse()
     if call.callback_number:
         text = MESSAGES["callback_queued"][call.language].format(
             number=phones.spoken(call.callback_number, config["DEFAULT_REGION"]),
@@ -204,30 +306,17 @@ def message_recorded(db: Session, call: Call, form: dict) -> str:
     return str(response)
 
 
-def leg_status(db: Session, r: redis.Redis, call: Call, specialist_id: int, form: dict) -> None:
-    """The specialist's leg ended (status callback): free them even if the Dial action never comes."""
-    status = form.get("CallStatus", "")
-    calls.record_event(db, call, "specialist_leg_status", specialist_id=specialist_id, status=status,
-                       duration=form.get("CallDuration"))
-    if status in TERMINAL_STATUSES:
-        routing.release_specialist(r, specialist_id, routing.call_holder(call.call_sid))
-
-
 def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
-    """The caller's call ended: stamp it, settle an unfinished call as abandoned, free whoever it held."""
+    """The caller's call ended: stamp it, settle an unfinished call as abandoned, stop offers still ringing."""
     status = form.get("CallStatus", "")
     if status not in TERMINAL_STATUSES:
         calls.record_event(db, call, "call_status", status=status)
         return
     calls.end_call(db, call, duration=form.get("CallDuration"))
-    holder = routing.call_holder(call.call_sid)
-    offered = {int(m) for m in r.smembers(Keys.tried(call.call_sid))}
-    if call.specialist_id:
-        offered.add(call.specialist_id)
-    for specialist_id in offered:
-        routing.release_specialist(r, specialist_id, holder)
-
-
-def fill_program(text: str) -> str:
-    config = current_app.config
-    return text.format(program=config["PROGRAM_NAME"], program_es=config["PROGRAM_NAME_ES"])
+    hold = holds.hold_of(db, call)
+    if hold is not None:
+        if hold.status in holds.WAITING_STATUSES:
+            holds.leave(db, hold, "hangup")
+            cancel_offers(db, r, hold)
+        else:
+            holds.finish(db, hold)

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import bridge, callbacks, calls, routing
+from voice import bridge, callbacks, calls, phones, routing
 from voice.models import CallbackRequest
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
@@ -53,6 +53,11 @@ def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, special
         callbacks.back_in_line(db, r, request, "declined" if digits else "no key pressed")
         dispatch_after_commit(db, r)
         return _goodbye("Okay. We will offer the callback to someone else.")
+    if phones.callable_number(request.callback_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) is None:
+        # The toll-fraud policy again, at the moment of dialing: nothing stored earlier slips through.
+        callbacks.release_attempt(r, request)
+        callbacks.give_up(db, request, "the callback number is outside the numbers this line may call")
+        return _goodbye("Sorry, this caller's number cannot be dialed from the line. The coordinator will see it.")
     if request.attempt_accepted_at is None:
         callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
     response = VoiceResponse()

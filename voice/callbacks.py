@@ -42,13 +42,18 @@ TRIED_SECONDS = 10 * 60
 DEFAULT_MINUTES_PER_CALLBACK = 15
 
 
-def queue_callback(db: Session, call: Call, reason: str, timezone: str = "America/New_York") -> CallbackRequest:
-    """Save the caller's request to be called back (once per call) and settle the call as queued."""
+def queue_callback(db: Session, call: Call, reason: str, timezone: str,
+                   not_before: datetime | None = None) -> CallbackRequest:
+    """Save the caller's request to be called back (once per call) and settle the call as queued.
+
+    `not_before` is the line's next opening when it is closed now; the caller keeps their arrival time.
+    """
     request = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
     if request is None:
-        due = window_start(call.callback_window, utcnow(), timezone)
+        due = window_start(call.callback_window, max(utcnow(), not_before or utcnow()), timezone)
         request = CallbackRequest(
             call_id=call.id,
+            arrived_at=call.started_at,
             callback_number=call.callback_number,
             language=call.language,
             window=call.callback_window,
@@ -85,7 +90,7 @@ def due_requests(db: Session, limit: int = 50) -> list[CallbackRequest]:
         select(CallbackRequest)
         .where(CallbackRequest.status == PENDING, CallbackRequest.due_at <= utcnow(),
                CallbackRequest.callback_number.is_not(None))
-        .order_by(CallbackRequest.created_at, CallbackRequest.id)
+        .order_by(CallbackRequest.arrived_at, CallbackRequest.id)
         .limit(limit)
     ))
 
@@ -258,7 +263,7 @@ def scheduled_times(db: Session) -> list[datetime]:
 def open_requests(db: Session, statuses: tuple[str, ...] = (*OPEN_STATUSES, UNREACHABLE)) -> list[CallbackRequest]:
     return list(db.scalars(
         select(CallbackRequest).where(CallbackRequest.status.in_(statuses))
-        .order_by(CallbackRequest.created_at, CallbackRequest.id)
+        .order_by(CallbackRequest.arrived_at, CallbackRequest.id)
     ))
 
 
@@ -289,7 +294,7 @@ def reassign(db: Session, request: CallbackRequest, specialist_id: int | None) -
 
 def minutes_ago(request: CallbackRequest) -> str:
     """How long the caller has waited, as the whisper says it."""
-    return durations.ago(request.created_at, spoken=True)
+    return durations.ago(request.arrived_at, spoken=True)
 
 
 def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest) -> int:
@@ -298,7 +303,7 @@ def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest
         select(func.count(CallbackRequest.id)).where(
             CallbackRequest.status.in_((PENDING, IN_PROGRESS)),
             CallbackRequest.language == request.language,
-            CallbackRequest.created_at < request.created_at,
+            CallbackRequest.arrived_at < request.arrived_at,
         )
     ) or 0
     on = int(r.zcard(Keys.available(request.language or "en")))

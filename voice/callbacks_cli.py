@@ -1,4 +1,4 @@
-"""`flask --app voice callbacks list | reconcile`: the callers waiting to be called back, and the repair after Redis loss."""
+"""`flask --app voice queue list` and `callbacks list | reconcile`: who is waiting, on hold or for a callback."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from voice import callbacks, phones
+from voice import callbacks, durations, holds, phones
 from voice import db as database
 from voice.redisdb import get_redis
 from voice.tasks import dispatch_at, dispatch_soon
@@ -52,5 +52,27 @@ def callbacks_reconcile():
                "a worker will dial them")
 
 
+@click.group("queue", cls=AppGroup, help="Callers holding on the line for a specialist.")
+def queue_cli():
+    pass
+
+
+@queue_cli.command("list")
+def queue_list():
+    """Everyone on hold now, longest waiting first, with how long they have held."""
+    db = database.session()
+    rows = holds.holding_now(db)
+    if not rows:
+        click.echo("nobody is holding")
+        return
+    region = current_app.config["DEFAULT_REGION"]
+    for hold in rows:
+        call = hold.call
+        state = "being connected" if hold.status == holds.CONNECTING else f"number {holds.position(db, hold)} in line"
+        click.echo(f"{state:<18} held {durations.ago(hold.arrived_at):<10} {hold.language:<3} "
+                   f"{phones.masked(call.from_number, region):<16} {call.category or '-':<18} {call.caller_name or '-'}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(callbacks_cli)
+    app.cli.add_command(queue_cli)

@@ -74,7 +74,7 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     call = db.scalar(select(Call).where(Call.call_sid == call_sid))
     if call is not None:
         return call
-    call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="language")
+    call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="greeting")
     db.add(call)
     try:
         db.flush()

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, object] = {
     "MAX_SPECIALIST_TRIES": 3,
     # How long a caller may hold before being offered a callback.
     "HOLD_MAX_MINUTES": 10,
+    # What a held caller hears between announcements; use a clip of 30-60 s so the place in line comes round.
+    "HOLD_MUSIC_URL": "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
     # A claim not yet accepted expires quickly; an accepted call holds the
     # specialist for at most this long if Twilio's end-of-call request is lost.
     "RING_LEASE_SECONDS": 120,

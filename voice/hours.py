@@ -14,7 +14,7 @@ stores them); moments returned are naive UTC.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -311,3 +311,14 @@ def _spanish_clock(minute: int) -> str:
         part = "de la madrugada"
     shown = hour % 12 or 12
     return f"{shown} {part}" if rest == 0 else f"{shown}:{rest:02d} {part}"
+
+
+def line_open(config: Mapping, at: datetime | None = None) -> bool:
+    """Whether the line takes calls now (or at `at`), from the app's OPEN_HOURS and HOLIDAYS."""
+    return config["OPEN_HOURS"].is_open(at or datetime.now(UTC))
+
+
+def next_opening_after(config: Mapping, at: datetime) -> datetime | None:
+    """When the line next opens, if it is closed at `at` (naive UTC); None while it is open."""
+    open_hours = config["OPEN_HOURS"]
+    return None if open_hours.is_open(at) else open_hours.next_opening(at)

@@ -1,4 +1,10 @@
-"""The intake IVR as plain functions: a call's state and the caller's input in, the next TwiML out."""
+"""The intake IVR as plain functions: a call's state and the caller's input in, the next TwiML out.
+
+Every caller takes the short path (greeting with the safety question, then the kind of problem); then they
+wait on hold while free specialists are rung (`voice.holds`), or, when nobody is on or the line is closed,
+answer the callback questions and are called back (`voice.callbacks`). The key 0 reaches dispatch from any
+prompt, and danger is the first question after the language.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,20 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import bridge, calls, phones
+from voice import calls, holds, hours, phones, routing
 from voice.models import Call
-from voice.script import CATEGORIES, MESSAGES, ORDER, STEPS, WINDOWS, Step
+from voice.script import (
+    CALLBACK_QUESTIONS,
+    CATEGORIES,
+    DISPATCH_KEY,
+    MESSAGES,
+    NOT_ALLOWED,
+    SAFETY_QUESTION,
+    SPANISH_KEY,
+    STEPS,
+    WINDOWS,
+    Step,
+)
 from voice.twiml import SPEECH_LANGUAGE, dial_dispatch, say, webhook_url
 
 TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
@@ -30,78 +47,95 @@ def fill(text: str, call: Call | None = None, **extra: str) -> str:
 
 
 def usable_caller_id(call: Call) -> str | None:
-    """The caller ID, if it can be called back (a 911 transfer may show dispatch's own number)."""
+    """The caller ID, if the line may call it back (a 911 transfer may show dispatch's own number)."""
     config = current_app.config
-    number = phones.to_e164(call.from_number, config["DEFAULT_REGION"])
+    number = phones.callable_number(call.from_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
     if number in {config["DISPATCH_TRANSFER_NUMBER"], config["TWILIO_PHONE_NUMBER"]}:
         return None
     return number
 
 
 def begin(db: Session, call_sid: str, from_number: str, to_number: str) -> str:
-    """The first answer to a new call: log it and ask the first question."""
+    """The first answer to a new call: log it and greet."""
     call = calls.start_call(db, call_sid, from_number, to_number)
     if call.step is None:
         return finished(call)
-    return ask(call, call.step, attempt=1)
+    return str(ask(call, call.step, attempt=1))
 
 
-def ask(call: Call, step_name: str, attempt: int) -> str:
-    """TwiML that asks one question; silence comes back to the same step as the next attempt."""
-    if step_name == "callback_number" and usable_caller_id(call) is None:
-        step_name = "callback_number_new"
-    step = STEPS[step_name]
-    call.step = step_name
-    response = VoiceResponse()
-    action = webhook_url(f"/voice/intake/{step_name}", call=call.call_sid, attempt=attempt)
-    gather_args = {
-        "input": step.input,
-        "action": action,
-        "method": "POST",
-        "timeout": step.timeout,
-        "action_on_empty_result": True,
-    }
+def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> VoiceResponse:
+    """A <Gather> for one question, with the step's input kinds, timeouts and speech hints."""
+    args = {"input": step.input, "action": action, "method": "POST", "timeout": step.timeout,
+            "action_on_empty_result": True}
     if step.num_digits:
-        gather_args["num_digits"] = step.num_digits
+        args["num_digits"] = step.num_digits
     if step.finish_on_key:
-        gather_args["finish_on_key"] = step.finish_on_key
+        args["finish_on_key"] = step.finish_on_key
     if "speech" in step.input:
-        gather_args["language"] = SPEECH_LANGUAGE[call.language]
-        gather_args["speech_timeout"] = "auto"
+        args["language"] = SPEECH_LANGUAGE[call.language]
+        args["speech_timeout"] = "auto"
         if step.hints.get(call.language):
-            gather_args["hints"] = step.hints[call.language]
-    gather = response.gather(**gather_args)
+            args["hints"] = step.hints[call.language]
+    return node.gather(**args)
+
+
+def step_for(call: Call, step_name: str) -> str:
+    if step_name == "callback_number" and usable_caller_id(call) is None:
+        return "callback_number_new"
+    return step_name
+
+
+def question(call: Call, step_name: str, attempt: int, action: str, response: VoiceResponse,
+             retry: dict[str, str] | None = None) -> VoiceResponse:
+    """Add one question to `response`: the Gather and its words (retry wording after a miss)."""
+    step = STEPS[step_name]
+    gather = gather_for(call, step, action, response)
     if attempt > 1:
-        say(gather, step.retry[call.language], call.language)
-    if step_name == "language":
-        # Both languages are offered before we know which one the caller speaks.
+        say(gather, (retry or step.retry)[call.language], call.language)
+    if step_name == "greeting":
+        # Both languages are offered before we know which one the caller speaks; danger comes straight after.
         say(gather, fill(step.prompt["en"]), "en")
-        say(gather, fill(step.prompt["es"]), "es")
+        say(gather, step.prompt["es"], "es")
+        say(gather, SAFETY_QUESTION["en"], "en")
     else:
         number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"])
         say(gather, fill(step.prompt[call.language], call, number=number), call.language)
+    return response
+
+
+def ask(call: Call, step_name: str, attempt: int, response: VoiceResponse | None = None,
+        retry: dict[str, str] | None = None) -> VoiceResponse:
+    """TwiML that asks one question of the intake; silence comes back to the same step as the next attempt."""
+    step_name = step_for(call, step_name)
+    call.step = step_name
+    response = response or VoiceResponse()
+    action = webhook_url(f"/voice/intake/{step_name}", call=call.call_sid, attempt=attempt)
+    question(call, step_name, attempt, action, response, retry=retry)
     # If Twilio ever falls through the Gather, the same step hears it as silence.
     response.redirect(action, method="POST")
-    return str(response)
+    return response
+
+
+def clean_input(digits: str, speech: str) -> tuple[str, str]:
+    return re.sub(r"[^0-9*#]", "", digits or "")[:32], calls.clean_text(speech, 2000) or ""
 
 
 def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int, digits: str, speech: str) -> str:
     """Take the caller's answer to `step_name`, store it, and return what they hear next."""
-    if step_name not in STEPS:
-        step_name = call.step or "language"
     if call.step is None:
         return finished(call)
+    if step_name not in STEPS:
+        step_name = call.step
     step = STEPS[step_name]
-    digits = re.sub(r"[^0-9*#]", "", digits or "")[:32]
-    speech = calls.clean_text(speech, 2000) or ""
+    digits, speech = clean_input(digits, speech)
     value = interpret(step, call, digits, speech)
-    calls.record_event(
-        db, call, "intake_answer", step=step_name, attempt=attempt, digits=digits or None,
-        speech=speech or None, understood=value is not None,
-    )
+    calls.record_event(db, call, "intake_answer", step=step_name, attempt=attempt, digits=digits or None,
+                       speech=speech or None, understood=value is not None)
+    if value == "dispatch":
+        return escalate(db, call, reason="caller asked for dispatch")
     if value is None:
-        if attempt < step.tries:
-            return ask(call, step_name, attempt + 1)
+        if attempt < step.tries and not (step_name == "category" and holds.specialist_waiting(db, call)):
+            return str(ask(call, step_name, attempt + 1, retry=refusal_words(step_name, digits)))
         value = default_for(call, step_name)
         calls.record_event(db, call, "intake_default", step=step_name, value=value)
     return apply(db, r, call, step_name, value)
@@ -109,66 +143,78 @@ def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int
 
 def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
     """What the caller meant, as the value stored for this step; None if silent or invalid."""
-    region = current_app.config["DEFAULT_REGION"]
-    if step.name == "language":
-        if not digits and speech:
-            said = speech.lower()
-            if "espa" in said or "spanish" in said:
-                return "es"
-            if "english" in said or "ingl" in said:
-                return "en"
-        return {"1": "en", "2": "es"}.get(digits[:1])
-    if step.name == "safety":
-        key = digits[:1]
+    config = current_app.config
+    key = digits.rstrip("#")
+    if key == DISPATCH_KEY:
+        return "dispatch"
+    if step.name in ("greeting", "safety"):
+        if step.name == "greeting" and (key == SPANISH_KEY or (not key and re.search(r"espa|spanish", speech.lower()))):
+            return "spanish"
         if not key and speech:
             words = re.findall(r"\w+", speech.lower())
             choices = step.spoken_choices.get(call.language, {})
             keys = {choices[w] for w in words if w in choices}
             # "no, yes" or anything unclear counts as not understood and is asked again.
             key = keys.pop() if len(keys) == 1 else ""
-        return {"1": "danger", "2": "safe"}.get(key)
+            if key == DISPATCH_KEY:
+                return "dispatch"
+        return {"1": "danger", "2": "safe"}.get(key[:1])
     if step.name == "category":
-        choice = CATEGORIES.get(digits[:1])
+        choice = CATEGORIES.get(key[:1])
         return choice[0] if choice else None
     if step.name in TEXT_LIMITS:
         return calls.clean_text(speech, TEXT_LIMITS[step.name])
-    if step.name == "callback_number":
-        if digits.rstrip("#") == "1":
+    if step.name in ("callback_number", "callback_number_new"):
+        if step.name == "callback_number" and key == "1":
             return usable_caller_id(call)
-        return phones.to_e164(digits.rstrip("#"), region) if len(digits.rstrip("#")) >= 10 else None
-    if step.name == "callback_number_new":
-        return phones.to_e164(digits.rstrip("#"), region) if len(digits.rstrip("#")) >= 10 else None
-    if step.name == "preference":
-        return {"1": "now", "2": "callback"}.get(digits[:1])
+        if len(key) < 10:
+            return None
+        return phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
     if step.name == "window":
-        choice = WINDOWS.get(digits[:1])
+        choice = WINDOWS.get(key[:1])
         return choice[0] if choice else None
     return None
+
+
+def refusal_words(step_name: str, digits: str) -> dict[str, str] | None:
+    """A keyed number that is a real number the line will not call (abroad, premium) gets its own words."""
+    if step_name not in ("callback_number", "callback_number_new") or len(digits.rstrip("#")) < 10:
+        return None
+    config = current_app.config
+    check = phones.check_callable(digits.rstrip("#"), config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return NOT_ALLOWED if check.refusal in (phones.Refusal.COUNTRY, phones.Refusal.KIND) else None
 
 
 def default_for(call: Call, step_name: str) -> str | None:
     """What a caller who never answers gets, so no one is trapped and everyone ends somewhere useful."""
     return {
-        "language": "en",
         # Safety first: if we cannot confirm everyone is safe, a dispatcher decides.
+        "greeting": "no_answer",
         "safety": "no_answer",
         "category": "other",
         "callback_number": usable_caller_id(call),
-        "preference": "now",
         "window": "asap",
     }.get(step_name)
 
 
 def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | None) -> str:
     """Store one answer and move the call on."""
-    if step_name == "language":
-        call.language = value or "en"
-    elif step_name == "safety":
+    if step_name in ("greeting", "safety"):
+        if value == "spanish":
+            call.language = "es"
+            return str(ask(call, "safety", attempt=1))
         if value in {"danger", "no_answer"}:
             return escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
-    elif step_name == "category":
+        return after_safety(db, r, call)
+    if step_name == "category":
         call.category = value
-    elif step_name == "name":
+        return after_short_path(db, r, call)
+    store_answer(call, step_name, value)
+    return next_callback_question(db, r, call, after=step_name)
+
+
+def store_answer(call: Call, step_name: str, value: str | None) -> None:
+    if step_name == "name":
         call.caller_name = value
     elif step_name == "location":
         call.location = value
@@ -176,29 +222,77 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
         call.callback_number = value
     elif step_name == "description":
         call.description = value
-    elif step_name == "preference":
-        if value == "callback":
-            call.wants_callback = True
-            return ask(call, "window", attempt=1)
-        return bridge.connect_caller(db, r, call, attempt=1)
     elif step_name == "window":
         call.callback_window = value
-        return bridge.offer_callback(db, r, call, reason="caller asked to be called back")
-    return ask(call, next_step(step_name), attempt=1)
 
 
-def next_step(step_name: str) -> str:
-    if step_name == "callback_number_new":
-        step_name = "callback_number"
-    return ORDER[ORDER.index(step_name) + 1]
+def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
+    """Everyone is safe. Open: start ringing free specialists now, while we ask the kind of problem."""
+    if not hours.line_open(current_app.config):
+        call.step = "closed"
+        calls.record_event(db, call, "line_closed")
+        response = VoiceResponse()
+        say(response, fill(MESSAGES["closed"][call.language], call), call.language)
+        return next_callback_question(db, r, call, response=response)
+    if routing.on_count(r, call.language) > 0:
+        holds.join(db, r, call)
+    return str(ask(call, "category", attempt=1))
+
+
+def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
+    """The caller holds for a specialist, or (nobody on for their language) answers the callback questions."""
+    hold = holds.hold_of(db, call)
+    if hold is not None and hold.status in holds.WAITING_STATUSES:
+        call.step = None
+        return holds.enqueue(db, call, hold)
+    response = VoiceResponse()
+    say(response, MESSAGES["nobody_on"][call.language], call.language)
+    calls.record_event(db, call, "no_specialist_on", language=call.language)
+    return next_callback_question(db, r, call, response=response)
+
+
+def next_callback_question(db: Session, r: redis.Redis, call: Call, after: str | None = None,
+                           response: VoiceResponse | None = None) -> str:
+    """Ask the next callback question the caller has not answered yet; after the last, queue the callback."""
+    from voice import bridge  # the callback offer lives with the other ways a caller ends
+
+    names = list(CALLBACK_QUESTIONS)
+    start = 0
+    if after is not None:
+        after = "callback_number" if after == "callback_number_new" else after
+        start = names.index(after) + 1 if after in names else len(names)
+    for name in names[start:]:
+        if not already_answered(call, name):
+            return str(ask(call, name, attempt=1, response=response))
+    return bridge.offer_callback(db, r, call, reason=callback_reason(db, call), response=response)
+
+
+def already_answered(call: Call, step_name: str) -> bool:
+    value = {"name": call.caller_name, "location": call.location, "callback_number": call.callback_number,
+             "description": call.description, "window": call.callback_window}.get(step_name)
+    return value is not None
+
+
+def callback_reason(db: Session, call: Call) -> str:
+    hold = holds.hold_of(db, call)
+    if hold is not None and hold.leave_reason == "closing":
+        return "line closed while they held"
+    if hold is not None and hold.leave_reason:
+        return "caller asked to be called back"
+    if call.step == "closed" or not hours.line_open(current_app.config):
+        return "line closed"
+    return "no specialist on"
 
 
 def escalate(db: Session, call: Call, reason: str) -> str:
     """Straight back to 911 dispatch."""
     call.step = None
     calls.set_outcome(db, call, calls.ESCALATED, reason=reason)
+    hold = holds.hold_of(db, call)
+    if hold is not None:
+        holds.leave(db, hold, "dispatch")
     response = VoiceResponse()
-    key = "escalate" if reason == "danger reported" else "escalate_no_answer"
+    key = "escalate_no_answer" if reason == "no answer to the safety question" else "escalate"
     say(response, MESSAGES[key][call.language], call.language)
     # Dispatch should see the caller's own number, as on the original 911 call.
     dial_dispatch(response, call.language, caller_id=phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"]))

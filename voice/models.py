@@ -130,8 +130,38 @@ class CallbackRequest(Base):
     attempt_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When the caller first called: callbacks and held callers are served in this order together.
+    arrived_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    call: Mapped[Call] = relationship(lazy="joined")
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+
+
+class Hold(Base):
+    """A caller waiting on the line for a specialist (see voice/holds.py for its states)."""
+
+    __tablename__ = "holds"
+    __table_args__ = (Index("ix_holds_status_arrived", "status", "arrived_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # waiting, connecting, connected, done, left
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    arrived_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # When Twilio first asked for the hold music: from then on the caller is in the Twilio queue.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime)
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    connected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Why the caller left the queue: dispatch, callback, closing, hangup.
+    leave_reason: Mapped[str | None] = mapped_column(String(16))
+    # The questions already asked while waiting (comma-separated step names).
+    asked: Mapped[str] = mapped_column(String(120), default="")
+    last_announced_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     call: Mapped[Call] = relationship(lazy="joined")
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")

@@ -33,6 +33,11 @@ class Keys:
         return f"{cls.prefix}tried:{call_sid}"
 
     @classmethod
+    def offers(cls, hold_id: int) -> str:
+        """Hash of the specialists' phones being rung for one held caller: specialist id -> Call SID."""
+        return f"{cls.prefix}offers:{hold_id}"
+
+    @classmethod
     def webhook_response(cls, fingerprint: str) -> str:
         """The answer we gave to one Twilio request, replayed if Twilio repeats it."""
         return f"{cls.prefix}webhook:{fingerprint}"

@@ -13,20 +13,22 @@ _signals = Namespace()
 # Sent (with specialist_id) whenever a specialist may have become free: switched on, or a call ended.
 specialist_freed = _signals.signal("specialist-freed")
 
-# Walk the language's idle queue oldest first and take the first specialist nobody holds and who
-# has not been tried for this call. One script, so two callers can never claim the same person.
+# Walk the language's idle queue oldest first and take up to ARGV[5] specialists nobody holds and who
+# have not been tried for this caller. One script, so two callers can never claim the same person.
 _CLAIM = """
+local taken = {}
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(members) do
+  if #taken >= tonumber(ARGV[5]) then break end
   if KEYS[2] == '' or redis.call('SISMEMBER', KEYS[2], id) == 0 then
     if ARGV[4] == '' or ARGV[4] == id then
       if redis.call('SET', ARGV[1] .. id, ARGV[2], 'NX', 'PX', ARGV[3]) then
-        return id
+        table.insert(taken, id)
       end
     end
   end
 end
-return false
+return taken
 """
 
 # Only the holder may release or extend a lease: a late request for an old call must not free
@@ -56,15 +58,20 @@ def callback_holder(request_id: int) -> str:
     return f"callback:{request_id}"
 
 
-def claim_next_specialist(
+def offer_holder(hold_id: int) -> str:
+    return f"offer:{hold_id}"
+
+
+def claim_specialists(
     r: redis.Redis,
     language: str,
     holder: str,
     lease_seconds: int,
     tried_key: str | None = None,
     only: int | None = None,
-) -> int | None:
-    """Atomically take the longest-idle free specialist for `language`; None if nobody is free."""
+    limit: int = 1,
+) -> list[int]:
+    """Atomically take up to `limit` free specialists for `language`, longest idle first."""
     result = r.eval(
         _CLAIM,
         2,
@@ -74,10 +81,22 @@ def claim_next_specialist(
         holder,
         int(lease_seconds * 1000),
         str(only) if only else "",
+        limit,
     )
-    if result is None:
-        return None
-    return int(result)
+    return [int(x) for x in result or []]
+
+
+def claim_next_specialist(
+    r: redis.Redis,
+    language: str,
+    holder: str,
+    lease_seconds: int,
+    tried_key: str | None = None,
+    only: int | None = None,
+) -> int | None:
+    """Atomically take the longest-idle free specialist for `language`; None if nobody is free."""
+    taken = claim_specialists(r, language, holder, lease_seconds, tried_key, only, limit=1)
+    return taken[0] if taken else None
 
 
 def extend_lease(r: redis.Redis, specialist_id: int, holder: str, seconds: int) -> bool:
@@ -85,16 +104,20 @@ def extend_lease(r: redis.Redis, specialist_id: int, holder: str, seconds: int) 
     return bool(r.eval(_EXTEND, 1, Keys.lease(specialist_id), holder, int(seconds * 1000)))
 
 
-def release_specialist(r: redis.Redis, specialist_id: int, holder: str) -> bool:
-    """Free a specialist held by `holder` and put them at the back of the idle queue."""
+def release_specialist(r: redis.Redis, specialist_id: int, holder: str, keep_place: bool = False) -> bool:
+    """Free a specialist held by `holder` and put them at the back of the idle queue.
+
+    `keep_place` leaves their idle-since time alone: they were only rung, and someone else took the caller.
+    """
     released = bool(r.eval(_RELEASE, 1, Keys.lease(specialist_id), holder))
-    if released:
+    if released and not keep_place:
         now = time.time()
         pipe = r.pipeline()
         for language in LANGUAGES:
             # XX: only where they are still switched on; someone who texted OFF stays off.
             pipe.zadd(Keys.available(language), {str(specialist_id): now}, xx=True)
         pipe.execute()
+    if released:
         specialist_freed.send(None, specialist_id=specialist_id)
     return released
 
@@ -118,6 +141,19 @@ def mark_tried(r: redis.Redis, call_key: str, specialist_id: int, seconds: int =
     pipe.sadd(Keys.tried(call_key), specialist_id)
     pipe.expire(Keys.tried(call_key), seconds)
     pipe.execute()
+
+
+def free_count(r: redis.Redis, language: str) -> int:
+    """How many switched-on specialists for `language` nobody holds right now."""
+    members = [m.decode() for m in r.zrange(Keys.available(language), 0, -1)]
+    if not members:
+        return 0
+    return sum(1 for held in r.mget([Keys.lease(m) for m in members]) if held is None)
+
+
+def on_count(r: redis.Redis, language: str) -> int:
+    """How many specialists for `language` are switched on (free or busy)."""
+    return int(r.zcard(Keys.available(language)))
 
 
 def set_idle_queue(r: redis.Redis, specialist_id: int, languages: list[str], on: bool) -> None:

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Keypad menu of what the conflict is about: digit -> (stored value, English, Spanish).
+# Keypad menu of what the conflict is about: digit -> (stored value, English, Spanish). The menu reads
+# these words as they are ("Noise, press 1. Parking, 3."), so keep them to two or three words each.
 CATEGORIES: dict[str, tuple[str, str, str]] = {
     "1": ("noise", "noise", "ruido"),
-    "2": ("neighbor_property", "a dispute with a neighbor or about property", "un conflicto con un vecino o sobre una propiedad"),
+    "2": ("neighbor_property", "neighbors or property", "vecinos o propiedad"),
     "3": ("parking", "parking", "estacionamiento"),
-    "4": ("pets_animals", "pets or animals", "mascotas o animales"),
-    "5": ("household", "a conflict at home or in the family", "un conflicto en el hogar o la familia"),
-    "6": ("landlord_tenant", "a landlord or tenant problem", "un problema entre propietario e inquilino"),
+    "4": ("pets_animals", "pets", "mascotas"),
+    "5": ("household", "home or family", "hogar o familia"),
+    "6": ("landlord_tenant", "landlord or tenant", "propietario o inquilino"),
     "7": ("other", "something else", "otra cosa"),
 }
 CATEGORY_LABELS = {value: english for value, english, _ in CATEGORIES.values()}
+CATEGORY_LABELS_ES = {value: spanish for value, _, spanish in CATEGORIES.values()}
+# The key that sends a caller back to 911 dispatch from any prompt, and the one that asks for a callback.
+DISPATCH_KEY = "0"
+SPANISH_KEY = "9"
+CALLBACK_KEY = "2"
 
 # When the caller would like to be called back: digit -> (stored value, English, Spanish).
 WINDOWS: dict[str, tuple[str, str, str]] = {
@@ -54,52 +60,66 @@ NOT_A_NUMBER = {
     "es": "Perdón, eso no parece un número de teléfono.",
 }
 
+NOT_ALLOWED = {
+    "en": "Sorry, this line can only call ordinary phone numbers in our area. Please enter a different number.",
+    "es": "Lo sentimos, esta línea solo puede llamar a números comunes de nuestra zona. Marque otro número, por favor.",
+}
+
 SORRY = {
     "en": "Sorry, I didn't catch that.",
     "es": "Perdón, no le entendí.",
 }
 
+def _menu(language: str) -> str:
+    items = list(CATEGORIES.items())
+    if language == "es":
+        first = f"¿De qué se trata? {items[0][1][2].capitalize()}, oprima {items[0][0]}."
+        return " ".join([first, *(f"{es.capitalize()}, {d}." for d, (_, _en, es) in items[1:])])
+    first = f"What is it about? {items[0][1][1].capitalize()}, press {items[0][0]}."
+    return " ".join([first, *(f"{en.capitalize()}, {d}." for d, (_, en, _es) in items[1:])])
+
+
+SAFETY_QUESTION = {
+    "en": "Is anyone hurt, in danger, or armed? Press 1. If everyone is safe, press 2. For dispatch, press 0.",
+    "es": "¿Alguien está herido, en peligro o armado? Oprima 1. Si todos están a salvo, oprima 2. "
+    "Para la central, oprima 0.",
+}
+SAFETY_WORDS = {
+    "en": {"yes": "1", "yeah": "1", "help": "1", "no": "2", "nope": "2", "safe": "2", "dispatch": "0", "police": "0",
+           "officer": "0"},
+    "es": {"sí": "1", "si": "1", "ayuda": "1", "no": "2", "seguro": "2", "seguros": "2", "policía": "0",
+           "policia": "0", "central": "0"},
+}
+
 STEPS: dict[str, Step] = {
-    "language": Step(
-        name="language",
-        # Speech too: a caller who says "español" should not have to find the keypad.
+    # The first thing every caller hears: who we are, Spanish on 9, then straight to danger (and dispatch on 0).
+    "greeting": Step(
+        name="greeting",
         input="dtmf speech",
-        prompt={
-            "en": "You have reached the {program}. For English, press 1.",
-            "es": "Para español, oprima 2.",
-        },
+        prompt={"en": "{program}.", "es": "Para español, oprima 9."},
         retry=SORRY,
         tries=2,
-        hints={"en": "English, Spanish, español, inglés", "es": "español, inglés, English, Spanish"},
+        timeout=5,
+        spoken_choices=SAFETY_WORDS,
+        hints={"en": "yes, no, español, Spanish", "es": "sí, no, español"},
     ),
     "safety": Step(
         name="safety",
         input="dtmf speech",
-        prompt={
-            "en": "First, your safety. If anyone is hurt or in danger right now, or if there is a weapon, press 1 or say yes. "
-            "If everyone is safe, press 2 or say no.",
-            "es": "Primero, su seguridad. Si alguien está herido o en peligro ahora mismo, o si hay un arma, oprima 1 o diga sí. "
-            "Si todos están a salvo, oprima 2 o diga no.",
-        },
+        prompt=SAFETY_QUESTION,
         retry=SORRY,
-        tries=3,
-        spoken_choices={
-            "en": {"yes": "1", "yeah": "1", "help": "1", "no": "2", "nope": "2", "safe": "2"},
-            "es": {"sí": "1", "si": "1", "ayuda": "1", "no": "2", "seguro": "2", "seguros": "2"},
-        },
+        tries=2,
+        timeout=5,
+        spoken_choices=SAFETY_WORDS,
         hints={"en": "yes, no", "es": "sí, no"},
     ),
     "category": Step(
         name="category",
         input="dtmf",
-        prompt={
-            "en": "What is the problem about? "
-            + " ".join(f"For {en}, press {d}." for d, (_, en, _es) in CATEGORIES.items()),
-            "es": "¿De qué se trata el problema? "
-            + " ".join(f"Para {es}, oprima {d}." for d, (_, _en, es) in CATEGORIES.items()),
-        },
+        prompt={"en": _menu("en"), "es": _menu("es")},
         retry=SORRY,
         tries=2,
+        timeout=5,
     ),
     "name": Step(
         name="name",
@@ -165,21 +185,11 @@ STEPS: dict[str, Step] = {
         num_digits=None,
         timeout=6,
     ),
-    "preference": Step(
-        name="preference",
-        input="dtmf",
-        prompt={
-            "en": "To talk with a mediation specialist now, press 1. If you would rather have a specialist call you back later, press 2.",
-            "es": "Para hablar ahora con un especialista en mediación, oprima 1. Si prefiere que un especialista le llame más tarde, oprima 2.",
-        },
-        retry=SORRY,
-        tries=2,
-    ),
     "window": Step(
         name="window",
         input="dtmf",
         prompt={
-            "en": "When is the best time to call you? "
+            "en": "When is the best time to call? "
             + " ".join(f"For {en}, press {d}." for d, (_, en, _es) in WINDOWS.items()),
             "es": "¿Cuándo es el mejor momento para llamarle? "
             + " ".join(f"Para {es}, oprima {d}." for d, (_, _en, es) in WINDOWS.items()),
@@ -189,26 +199,62 @@ STEPS: dict[str, Step] = {
     ),
 }
 
-# The order of the intake. `callback_number_new` and `window` are side branches taken from
-# `callback_number` (no usable caller ID) and `preference` (the caller asked for a callback).
-ORDER = ("language", "safety", "category", "name", "location", "callback_number", "description", "preference")
+# Asked of every caller before a specialist is rung or the caller waits: only what routing needs.
+SHORT_PATH = ("greeting", "category")
+# Asked of callers who wait, one at a time between the hold music, and of callers who will be called back.
+# A program may reorder these, or move one into SHORT_PATH before "category".
+WAITING_QUESTIONS = ("name", "location", "callback_number", "description")
+# The callback path adds when to call.
+CALLBACK_QUESTIONS = (*WAITING_QUESTIONS, "window")
 
 MESSAGES: dict[str, dict[str, str]] = {
     "escalate": {
-        "en": "Please stay on the line. We are connecting you back to 911 dispatch now.",
-        "es": "Por favor, no cuelgue. Le estamos comunicando de nuevo con la central de emergencias 911.",
+        "en": "Connecting you to dispatch.",
+        "es": "Le comunico con la central.",
     },
     "escalate_no_answer": {
-        "en": "We could not confirm that everyone is safe, so we are connecting you back to 911 dispatch now.",
-        "es": "No pudimos confirmar que todos estén a salvo, así que le estamos comunicando de nuevo con la central de emergencias 911.",
+        "en": "We could not confirm that everyone is safe. Connecting you to dispatch.",
+        "es": "No pudimos confirmar que todos estén a salvo. Le comunico con la central.",
+    },
+    "closed": {
+        "en": "The {program} is closed now. We are open {hours}. For an emergency, hang up and call 9 1 1. "
+        "Stay on the line to leave your details, and a specialist will call you back when we open.",
+        "es": "El {program_es} está cerrado ahora. Abrimos {hours}. Para una emergencia, cuelgue y llame al 9 1 1. "
+        "Quédese en la línea para dejar sus datos, y un especialista le llamará cuando abramos.",
+    },
+    "nobody_on": {
+        "en": "No specialist can answer right now. A few questions, then we will call you back.",
+        "es": "Ningún especialista puede contestar ahora. Unas preguntas, y le llamaremos.",
     },
     "connecting": {
-        "en": "Thank you. We are connecting you with a mediation specialist now. Please stay on the line.",
-        "es": "Gracias. Le estamos comunicando con un especialista en mediación. Por favor, no cuelgue.",
+        "en": "Connecting you with a specialist.",
+        "es": "Le comunico con un especialista.",
     },
-    "still_trying": {
-        "en": "Thank you for waiting. We are still trying to reach a specialist for you.",
-        "es": "Gracias por esperar. Seguimos intentando comunicarle con un especialista.",
+    "busy": {
+        "en": "All our specialists are busy. You are number {position} in line. The wait is about {minutes} minutes. "
+        "For a call back instead, press 2 at any time.",
+        "es": "Todos nuestros especialistas están ocupados. Usted es el número {position} en la fila. La espera es de "
+        "unos {minutes} minutos. Para que le llamemos, oprima 2 en cualquier momento.",
+    },
+    "position": {
+        "en": "You are number {position} in line. About {minutes} minutes.",
+        "es": "Usted es el número {position} en la fila. Unos {minutes} minutos.",
+    },
+    "while_waiting": {
+        "en": "While you wait:",
+        "es": "Mientras espera:",
+    },
+    "long_wait": {
+        "en": "Sorry for the wait. To keep your place and get a call back, press 2.",
+        "es": "Disculpe la espera. Para conservar su lugar y recibir una llamada, oprima 2.",
+    },
+    "closing": {
+        "en": "We are closing for today.",
+        "es": "Estamos cerrando por hoy.",
+    },
+    "connected": {
+        "en": "Connecting you.",
+        "es": "Le comunico.",
     },
     "callback_queued": {
         "en": "A mediation specialist will call you back at {number}, from {line}. {eta} Thank you for calling the {program}. Goodbye.",

@@ -21,7 +21,7 @@ log = logging.getLogger("voice.tasks")
 QUEUE_NAME = "callbacks"
 
 # The jobs, by the dotted path RQ imports them from.
-DISPATCH = "workers.jobs.dispatch_callbacks"
+DISPATCH = "workers.jobs.dispatch"
 PLACE_CALLBACK = "workers.jobs.place_callback"
 PLACING_FAILED = "workers.jobs.placing_failed"
 TEXT_CALLER = "workers.jobs.send_callback_sms"

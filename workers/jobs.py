@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -12,9 +13,9 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from voice import callbacks, calls, phones, routing, tasks, twilio_rest
+from voice import bridge, callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
 from voice import db as database
-from voice.models import CallbackRequest, Specialist
+from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
 from voice.twilio_rest import TwilioError
@@ -24,6 +25,8 @@ log = logging.getLogger("workers.jobs")
 
 _app: Flask | None = None
 
+# At most this many specialists' phones ring at once for one held caller.
+RING_AT_ONCE = 5
 # A placing job gets this long; Twilio's REST timeout is 10 s, so a longer run means a stuck or dead worker.
 PLACE_JOB_TIMEOUT = 60
 
@@ -48,38 +51,97 @@ def preload_app() -> Flask:
     return _app
 
 
-def dispatch_callbacks() -> int:
-    """Offer the oldest due callbacks to the longest-idle free specialists; returns how many were placed."""
+def dispatch() -> int:
+    """Offer waiting callers to free specialists, longest waiting first, held or callback alike.
+
+    A held caller gets every free specialist who fits, rung at once; a callback gets one. Nothing is offered
+    while the line is closed. Returns how many specialists' phones were set ringing.
+    """
     with job_context():
         db = database.session()
         r = get_redis()
         config = current_app.config
         callbacks.promote_due(db)
         db.commit()
-        placed = 0
-        for request in callbacks.due_requests(db):
-            holder = routing.callback_holder(request.id)
-            specialist_id = routing.claim_next_specialist(
-                r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
-                tried_key=Keys.tried(holder), only=request.specialist_id,
-            )
-            if specialist_id is None:
-                continue  # nobody free for this language (or this assignee); a later request may differ
-            specialist = db.get(Specialist, specialist_id)
-            if specialist is None or not specialist.active or not specialist.available:
-                # Out of the idle queues first, so the release cannot put them back and loop.
-                routing.set_idle_queue(r, specialist_id, [], on=False)
-                routing.release_specialist(r, specialist_id, holder)
-                continue
-            if not callbacks.claim_request(db, request, specialist_id):
-                # Another worker took this request first: give the specialist back.
-                routing.release_specialist(r, specialist_id, holder)
-                continue
-            enqueue(r, tasks.PLACE_CALLBACK, request.id, specialist_id, callbacks.attempt_token(request),
-                    job_id=place_job_id(request), retry=tasks.rest_retry(config), job_timeout=PLACE_JOB_TIMEOUT,
-                    on_failure=Callback(tasks.PLACING_FAILED))
-            placed += 1
-        return placed
+        if not hours.line_open(config):
+            return 0
+        waiting = [(hold.arrived_at, 0, hold) for hold in holds.waiting_holds(db)]
+        waiting += [(request.arrived_at, 1, request) for request in callbacks.due_requests(db)]
+        rung = 0
+        for _, _, item in sorted(waiting, key=lambda entry: (entry[0], entry[1], entry[2].id)):
+            if isinstance(item, Hold):
+                rung += ring_for_hold(db, r, item)
+            else:
+                rung += offer_callback_request(db, r, item)
+        return rung
+
+
+def ring_for_hold(db, r, hold: Hold) -> int:
+    """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s)."""
+    config = current_app.config
+    outstanding = r.hlen(Keys.offers(hold.id))
+    chosen = bridge.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
+    if not chosen:
+        return 0
+    placements = {}
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        for specialist in chosen:
+            whisper, status = bridge.offer_urls(hold, specialist.id)
+            placements[specialist] = pool.submit(twilio_rest.place_call, dict(config), specialist.phone, whisper,
+                                                 status, config["RING_TIMEOUT_SECONDS"])
+    rung = 0
+    for specialist, future in placements.items():
+        try:
+            bridge.offer_placed(db, r, hold, specialist, future.result())
+            rung += 1
+        except TwilioError as error:
+            log.warning("could not ring %s for hold %s: %s", specialist.id, hold.id, error)
+            bridge.offer_placed(db, r, hold, specialist, None, error=str(error))
+    db.commit()
+    return rung
+
+
+def offer_callback_request(db, r, request: CallbackRequest) -> int:
+    """Claim one free specialist for a callback and queue the job that rings them."""
+    config = current_app.config
+    holder = routing.callback_holder(request.id)
+    specialist_id = routing.claim_next_specialist(
+        r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
+        tried_key=Keys.tried(holder), only=request.specialist_id,
+    )
+    if specialist_id is None:
+        return 0  # nobody free for this language (or this assignee); a later request may differ
+    specialist = db.get(Specialist, specialist_id)
+    if specialist is None or not specialist.active or not specialist.available:
+        # Out of the idle queues first, so the release cannot put them back and loop.
+        routing.set_idle_queue(r, specialist_id, [], on=False)
+        routing.release_specialist(r, specialist_id, holder)
+        return 0
+    if not callbacks.claim_request(db, request, specialist_id):
+        # Another worker took this request first: give the specialist back.
+        routing.release_specialist(r, specialist_id, holder)
+        return 0
+    enqueue(r, tasks.PLACE_CALLBACK, request.id, specialist_id, callbacks.attempt_token(request),
+            job_id=place_job_id(request), retry=tasks.rest_retry(config), job_timeout=PLACE_JOB_TIMEOUT,
+            on_failure=Callback(tasks.PLACING_FAILED))
+    return 1
+
+
+def end_calls(call_sids: list[str]) -> dict[str, str]:
+    """Stop specialists' phones that were rung for a caller someone else took (cancel, or hang up)."""
+    with job_context():
+        config = dict(current_app.config)
+    ended = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(len(call_sids), 8))) as pool:
+        results = {sid: pool.submit(twilio_rest.end_call, config, sid) for sid in call_sids}
+    for sid, future in results.items():
+        try:
+            ended[sid] = future.result()
+        except TwilioError as error:
+            # Its lease still runs out on its own; the phone stops at the ring timeout either way.
+            log.warning("could not end call %s: %s", sid, error)
+            ended[sid] = f"error: {error}"
+    return ended
 
 
 def place_callback(request_id: int, specialist_id: int, token: str | None = None) -> str:
@@ -112,27 +174,44 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
             adopt_call(db, r, request, sid)
             db.commit()
             return sid
-        params = {"request": request.id, "specialist": specialist_id}
-        try:
-            sid = twilio_rest.place_call(
-                config, specialist.phone, webhook_url("/voice/callback/whisper", **params),
-                status_callback=webhook_url("/voice/callback/status", **params),
-                timeout=config["RING_TIMEOUT_SECONDS"],
-            )
-        except TwilioError as error:
-            if not error.permanent:
-                calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id,
-                                   error=str(error)[:200])
-                db.commit()
-                raise  # RQ's Retry tries again after the configured wait; placing_failed handles the last one
+        if not number_allowed(request):
             callbacks.release_attempt(r, request)
-            callbacks.give_up(db, request, f"Twilio refused the call: {error}")
+            callbacks.give_up(db, request, "the callback number is outside the numbers this line may call")
             db.commit()
-            log.error("callback %s ended: Twilio refused the call: %s", request.id, error)
-            return "refused"
-        callbacks.attempt_placed(db, request, sid, specialist)
+            return "number not allowed"
+        return ring_for_callback(db, r, request, specialist)
+
+
+def number_allowed(request: CallbackRequest) -> bool:
+    """The toll-fraud policy, checked again right before dialing (a number may predate it, or come from a form)."""
+    config = current_app.config
+    return phones.callable_number(request.callback_number, config["DEFAULT_REGION"],
+                                  config["CALLBACK_COUNTRIES"]) is not None
+
+
+def ring_for_callback(db, r, request: CallbackRequest, specialist: Specialist) -> str:
+    """The REST call to the specialist's phone: retried by RQ when Twilio fails for a moment, final when refused."""
+    config = current_app.config
+    params = {"request": request.id, "specialist": specialist.id}
+    try:
+        sid = twilio_rest.place_call(
+            config, specialist.phone, webhook_url("/voice/callback/whisper", **params),
+            status_callback=webhook_url("/voice/callback/status", **params),
+            timeout=config["RING_TIMEOUT_SECONDS"],
+        )
+    except TwilioError as error:
+        if not error.permanent:
+            calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id, error=str(error)[:200])
+            db.commit()
+            raise  # RQ's Retry tries again after the configured wait; placing_failed handles the last one
+        callbacks.release_attempt(r, request)
+        callbacks.give_up(db, request, f"Twilio refused the call: {error}")
         db.commit()
-        return sid
+        log.error("callback %s ended: Twilio refused the call: %s", request.id, error)
+        return "refused"
+    callbacks.attempt_placed(db, request, sid, specialist)
+    db.commit()
+    return sid
 
 
 def is_rerun() -> bool:
@@ -209,6 +288,8 @@ def send_callback_sms(request_id: int, kind: str) -> str:
         request = db.get(CallbackRequest, request_id)
         if request is None or not request.callback_number or not config["CALLBACK_SMS"]:
             return "nothing to send"
+        if not number_allowed(request):
+            return "number not allowed"
         es = request.language == "es"
         line = phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
         if kind == "confirm":
@@ -251,7 +332,7 @@ def sweep() -> dict:
             recovered += recover_attempt(db, r, request, "attempt lost (worker stopped or Twilio never reported)")
         db.commit()
         summary["recovered"] = recovered
-        summary["placed"] = dispatch_callbacks()
+        summary["placed"] = dispatch()
         return summary
 
 

@@ -24,6 +24,10 @@ def attempt_arg(name: str = "attempt") -> int:
     return max(1, min(request.args.get(name, 1, type=int) or 1, 20))
 
 
+def specialist_arg() -> int:
+    return request.args.get("specialist", 0, type=int) or 0
+
+
 def current_call():
     """The caller's call row, created if an earlier request never reached us."""
     sid = request.args.get("call") or request.form.get("CallSid", "")

@@ -8,7 +8,6 @@ from twilio.twiml.voice_response import VoiceResponse
 from voice import bridge
 from voice import db as database
 from voice.redisdb import get_redis
-from voice.webhooks.bridge import specialist_arg
 from voice.webhooks.guard import twilio_webhook
 from voice.webhooks.intake import current_call
 
@@ -22,9 +21,5 @@ def empty_twiml() -> str:
 @bp.post("/status")
 @twilio_webhook(empty_twiml)
 def status():
-    db = database.session()
-    if request.args.get("leg") == "specialist":
-        bridge.leg_status(db, get_redis(), current_call(), specialist_arg(), request.form.to_dict())
-    else:
-        bridge.call_status(db, get_redis(), current_call(), request.form.to_dict())
+    bridge.call_status(database.session(), get_redis(), current_call(), request.form.to_dict())
     return empty_twiml()
