@@ -48,6 +48,7 @@ def test_a_canadian_number_needs_canada_allowed():
     assert "(CA)" in check_callable(toronto, "US", US).reason()
     assert callable_number(toronto, "US", ["US", "CA"]) == "+14165550123"
     assert callable_number(toronto, "US", ["us", "ca"]) == "+14165550123"
+    assert callable_number(toronto, "US", "US, CA") == "+14165550123"
 
 
 def test_a_mobile_abroad_is_accepted_when_its_country_is_allowed():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -28,7 +29,7 @@ DEFAULT_TIMEZONE = "America/New_York"
 DEFAULT_REGION = "US"
 DEFAULT_VOICE_EN = "Polly.Joanna"
 DEFAULT_VOICE_ES = "Polly.Lupe"
-DEFAULT_VOICES = {"en": DEFAULT_VOICE_EN, "es": DEFAULT_VOICE_ES}
+DEFAULT_VOICES = MappingProxyType({"en": DEFAULT_VOICE_EN, "es": DEFAULT_VOICE_ES})
 DEFAULT_PROGRAM_HOURS = "Monday to Friday, 8 a.m. to 8 p.m."
 DEFAULT_PROGRAM_HOURS_ES = "de lunes a viernes, de 8 de la mañana a 8 de la noche"
 

@@ -75,7 +75,8 @@ def check_callable(raw: str | None, region: str, countries: Iterable[str]) -> Nu
         return NumberCheck(None, Refusal.NOT_A_NUMBER)
     # By region, not country code: +1 876 is Jamaica, billed as an international call.
     number_region = phonenumbers.region_code_for_number(number)
-    if number_region not in {code.upper() for code in countries}:
+    allowed = countries.split(",") if isinstance(countries, str) else countries
+    if number_region not in {code.strip().upper() for code in allowed}:
         return NumberCheck(None, Refusal.COUNTRY, number_region)
     if phonenumbers.number_type(number) not in CALLABLE_TYPES:
         return NumberCheck(None, Refusal.KIND, number_region)
