@@ -4,11 +4,14 @@ PostgreSQL database migrated by Alembic, and the simulated phone acting as Twili
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from flask import Flask
+from rq import SimpleWorker
 from sqlalchemy import text
 
 from voice import create_app
@@ -143,3 +146,120 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
         if path.endswith("/tests/test_demo.py"):
             item.add_marker(pytest.mark.demo)
+
+
+class ThreadWorker(threading.Thread):
+    """A real RQ SimpleWorker, draining the queue every few milliseconds in a background thread of this process.
+
+    The same process as the app under test, so jobs run with its settings; RQ's signal handlers belong to the
+    main thread, so this worker installs none.
+    """
+
+    class _Worker(SimpleWorker):
+        def _install_signal_handlers(self):
+            pass
+
+    def __init__(self, app):
+        super().__init__(daemon=True)
+        self.app = app
+        self.stopping = threading.Event()
+        self.failures: list[str] = []
+
+    def run(self) -> None:
+        from voice import tasks
+
+        r = self.app.extensions["redis"]
+        with self.app.app_context():
+            while not self.stopping.is_set():
+                worker = self._Worker([tasks.queue(r)], connection=r)
+                worker.work(burst=True, logging_level="WARNING")
+                self.app.extensions["db"].session.remove()
+                failed = tasks.queue(r).failed_job_registry
+                self.failures = list(failed.get_job_ids())
+                self.stopping.wait(0.01)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(10)
+
+
+class Line:
+    """The whole line in one process: the app, the phone network, the fake Twilio REST API, an RQ worker."""
+
+    def __init__(self, app, phone: SimulatedPhone, fake, worker: ThreadWorker):
+        self.app = app
+        self.phone = phone
+        self.fake = fake
+        self.worker = worker
+
+    def add_specialist(self, name: str, number: str, languages=("en",), on: bool = True, **behaviour) -> SpecialistPhone:
+        from voice import specialists
+
+        with self.app.app_context():
+            session = self.app.extensions["db"].session()
+            specialist = specialists.add_specialist(session, name, number, list(languages))
+            session.commit()
+            if on:
+                specialists.set_available(session, self.app.extensions["redis"], specialist, True)
+        party = SpecialistPhone(name, **behaviour)
+        self.phone.network[number] = party
+        return party
+
+    def wait_until_holding(self, count: int, timeout: float = 20) -> None:
+        """Wait until `count` callers have reached their queue (Twilio asked for their hold music)."""
+        from sqlalchemy import func, select
+
+        from voice.models import Hold
+
+        deadline = time.monotonic() + timeout
+        with self.app.app_context():
+            session = self.app.extensions["db"].session()
+            while time.monotonic() < deadline:
+                held = session.scalar(select(func.count(Hold.id)).where(Hold.enqueued_at.is_not(None)))
+                session.rollback()
+                if held >= count:
+                    return
+                time.sleep(0.02)
+        raise AssertionError(f"fewer than {count} callers reached the queue")
+
+    def max_offers_at_once_per_specialist(self) -> int:
+        """The most calls any one specialist's phone had going at the same moment (placed to ended)."""
+        most = 0
+        for number in {call.to for call in self.fake.calls}:
+            spans = sorted((c.created_at, c.ended_at) for c in self.fake.calls if c.to == number)
+            for i, (start, _) in enumerate(spans):
+                most = max(most, sum(1 for s, e in spans[: i + 1] if e is None or e > start))
+        return most
+
+    def settle(self, timeout: float = 20) -> None:
+        """Wait until every call the app placed has ended and the worker has nothing left to do."""
+        from voice import tasks
+
+        r = self.app.extensions["redis"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
+                time.sleep(0.1)
+                if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the line did not settle")
+
+
+@pytest.fixture
+def line(redis_url, database_url):
+    from voice.simulator.fake_twilio import FakeTwilio
+
+    fake = FakeTwilio(None, ACCOUNT_SID, AUTH_TOKEN, LINE)
+    url = fake.start()
+    with fresh_app(settings(redis_url, database_url, TWILIO_API_BASE_URL=url)) as app:
+        phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC,
+                               network={DISPATCH: Dispatcher()})
+        fake.phone = phone
+        worker = ThreadWorker(app)
+        worker.start()
+        try:
+            yield Line(app, phone, fake, worker)
+        finally:
+            worker.stop()
+            fake.stop()

@@ -65,7 +65,7 @@ def test_a_repeated_request_gets_the_same_answer_and_changes_nothing(app, client
     assert again.status_code == 200 and again.data == first.data
     assert count(app, Call) == 1 and count(app, CallEvent) == events
 
-    step = "/voice/intake/language?call=" + incoming()["CallSid"] + "&attempt=1"
+    step = "/voice/intake/greeting?call=" + incoming()["CallSid"] + "&attempt=1"
     answer = signed(client, step, incoming(Digits="2"))
     events = count(app, CallEvent)
     assert signed(client, step, incoming(Digits="2")).data == answer.data
@@ -78,7 +78,7 @@ def test_redis_down_still_puts_the_caller_through_to_dispatch(redis_url, databas
     assert response.status_code == 200 and response.mimetype == "text/xml"
     # The greeting needs only the database; a later step that needs Redis falls back to dispatch.
     phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC)
-    record = phone.call_line(CALLER, ScriptedCaller(["1", "2", "1", "Dana", "Main and 5th", "1", "noise", "1"]))
+    record = phone.call_line(CALLER, ScriptedCaller(["2", "1", "Dana", "Main and 5th", "1", "noise", "1"]))
     assert record.problems == []
     assert any(DISPATCH in what for who, what in record.transcript if who == "network")
 
@@ -121,7 +121,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("speech", HOSTILE)
 def test_hostile_speech_is_stored_safely_and_the_call_goes_on(app, phone, speech):
-    record = phone.call_line(CALLER, ScriptedCaller(["1", "2", "1", speech, speech, "1", speech, "1"]))
+    record = phone.call_line(CALLER, ScriptedCaller(["2", "1", speech, speech, "1", speech, "1"]))
     assert record.problems == []
     with app.app_context():
         call = app.extensions["db"].session().scalar(select(Call))
@@ -133,7 +133,7 @@ def test_hostile_speech_is_stored_safely_and_the_call_goes_on(app, phone, speech
 @pytest.mark.parametrize("digits", ["", "#", "*", "99999999999999999999", "1" * 5000, "abc", "<x/>"])
 def test_odd_keypad_input_never_breaks_a_step(app, client, digits):
     signed(client, "/voice/incoming", incoming())
-    for step in ("language", "safety", "category", "callback_number", "callback_number_new", "preference"):
+    for step in ("greeting", "safety", "category", "name", "callback_number", "callback_number_new", "window"):
         path = f"/voice/intake/{step}?call={incoming()['CallSid']}&attempt=1"
         response = signed(client, path, incoming(Digits=digits))
         assert response.status_code == 200

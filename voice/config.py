@@ -50,10 +50,8 @@ DEFAULTS: dict[str, object] = {
     "OPEN_HOURS": "",
     # Dates the line is closed, YYYY-MM-DD separated by commas or semicolons.
     "HOLIDAYS": "",
-    # How long a specialist's phone rings before we try the next one.
+    # How long a specialist's phone rings for one offer.
     "RING_TIMEOUT_SECONDS": 20,
-    # Specialists offered one live call before it becomes a callback.
-    "MAX_SPECIALIST_TRIES": 3,
     # How long a caller may hold before being offered a callback.
     "HOLD_MAX_MINUTES": 10,
     # What a held caller hears between announcements; use a clip of 30-60 s so the place in line comes round.
@@ -78,7 +76,6 @@ DEFAULTS: dict[str, object] = {
 
 _INTS = (
     "RING_TIMEOUT_SECONDS",
-    "MAX_SPECIALIST_TRIES",
     "HOLD_MAX_MINUTES",
     "RING_LEASE_SECONDS",
     "CALL_LEASE_SECONDS",

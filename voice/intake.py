@@ -39,7 +39,8 @@ def fill(text: str, call: Call | None = None, **extra: str) -> str:
     values = {
         "program": config["PROGRAM_NAME"],
         "program_es": config["PROGRAM_NAME_ES"],
-        "hours": config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"],
+        # Prompts end the sentence themselves ("We are open {hours}."): no "p.m.." twice.
+        "hours": (config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"]).rstrip("."),
         "line": phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]),
     }
     values.update(extra)

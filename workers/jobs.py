@@ -297,9 +297,9 @@ def send_callback_sms(request_id: int, kind: str) -> str:
                     f"{config['PROGRAM_NAME']}: a mediation specialist will call you back from {line}.")
         else:
             body = (f"{config['PROGRAM_NAME_ES']}: intentamos llamarle sin éxito. Llámenos al {line}, "
-                    f"{config['PROGRAM_HOURS_ES']}." if es else
+                    f"{config['PROGRAM_HOURS_ES'].rstrip('.')}." if es else
                     f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
-                    f"{config['PROGRAM_HOURS']}.")
+                    f"{config['PROGRAM_HOURS'].rstrip('.')}.")
         try:
             message_sid = twilio_rest.send_sms(config, request.callback_number, body)
         except TwilioError as error:
