@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 from flask import Flask
 from rq import SimpleWorker
+from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import text
 
 from voice import create_app
@@ -156,6 +157,9 @@ class ThreadWorker(threading.Thread):
     """
 
     class _Worker(SimpleWorker):
+        # SIGALRM timeouts need the main thread; a timer thread enforces job timeouts instead.
+        death_penalty_class = TimerDeathPenalty
+
         def _install_signal_handlers(self):
             pass
 
@@ -223,12 +227,34 @@ class Line:
         raise AssertionError(f"fewer than {count} callers reached the queue")
 
     def max_offers_at_once_per_specialist(self) -> int:
-        """The most calls any one specialist's phone had going at the same moment (placed to ended)."""
+        """The most offers any one specialist had open at one moment, from the app's own timeline.
+
+        An offer is open from the moment the app rang the specialist for a caller until Twilio reported
+        that call over (which is when the app frees them for the next caller).
+        """
+        import json
+
+        from sqlalchemy import select
+
+        from voice.models import CallEvent
+
+        with self.app.app_context():
+            events = self.app.extensions["db"].session().scalars(select(CallEvent).order_by(CallEvent.id)).all()
+            spans: dict[int, list[list]] = {}
+            for event in events:
+                detail = json.loads(event.detail)
+                who = detail.get("specialist_id")
+                if event.kind == "specialist_offered":
+                    spans.setdefault(who, []).append([event.id, None, event.call_id])
+                elif event.kind == "offer_leg_status":
+                    open_span = next((span for span in spans.get(who, []) if span[1] is None and span[2] == event.call_id),
+                                     None)
+                    if open_span is not None:
+                        open_span[1] = event.id
         most = 0
-        for number in {call.to for call in self.fake.calls}:
-            spans = sorted((c.created_at, c.ended_at) for c in self.fake.calls if c.to == number)
-            for i, (start, _) in enumerate(spans):
-                most = max(most, sum(1 for s, e in spans[: i + 1] if e is None or e > start))
+        for offers in spans.values():
+            for start, _, _ in offers:
+                most = max(most, sum(1 for s, e, _ in offers if s <= start and (e is None or e > start)))
         return most
 
     def settle(self, timeout: float = 20) -> None:
@@ -241,6 +267,8 @@ class Line:
             if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
                 time.sleep(0.1)
                 if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
+                    failed = tasks.queue(r).failed_job_registry.get_job_ids()
+                    assert failed == [], f"jobs failed in the worker: {failed}"
                     return
             time.sleep(0.05)
         raise AssertionError("the line did not settle")

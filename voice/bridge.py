@@ -124,7 +124,7 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
                   repeat: int = 1) -> str:
     """The specialist picked up: what the call is about, then press 1 to take it."""
     if hold is None or hold.status != holds.WAITING:
-        let_go(r, hold, specialist_id)
+        # Their leg's status callback frees them once this call is over, never while their phone is busy.
         return _goodbye("Another specialist has this caller. Thank you.")
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["RING_LEASE_SECONDS"])
     call = hold.call
@@ -148,7 +148,6 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
                  repeat: int = 1) -> str:
     """Press 1: the first to press gets the caller; the others' phones stop ringing."""
     if hold is None:
-        let_go(r, hold, specialist_id)
         return _goodbye("Thank you.")
     call = hold.call
     if (digits or "")[:1] != "1":
@@ -217,11 +216,6 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
         routing.release_specialist(r, specialist_id, holder, keep_place=True)
     if hold.status == holds.WAITING:
         dispatch_after_commit(db, r)
-
-
-def let_go(r: redis.Redis, hold: Hold | None, specialist_id: int) -> None:
-    if hold is not None:
-        routing.release_specialist(r, specialist_id, routing.offer_holder(hold.id), keep_place=True)
 
 
 # --- the callback offer, messages, and the end of a call -----------------------------------------------------

@@ -40,7 +40,8 @@ class Step:
     """One question of the intake."""
 
     name: str
-    # "dtmf", "speech" or "dtmf speech", as Twilio's <Gather input>.
+    # "dtmf", "speech" or "dtmf speech", as Twilio's <Gather input>. Every step takes keys, so 0 (dispatch)
+    # and 2 (a callback, while holding) work at any prompt.
     input: str
     prompt: dict[str, str]
     # Said before the prompt when the last answer was silence or did not fit.
@@ -123,26 +124,26 @@ STEPS: dict[str, Step] = {
     ),
     "name": Step(
         name="name",
-        input="speech",
+        input="dtmf speech",
         prompt={
             "en": "Please say your first and last name.",
             "es": "Por favor, diga su nombre y apellido.",
         },
         retry=SORRY,
         tries=2,
-        num_digits=None,
+        num_digits=1,
         timeout=5,
     ),
     "location": Step(
         name="location",
-        input="speech",
+        input="dtmf speech",
         prompt={
             "en": "Where is this happening? Please say the street address, or the nearest cross streets.",
             "es": "¿Dónde está pasando esto? Por favor, diga la dirección, o las calles más cercanas.",
         },
         retry=SORRY,
         tries=2,
-        num_digits=None,
+        num_digits=1,
         timeout=6,
     ),
     "callback_number": Step(
@@ -175,14 +176,14 @@ STEPS: dict[str, Step] = {
     ),
     "description": Step(
         name="description",
-        input="speech",
+        input="dtmf speech",
         prompt={
             "en": "In a few words, please tell us what is going on.",
             "es": "En pocas palabras, por favor cuéntenos qué está pasando.",
         },
         retry=SORRY,
         tries=2,
-        num_digits=None,
+        num_digits=1,
         timeout=6,
     ),
     "window": Step(
