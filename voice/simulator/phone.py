@@ -976,7 +976,7 @@ class SimulatedPhone:
         return outcome
 
     def _queue_time(self, member: Member) -> int:
-        return int(round(self._now(member.leg) - member.enqueued_clock))
+        return int(self._now(member.leg) - member.enqueued_clock)
 
     def _leave_queue(self, leg: Leg, member: Member) -> None:
         """Take the member out (unless someone took it first: then that bridge is abandoned)."""
