@@ -439,3 +439,21 @@ def test_exceptions_in_other_threads_are_not_blamed_on_the_call():
     record = phone_for(line).call_line(CALLER, ScriptedCaller())
     noise.join()
     assert record.problems == []
+
+
+def test_redirecting_a_bridged_caller_breaks_the_bridge_and_ends_the_dialers_dial(serve):
+    line = specialist_line()
+    line.app.add_url_rule("/voice/moved", "moved", lambda: Response(
+        str(twiml(lambda r: r.say("You were moved."))({})), mimetype="text/xml"), methods=["POST"])
+    phone = phone_for(line, time_scale=0.01)  # Alice's 240 s of talk: 2.4 s, cut short below
+    fake, client = serve(phone)
+    caller = phone.start_call_line(CALLER, ScriptedCaller())
+    wait_for(queued(phone))
+    client.calls.create(to=ALICE, from_=LINE, url=f"{PUBLIC}/voice/whisper")
+    wait_for(lambda: caller.record.bridged_with == [ALICE])
+    client.calls(caller.sid).update(url=f"{PUBLIC}/voice/moved")
+    assert caller.ended.wait(10) and fake.wait_for_calls(10)
+    [done] = line.sent(f"/voice/dial-done?who={ALICE}")
+    assert done["DialCallStatus"] == "completed" and int(done["DialCallDuration"]) < 240
+    assert line.sent("/voice/after-queue")[0]["QueueResult"] == "redirected-from-bridged"
+    assert "You were moved." in caller.record.heard() and caller.record.problems == []
