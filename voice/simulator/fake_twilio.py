@@ -3,6 +3,8 @@
 Point the app at it with TWILIO_API_BASE_URL. Calls.create rings the `to` number on the simulated phone's
 network in a background thread (whisper, Dial, status callbacks, all signed as Twilio signs them);
 Messages.create keeps the text; IncomingPhoneNumbers lets provisioning be tried without an account.
+Live calls (the ones it placed and the simulated phone's inbound calls) can be fetched, hung up, canceled
+and redirected, and the phone's queues listed and dequeued, as on Twilio.
 Requests Twilio would refuse are refused with Twilio's status and error code (401/20003, 400/21211, ...).
 """
 
@@ -21,7 +23,7 @@ import phonenumbers
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from voice.simulator.phone import CallRecord, SimulatedPhone
+from voice.simulator.phone import CallRecord, CallStateError, Leg, Queue, SimulatedPhone
 
 API_VERSION = "2010-04-01"
 API = f"/{API_VERSION}/Accounts/<account>"
@@ -36,6 +38,8 @@ class PlacedCall:
     from_: str
     url: str
     status_callback: str | None
+    twiml: str | None = None
+    timeout: float = 60
     status: str = "queued"
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
@@ -108,12 +112,15 @@ class FakeTwilio:
                 return _error(400, 21210, f"The source phone number provided, {from_}, is not yet verified for "
                                           "your account. You may only make calls from phone numbers that you've "
                                           "verified or purchased from Twilio.")
-            if not url:
+            if not url and not form.get("Twiml"):
                 return _error(400, 21205, "Url parameter is required. Please provide a Url or Twiml parameter.")
             for name in ("Url", "StatusCallback"):
                 if form.get(name) and not _absolute(form[name]):
                     return _error(400, 21205, f"{name} is not a valid URL: {form[name]}")
-            call = PlacedCall(self._sid("CA"), to, from_, url, form.get("StatusCallback"))
+            call = PlacedCall(self._sid("CA"), to, from_, url, form.get("StatusCallback"), twiml=form.get("Twiml"),
+                              timeout=float(form.get("Timeout") or 60))
+            # Registered before the response, so the app can fetch, cancel or redirect it straight away.
+            self.phone.place_call(to, from_, call.sid)
             with self._lock:
                 self.calls.append(call)
             threading.Thread(target=self._play, args=(call,), daemon=True).start()
@@ -131,20 +138,74 @@ class FakeTwilio:
         @app.get(f"{API}/Calls/<sid>.json")
         def fetch_call(account, sid):
             call = self._find_call(sid)
-            return _json(self._call_json(call)) if call else _not_found()
+            if call is not None:
+                return _json(self._call_json(call))
+            leg = self.phone.legs.get(sid)
+            return _json(self._leg_json(leg)) if leg else _not_found()
 
         @app.post(f"{API}/Calls/<sid>.json")
         def update_call(account, sid):
-            call = self._find_call(sid)
-            if call is None:
+            # https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
+            form = request.form
+            unknown = set(form) - {"Status", "Url", "Method", "Twiml", "FallbackUrl", "FallbackMethod",
+                                   "StatusCallback", "StatusCallbackMethod", "TimeLimit"}
+            if unknown:
+                return _error(400, 20001, f"Unknown parameters: {', '.join(sorted(unknown))}")
+            if form.get("Status") not in (None, "completed", "canceled"):
+                return _error(400, 20001, f"Status must be completed or canceled, not {form['Status']}")
+            if form.get("Url") and not _absolute(form["Url"]):
+                return _error(400, 21205, f"Url is not a valid URL: {form['Url']}")
+            try:
+                leg = self.phone.update_call(sid, status=form.get("Status"), url=form.get("Url"),
+                                             method=form.get("Method"), twiml=form.get("Twiml"))
+            except KeyError:
                 return _not_found()
-            wanted = request.form.get("Status")
-            if set(request.form) - {"Status"} or wanted not in ("completed", "canceled"):
-                # Redirecting a live call (Url, Twiml) is not simulated: say so rather than pretend.
-                return _error(400, 20001, "The fake Twilio API only supports Status=completed or canceled")
-            if call.status in ("queued", "ringing", "in-progress"):
-                call.status = wanted
-            return _json(self._call_json(call))
+            except CallStateError as error:
+                # https://www.twilio.com/docs/errors/21220 (Invalid call state)
+                return _error(400, 21220, str(error))
+            call = self._find_call(sid)
+            return _json(self._call_json(call) if call else self._leg_json(leg))
+
+        @app.get(f"{API}/Queues.json")
+        def list_queues(account):
+            # https://www.twilio.com/docs/voice/api/queue-resource
+            return _page("queues", [self._queue_json(q) for q in list(self.phone.queues.values())])
+
+        @app.get(f"{API}/Queues/<queue_sid>.json")
+        def fetch_queue(account, queue_sid):
+            queue = self._find_queue(queue_sid)
+            return _json(self._queue_json(queue)) if queue else _not_found()
+
+        @app.get(f"{API}/Queues/<queue_sid>/Members.json")
+        def list_members(account, queue_sid):
+            # https://www.twilio.com/docs/voice/api/member-resource
+            queue = self._find_queue(queue_sid)
+            if queue is None:
+                return _not_found()
+            return _page("queue_members", [self._member_json(queue, m) for m in list(queue.members)])
+
+        @app.get(f"{API}/Queues/<queue_sid>/Members/<call_sid>.json")
+        def fetch_member(account, queue_sid, call_sid):
+            queue = self._find_queue(queue_sid)
+            members = list(queue.members) if queue else []
+            found = members[:1] if call_sid == "Front" else [m for m in members if m.leg.sid == call_sid]
+            return _json(self._member_json(queue, found[0])) if found else _not_found()
+
+        @app.post(f"{API}/Queues/<queue_sid>/Members/<call_sid>.json")
+        def dequeue_member(account, queue_sid, call_sid):
+            # "Dequeue a member from a queue and have the member's call begin executing the TwiML document at
+            # that URL" (https://www.twilio.com/docs/voice/api/member-resource); Url is required.
+            url = request.form.get("Url", "")
+            if not _absolute(url):
+                return _error(400, 21205, f"Url is not a valid URL: {url}")
+            queue = self._find_queue(queue_sid)
+            if queue is None:
+                return _not_found()
+            try:
+                member = self.phone.dequeue_member(queue_sid, call_sid, url)
+            except KeyError:
+                return _not_found()
+            return _json(self._member_json(queue, member, position=1))
 
         @app.post(f"{API}/Messages.json")
         def create_message(account):
@@ -198,13 +259,11 @@ class FakeTwilio:
         return app
 
     def _play(self, call: PlacedCall) -> None:
-        party = self.phone.network.get(call.to)
-        call.status = "in-progress" if party is not None and party.answers and not party.busy else "ringing"
         try:
-            call.record = self.phone.outbound_call(call.to, call.from_, call.url, status_callback=call.status_callback,
-                                                   call_sid=call.sid)
-            if call.status in ("ringing", "in-progress"):
-                call.status = call.record.status
+            call.record = self.phone.outbound_call(call.to, call.from_, call.url or None,
+                                                   status_callback=call.status_callback, call_sid=call.sid,
+                                                   timeout=call.timeout, twiml=call.twiml)
+            call.status = self.phone.legs[call.sid].status
         except Exception as error:  # the thread must report a failure, never die silently
             call.status = "failed"
             call.record = CallRecord(call.sid, problems=[f"the simulated phone failed: {error!r}"])
@@ -217,11 +276,45 @@ class FakeTwilio:
     def _find_call(self, sid: str) -> PlacedCall | None:
         return next((c for c in self.calls if c.sid == sid), None)
 
+    def _find_queue(self, sid: str) -> Queue | None:
+        return next((q for q in list(self.phone.queues.values()) if q.sid == sid), None)
+
+    def _queue_json(self, queue: Queue) -> dict:
+        return {"sid": queue.sid, "account_sid": self.account_sid, "friendly_name": queue.name,
+                "current_size": len(queue.members), "max_size": queue.max_size,
+                "average_wait_time": queue.average_wait(), "date_created": _rfc2822(queue.created_at),
+                "date_updated": _rfc2822(queue.created_at),
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Queues/{queue.sid}.json"}
+
+    def _member_json(self, queue: Queue, member, position: int | None = None) -> dict:
+        members = list(queue.members)
+        if position is None:
+            position = members.index(member) + 1 if member in members else 1
+        wait = int(self.phone._now(member.leg) - member.enqueued_clock)
+        return {"call_sid": member.leg.sid, "queue_sid": queue.sid, "position": position, "wait_time": wait,
+                "date_enqueued": _rfc2822(member.enqueued_at),
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Queues/{queue.sid}/Members/{member.leg.sid}.json"}
+
+    def _leg_json(self, leg: Leg) -> dict:
+        """A call the fake did not place (an inbound call on the simulated phone), as Twilio shows it."""
+        end = leg.ended_at
+        duration = int((end - leg.started_at).total_seconds()) if end else None
+        return {"sid": leg.sid, "account_sid": self.account_sid, "parent_call_sid": leg.parent_sid, "to": leg.to_number,
+                "to_formatted": leg.to_number, "from": leg.from_number, "from_formatted": leg.from_number,
+                "status": leg.status, "direction": leg.direction, "api_version": API_VERSION, "answered_by": None,
+                "date_created": _rfc2822(leg.started_at), "date_updated": _rfc2822(end or leg.started_at),
+                "start_time": _rfc2822(leg.started_at), "end_time": _rfc2822(end) if end else None,
+                "duration": None if duration is None else str(duration), "price": None, "price_unit": "USD",
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{leg.sid}.json"}
+
     def _sid(self, prefix: str) -> str:
         with self._lock:
             return f"{prefix}{next(self._ids):032x}"
 
     def _call_json(self, call: PlacedCall) -> dict:
+        leg = self.phone.legs.get(call.sid)
+        if leg is not None and call.status != "failed":
+            call.status = leg.status
         duration = int((call.ended_at - call.created_at).total_seconds()) if call.ended_at else None
         return {"sid": call.sid, "account_sid": self.account_sid, "parent_call_sid": None, "to": call.to,
                 "to_formatted": call.to, "from": call.from_, "from_formatted": call.from_,
