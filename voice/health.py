@@ -11,6 +11,9 @@ queues has not run for `HEALTH_CRON_SECONDS`.
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -19,9 +22,11 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import Blueprint, Flask, current_app, jsonify
 from rq import Worker
+from rq.cron import CronScheduler
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from voice.config import DEFAULTS
 from voice.redisdb import Keys, get_redis
 
 bp = Blueprint("health", __name__)
@@ -145,3 +150,18 @@ def health_banner():
 def init_app(app: Flask) -> None:
     app.extensions["health"] = Probes(app.config["REDIS_URL"], app.config["DATABASE_URL"])
     app.register_blueprint(bp)
+
+
+def running_here(kind: str, r: redis.Redis) -> bool:
+    """Whether RQ's registry holds a live `worker` or `cron` of this host (a container's healthcheck)."""
+    host = socket.gethostname()
+    if kind == "worker":
+        return any(w.hostname == host for w in Worker.all(connection=r))
+    return any(s.hostname == host for s in CronScheduler.all(connection=r))
+
+
+if __name__ == "__main__":
+    # `python -m voice.health worker|cron`: exit 0 when this container's process is in RQ's registry.
+    url = os.environ.get("REDIS_URL") or str(DEFAULTS["REDIS_URL"])
+    connection = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    sys.exit(0 if running_here(sys.argv[1], connection) else 1)
