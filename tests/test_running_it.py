@@ -23,8 +23,7 @@ from honcho.environ import parse_procfile
 from rq import Worker
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
-from tests.test_callbacks_processes import kill_session
-from voice.embedded_redis import free_port
+from voice.embedded_redis import EmbeddedRedis, free_port
 from voice.health import CRON_RAN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,11 +98,13 @@ def on_db(url: str, db: int) -> str:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_run_migrates_then_keeps_web_worker_and_cron_up(redis_url, tmp_path):
+def test_make_run_migrates_then_keeps_web_worker_and_cron_up(tmp_path):
     port = free_port()
-    line_redis = on_db(redis_url, 12)
+    # A Redis of its own: on a shared server another run's worker would take this run's jobs, or its
+    # flushdb would take this worker out of RQ's registry.
+    server = EmbeddedRedis()
+    line_redis = on_db(server.url, 12)
     r = redis.Redis.from_url(line_redis)
-    r.flushdb()
     env_path = tmp_path / ".env"
     env_file(env_path, {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "run-it-secret",
@@ -127,8 +128,8 @@ def test_make_run_migrates_then_keeps_web_worker_and_cron_up(redis_url, tmp_path
             try:
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or gunicorn's master is listening and its worker still booting
             time.sleep(0.5)
         assert "database is at the newest schema" in output()
 
@@ -137,31 +138,63 @@ def test_make_run_migrates_then_keeps_web_worker_and_cron_up(redis_url, tmp_path
             assert run.poll() is None, output()
             assert "exited with code" not in output(), output()
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
-        assert len(Worker.all(connection=r)) == 1, "the worker is not on the Redis db .env names"
-        assert r.get(CRON_RAN_KEY) is not None, "cron's sweep never ran on the Redis db .env names"
+        assert len(Worker.all(connection=r)) == 1, f"no worker on the Redis db .env names: {r.keys()}\n{output()}"
+        assert r.get(CRON_RAN_KEY) is not None, "cron's sweep never ran on the Redis db .env names\n" + output()
     finally:
-        os.killpg(run.pid, signal.SIGTERM)  # Ctrl-C's equivalent for the whole group
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            run.wait(30)
-        deadline = time.monotonic() + 20
-        while alive(run.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        leftovers = kill_session(run.pid)  # SIGKILL whatever did not stop, and count it
+        stopped = stop_like_ctrl_c(run)
         r.flushdb()
+        server.stop()
         log.close()
-    assert leftovers == 0, "a process outlived make run's SIGTERM\n" + output()
+    assert stopped, "a process outlived make run's Ctrl-C\n" + output()
 
 
-def alive(session_id: int) -> bool:
-    """Whether any process of the session is still running (a zombie counts as gone)."""
+def stop_like_ctrl_c(run: subprocess.Popen) -> bool:
+    """SIGINT to make's process group, as a terminal sends it; True if every process of the run then ended.
+
+    honcho starts each line in a session of its own, so it alone passes the signal on; whatever is still
+    running after 30 s is killed, so a failed test leaves nothing behind."""
+    family = descendants(run.pid)
+    os.killpg(run.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        run.wait(30)
+    deadline = time.monotonic() + 30
+    while any(map(running, family)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    leftovers = [pid for pid in family if running(pid)]
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    run.wait(5)
+    return not leftovers
+
+
+def parents() -> dict[int, int]:
+    found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.getsid(int(entry)) != session_id:
-                    continue
                 with open(f"/proc/{entry}/stat") as stat:
-                    if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
-                        return True
-            except (ProcessLookupError, PermissionError, FileNotFoundError):
+                    found[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
                 continue
-    return False
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    tree = parents()
+    family, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in tree.items() if ppid == parent]
+        family += children
+        frontier += children
+    return family
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
