@@ -5,7 +5,11 @@
   python scripts/simulate_call.py --url http://127.0.0.1:5000 --script calls/noise.txt
 
 Each positional input answers the next prompt: keys ("1", "9375550123#"), words ("Dana Whitfield"), or "-"
-for silence. A --script file holds the same, one per line (lines starting with # are comments). Settings (TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_PHONE_NUMBER, PUBLIC_BASE_URL) come
+for silence; inputs and options may come in any order. Any other input that starts with a dash ("-x",
+"--loud") goes after "--": everything after "--" is an input, e.g.
+  python scripts/simulate_call.py --url http://127.0.0.1:5000 1 - 2 -- "-x" "--loud"
+A --script file holds the same, one per line (lines starting with # are comments; no "--" needed there).
+Settings (TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_PHONE_NUMBER, PUBLIC_BASE_URL) come
 from the environment or .env. Exits 1 if anything happened that Twilio would reject: an error status,
 invalid TwiML, an answer slower than 15 seconds, a loop.
 """
@@ -52,7 +56,9 @@ def read_script(path: Path) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Drive a mediation line the way Twilio does.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("inputs", nargs="*", help='what the caller presses or says, in order; "-" is silence')
+    parser.add_argument("inputs", nargs="*",
+                        help='what the caller presses or says, in order; "-" is silence; '
+                             'inputs that start with another dash go after "--"')
     parser.add_argument("--url", help="where the app listens (default: PUBLIC_BASE_URL)")
     parser.add_argument("--public-base-url", help="the URL Twilio signs (default: PUBLIC_BASE_URL, else --url)")
     parser.add_argument("--from", dest="from_number", default="+19375550123", help="the caller's number")
@@ -73,9 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options and inputs in any order; everything after the first "--" is an input, whatever it starts with."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after_dashes: list[str] = []
+    if "--" in argv:
+        # Split here rather than leave "--" to argparse, whose intermixed parsing drops inputs after it.
+        cut = argv.index("--")
+        argv, after_dashes = argv[:cut], argv[cut + 1:]
+    args = build_parser().parse_intermixed_args(argv)
+    args.inputs = [*args.inputs, *after_dashes]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     load_dotenv()
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     url = args.url or os.environ.get("PUBLIC_BASE_URL")
     token = args.auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
     sid = args.account_sid or os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32

@@ -1,0 +1,156 @@
+"""`/healthz` against a real Redis and database (and dead ones), and the dashboard's banner when a real
+`rq worker` process stops or the sweep `rq cron` queues stops running."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from rq import Worker
+from rq.cron import CronScheduler
+from sqlalchemy.orm import Session
+
+from tests.conftest import fresh_app, settings
+from tests.test_callbacks import work
+from tests.test_callbacks_processes import kill_session
+from tests.test_dashboard import login
+from voice import create_app
+from voice.dashboard.auth import create_user
+from voice.embedded_redis import free_port
+
+ZONE = "Asia/Kolkata"  # half an hour off UTC, so a clock shown in UTC could never pass for it
+NO_WORKER = "Callbacks are not being placed"
+NO_SWEEP = "The once-a-minute sweep (rq cron) has not run"
+
+
+@pytest.fixture
+def silent_port():
+    """A port that takes TCP connections and never says a word, like a server that has hung."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_healthz_answers_ok_without_a_login_and_shows_nothing_else(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.post("/healthz").status_code == 405  # nothing to post, so no CSRF question either
+
+
+@pytest.mark.parametrize("broken", ["redis", "database", "both"])
+def test_healthz_names_what_is_down(redis_url, database_url, tmp_path, broken):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    bad_database = f"sqlite:///{tmp_path}/no-such-folder/line.db"
+    app = create_app(settings(closed if broken in ("redis", "both") else redis_url,
+                              bad_database if broken in ("database", "both") else database_url))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    expected = {"redis": ["redis"], "database": ["database"], "both": ["database", "redis"]}[broken]
+    assert response.get_json() == {"status": "fail", "failed": expected}
+
+
+def test_healthz_answers_within_a_second_when_both_servers_hang(silent_port):
+    app = create_app(settings(f"redis://127.0.0.1:{silent_port}/0",
+                              f"postgresql+psycopg2://nobody@127.0.0.1:{silent_port}/line"))
+    client = app.test_client()
+    started = time.monotonic()
+    response = client.get("/healthz")
+    assert time.monotonic() - started < 1.0
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "fail", "failed": ["database", "redis"]}
+
+
+@pytest.fixture
+def watched(redis_url, database_url):
+    """An app whose banner speaks after 4 s without a worker or 2 s without a sweep, and a signed-in coordinator."""
+    config = settings(redis_url, database_url, TIMEZONE=ZONE, HEALTH_WORKER_SECONDS=4, HEALTH_CRON_SECONDS=2)
+    with fresh_app(config) as app:
+        with Session(app.extensions["db"].engine) as db:
+            create_user(db, "coord@city.gov", "correct horse battery", "coordinator")
+            db.commit()
+        client = app.test_client()
+        assert login(client, "coord@city.gov").status_code == 302
+        yield app, config, client
+
+
+def banner(client, about: str) -> list[str]:
+    """The banner's lines about the worker (NO_WORKER) or the sweep (NO_SWEEP) on the live board."""
+    page = client.get("/dashboard/").get_data(as_text=True)
+    return [line.strip() for line in page.splitlines() if 'class="flash error health"' in line and about in line]
+
+
+def clock(moment: float) -> str:
+    return datetime.fromtimestamp(moment, ZoneInfo(ZONE)).strftime("%H:%M")
+
+
+def start_worker(config: dict) -> subprocess.Popen:
+    """The Procfile's worker line, beating every second (RQ beats every --worker-ttl minus 15 s when idle)."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler",
+         "--worker-ttl", "16", "callbacks"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
+def test_banner_says_since_when_no_worker_has_been_alive(watched, stop):
+    app, config, client = watched
+    r = app.extensions["redis"]
+    assert any("no worker is running" in line for line in banner(client, NO_WORKER))
+
+    worker = start_worker(config)
+    try:
+        deadline = time.monotonic() + 20
+        while not Worker.all(connection=r):
+            assert time.monotonic() < deadline, "the worker never registered"
+            assert worker.poll() is None, "the worker exited"
+            time.sleep(0.2)
+        assert banner(client, NO_WORKER) == []
+        time.sleep(5)  # longer than the threshold: a live worker keeps beating (every second here)
+        assert banner(client, NO_WORKER) == []
+    finally:
+        stopped_at = time.time()
+        if stop == "SIGTERM":
+            worker.terminate()  # a warm shutdown: RQ takes the worker out of its registry at once
+            worker.wait(20)
+        else:
+            kill_session(worker.pid)  # no goodbye: RQ's registry keeps its last heartbeat
+            worker.wait(20)
+
+    time.sleep(4.5)
+    lines = banner(client, NO_WORKER)
+    assert len(lines) == 1
+    assert f"{NO_WORKER}: no worker since" in lines[0]
+    assert any(clock(t) in lines[0] for t in (stopped_at - 2, stopped_at))  # its last beat, in program time
+
+
+def test_banner_says_when_the_sweep_rq_cron_queues_stopped_running(watched):
+    app, _config, client = watched
+    r = app.extensions["redis"]
+    assert banner(client, NO_SWEEP) == [
+        f'<p class="flash error health" role="alert">{NO_SWEEP}: scheduled callbacks are not being checked.</p>']
+
+    # What `rq cron workers.cron` does each minute: queue the registered job; a worker then runs it.
+    scheduler = CronScheduler(connection=r)
+    scheduler.load_config_from_file("workers.cron")
+    assert [job.func.__name__ for job in scheduler.enqueue_jobs()] == ["sweep_and_note_run"]
+    before = time.time()
+    work(app)
+    after = time.time()
+    assert banner(client, NO_SWEEP) == []
+
+    time.sleep(2.5)
+    lines = banner(client, NO_SWEEP)
+    assert len(lines) == 1
+    assert any(f"{NO_SWEEP} since {clock(t)}:" in lines[0] for t in (before, after))

@@ -1,0 +1,167 @@
+"""Is the line able to work? `GET /healthz` for load balancers, and the dashboard's banner for people.
+
+`/healthz` asks the database (SELECT 1) and Redis (PING) through their own short-timeout connections,
+both at once, and answers within a second: 200 `{"status": "ok"}` or 503 naming what failed. It needs no
+login and shows no data.
+
+The banner warns the coordinator when callbacks would silently stop: no RQ worker has sent a heartbeat
+(from RQ's own worker registry) for `HEALTH_WORKER_SECONDS`, or the once-a-minute sweep that `rq cron`
+queues has not run for `HEALTH_CRON_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import redis
+from flask import Blueprint, Flask, current_app, jsonify
+from rq import Worker
+from rq.cron import CronScheduler
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from voice.config import DEFAULTS
+from voice.redisdb import Keys, get_redis
+
+bp = Blueprint("health", __name__)
+
+# The whole check answers within this; a probe still running then counts as failed.
+CHECK_SECONDS = 0.9
+PROBE_TIMEOUT = 0.5
+# An idle worker started by the Procfile (--worker-ttl 45) beats every 30 s, a busy one every 30 s too.
+WORKER_SECONDS = 60
+# The sweep runs every minute; a few missed ones is worth telling someone about.
+CRON_SECONDS = 180
+
+WORKER_SEEN_KEY = f"{Keys.prefix}health:worker-seen"
+CRON_RAN_KEY = f"{Keys.prefix}health:sweep-ran"
+
+
+class Probes:
+    """Connections used only for health checks, with timeouts short enough to answer a load balancer."""
+
+    def __init__(self, redis_url: str, database_url: str):
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=PROBE_TIMEOUT,
+                                          socket_connect_timeout=PROBE_TIMEOUT)
+        self.engine = probe_engine(database_url)
+        # The probes run side by side; one that hangs never holds the request past CHECK_SECONDS.
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="healthz")
+
+    def database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def redis_ping(self) -> None:
+        self.redis.ping()
+
+    def failed(self) -> list[str]:
+        """Names of the services that did not answer in time, in a fixed order."""
+        futures = {"database": self.pool.submit(self.database), "redis": self.pool.submit(self.redis_ping)}
+        wait(futures.values(), timeout=CHECK_SECONDS)
+        return [name for name, future in futures.items() if not future.done() or future.exception() is not None]
+
+
+def probe_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        return create_engine(url, connect_args={"timeout": PROBE_TIMEOUT}, pool_pre_ping=True)
+    if url.startswith("postgresql"):
+        # libpq waits at least 2 s to connect whatever we ask; the executor's deadline bounds the answer.
+        return create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True,
+                             connect_args={"connect_timeout": 1, "options": "-c statement_timeout=800"})
+    return create_engine(url, pool_pre_ping=True)
+
+
+@bp.get("/healthz")
+def healthz():
+    failed = current_app.extensions["health"].failed()
+    response = jsonify({"status": "fail", "failed": failed} if failed else {"status": "ok"})
+    response.status_code = 503 if failed else 200
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def note_cron_run(r: redis.Redis, at: float | None = None) -> None:
+    """Record that the periodic sweep just ran (called by the job `rq cron` queues)."""
+    r.set(CRON_RAN_KEY, at if at is not None else time.time())
+
+
+def last_cron_run(r: redis.Redis) -> float | None:
+    value = r.get(CRON_RAN_KEY)
+    return float(value) if value is not None else None
+
+
+def last_worker_heartbeat(r: redis.Redis) -> float | None:
+    """The newest heartbeat of any RQ worker, remembered after the worker leaves RQ's registry."""
+    beats = [w.last_heartbeat.replace(tzinfo=UTC).timestamp() for w in Worker.all(connection=r) if w.last_heartbeat]
+    if beats:
+        # A worker stopped with SIGTERM leaves the registry at once; keep when it was last alive.
+        r.set(WORKER_SEEN_KEY, max(beats))
+        return max(beats)
+    value = r.get(WORKER_SEEN_KEY)
+    return float(value) if value is not None else None
+
+
+def warnings(r: redis.Redis, config, now: float | None = None) -> list[str]:
+    """What the coordinator must know is not working, as sentences; empty when all is well."""
+    now = time.time() if now is None else now
+    zone = ZoneInfo(config["TIMEZONE"])
+    found = []
+    worker = last_worker_heartbeat(r)
+    if worker is None:
+        found.append("Callbacks are not being placed: no worker is running.")
+    elif now - worker > config.get("HEALTH_WORKER_SECONDS", WORKER_SECONDS):
+        found.append(f"Callbacks are not being placed: no worker since {clock(worker, now, zone)}.")
+    swept = last_cron_run(r)
+    if swept is None:
+        found.append("The once-a-minute sweep (rq cron) has not run: scheduled callbacks are not being checked.")
+    elif now - swept > config.get("HEALTH_CRON_SECONDS", CRON_SECONDS):
+        found.append(f"The once-a-minute sweep (rq cron) has not run since {clock(swept, now, zone)}: "
+                     "scheduled callbacks are not being checked.")
+    return found
+
+
+def clock(moment: float, now: float, zone: ZoneInfo) -> str:
+    """14:02 today, or Nov 28 14:02 on an earlier day, in the program's time zone."""
+    local = datetime.fromtimestamp(moment, zone)
+    if local.date() == datetime.fromtimestamp(now, zone).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%b %d %H:%M")
+
+
+@bp.app_context_processor
+def health_banner():
+    """Templates call `health_warnings()` only where they show the banner, so other pages pay nothing."""
+
+    def health_warnings() -> list[str]:
+        try:
+            return warnings(get_redis(), current_app.config)
+        except redis.RedisError:
+            return ["Redis is not answering: calls go to dispatch and callbacks are not being placed."]
+
+    return {"health_warnings": health_warnings}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["health"] = Probes(app.config["REDIS_URL"], app.config["DATABASE_URL"])
+    app.register_blueprint(bp)
+
+
+def running_here(kind: str, r: redis.Redis) -> bool:
+    """Whether RQ's registry holds a live `worker` or `cron` of this host (a container's healthcheck)."""
+    host = socket.gethostname()
+    if kind == "worker":
+        return any(w.hostname == host for w in Worker.all(connection=r))
+    return any(s.hostname == host for s in CronScheduler.all(connection=r))
+
+
+if __name__ == "__main__":
+    # `python -m voice.health worker|cron`: exit 0 when this container's process is in RQ's registry.
+    url = os.environ.get("REDIS_URL") or str(DEFAULTS["REDIS_URL"])
+    connection = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    sys.exit(0 if running_here(sys.argv[1], connection) else 1)
