@@ -198,7 +198,9 @@ def test_specialist_finishing_a_live_call_is_offered_the_oldest_callback(app, ph
     with app.app_context():
         alice_id = app.extensions["db"].session().scalar(select(Specialist.id))
     assert routing.claim_next_specialist(r, "en", "call:CAlive", 60) == alice_id
-    record = queued_caller(app, phone)
+    # Everyone on is busy, so the caller holds, answers the questions, and presses 2 for a callback.
+    record = queued_caller(app, phone, [*INTAKE[:-1], "2", "1"])
+    assert "You are number 1 in line" in record.heard()
     assert "We expect to call you within about 15 minutes" in record.heard()
     work(app)
     assert twilio.placed == []

@@ -44,7 +44,7 @@ def dials_dispatch(body: bytes) -> bool:
 
 
 @pytest.mark.parametrize("path", ["/voice/incoming", "/voice/intake/language?call=CAx", "/voice/status",
-                                  "/voice/fallback", "/voice/bridge/whisper?call=CAx", "/sms/incoming"])
+                                  "/voice/fallback", "/voice/offer/whisper?hold=1", "/sms/incoming"])
 def test_unsigned_or_wrongly_signed_requests_are_refused_and_write_nothing(app, client, path):
     assert client.post(path, data=incoming()).status_code == 403
     assert signed(client, path, incoming(), token="someone-elses-token").status_code == 403
@@ -77,9 +77,10 @@ def test_redis_down_still_puts_the_caller_through_to_dispatch(redis_url, databas
     response = signed(app.test_client(), "/voice/incoming", incoming())
     assert response.status_code == 200 and response.mimetype == "text/xml"
     # The greeting needs only the database; a later step that needs Redis falls back to dispatch.
-    phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC)
+    phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC, expect_fault=True)
     record = phone.call_line(CALLER, ScriptedCaller(["2", "1", "Dana", "Main and 5th", "1", "noise", "1"]))
     assert record.problems == []
+    assert "technical problem" in record.heard()
     assert any(DISPATCH in what for who, what in record.transcript if who == "network")
 
 

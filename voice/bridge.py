@@ -67,14 +67,21 @@ def offer_urls(hold: Hold, specialist_id: int) -> tuple[str, str]:
     return webhook_url("/voice/offer/whisper", **params), webhook_url("/voice/offer/status", **params)
 
 
+def offers_made(db: Session, hold: Hold, chosen: list[Specialist]) -> None:
+    """On the caller's timeline (committed before any phone rings): who is about to be rung for them."""
+    for specialist in chosen:
+        calls.record_event(db, hold.call, "specialist_offered", specialist_id=specialist.id,
+                           specialist=specialist.name)
+    db.commit()
+
+
 def offer_placed(db: Session, r: redis.Redis, hold: Hold, specialist: Specialist, call_sid: str | None,
                  error: str | None = None) -> None:
     """Note a specialist's phone ringing for a caller (or why it could not be rung)."""
     if call_sid:
         r.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
         r.expire(Keys.offers(hold.id), 24 * 3600)
-        calls.record_event(db, hold.call, "specialist_offered", specialist_id=specialist.id,
-                           specialist=specialist.name, specialist_call_sid=call_sid)
+        calls.record_event(db, hold.call, "offer_ringing", specialist_id=specialist.id, specialist_call_sid=call_sid)
         return
     routing.release_specialist(r, specialist.id, routing.offer_holder(hold.id), keep_place=True)
     calls.record_event(db, hold.call, "offer_failed", specialist_id=specialist.id, error=(error or "")[:200])
@@ -180,8 +187,10 @@ def join_caller(db: Session, hold: Hold | None, specialist_id: int, poll: int) -
                           method="POST")
         return str(response)
     # https://www.twilio.com/docs/voice/twiml/queue: the url runs on the dequeued caller before the bridge.
+    # The caller is already in the queue, so a short timeout only matters if they hang up this instant (an
+    # empty queue makes <Dial> wait for someone to join, up to its timeout).
     dial = response.dial(action=webhook_url("/voice/offer/done", hold=hold.id, specialist=specialist_id),
-                         method="POST")
+                         method="POST", timeout=5)
     dial.queue(holds.queue_name(hold.call), url=webhook_url("/voice/hold/connect", hold=hold.id), method="POST")
     return str(response)
 
@@ -206,6 +215,8 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     r.hdel(Keys.offers(hold.id), str(specialist_id))
     calls.record_event(db, hold.call, "offer_leg_status", specialist_id=specialist_id, status=status,
                        duration=form.get("CallDuration"))
+    # Written before the release below, so the timeline never shows their next offer ahead of this call's end.
+    db.flush()
     holder = routing.offer_holder(hold.id)
     if hold.specialist_id == specialist_id:
         if hold.status == holds.CONNECTING:

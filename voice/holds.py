@@ -268,8 +268,8 @@ def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
         say(response, intake.fill(MESSAGES["after_bridge"][call.language], call), call.language)
         response.hangup()
         return str(response)
-    if result in ("hangup", "redirected"):
-        # Twilio runs the redirect's own TwiML, and a caller who hung up hears nothing.
+    if result in ("hangup", "redirected", "redirected-from-bridged"):
+        # Twilio runs the redirect's own TwiML (a transfer), and a caller who hung up hears nothing.
         if result == "hangup":
             leave(db, hold, "hangup")
             bridge.cancel_offers(db, r, hold)

@@ -68,11 +68,22 @@ def dispatch() -> int:
         waiting = [(hold.arrived_at, 0, hold) for hold in holds.waiting_holds(db)]
         waiting += [(request.arrived_at, 1, request) for request in callbacks.due_requests(db)]
         rung = 0
+        # Once a caller found nobody free, nobody newer of their language is offered anyone in this pass: a
+        # specialist freed a moment later goes to the caller waiting longest, in the dispatch their freeing queues.
+        starved: set[str] = set()
         for _, _, item in sorted(waiting, key=lambda entry: (entry[0], entry[1], entry[2].id)):
+            language = item.language or "en"
+            if language in starved:
+                continue
             if isinstance(item, Hold):
-                rung += ring_for_hold(db, r, item)
+                count = ring_for_hold(db, r, item)
+                if not count and not r.hlen(Keys.offers(item.id)):
+                    starved.add(language)
             else:
-                rung += offer_callback_request(db, r, item)
+                count = offer_callback_request(db, r, item)
+                if not count and item.specialist_id is None:
+                    starved.add(language)
+            rung += count
         return rung
 
 
@@ -83,6 +94,7 @@ def ring_for_hold(db, r, hold: Hold) -> int:
     chosen = bridge.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
     if not chosen:
         return 0
+    bridge.offers_made(db, hold, chosen)
     placements = {}
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         for specialist in chosen:
