@@ -422,3 +422,95 @@ def test_pages_forbid_framing_and_foreign_scripts(client, people):
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'self' covers scripts
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- sessions end on the server -------------------------------------------------------------------
+
+
+def session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def replay(app, cookie: str, path: str = "/dashboard/"):
+    """A second browser holding a copy of the cookie."""
+    other = app.test_client()
+    other.set_cookie("session", cookie, domain="localhost")
+    return other.get(path)
+
+
+def test_a_session_copied_before_sign_out_is_refused_after_it(client, people, app):
+    login(client, "coord@city.gov")
+    copied = session_cookie(client)
+    assert replay(app, copied).status_code == 200
+    client.post("/dashboard/logout", data={"csrf_token": csrf(client, "/dashboard/")})
+    refused = replay(app, copied)
+    assert refused.status_code == 302 and "/dashboard/login" in refused.headers["Location"]
+
+
+def test_a_password_change_ends_other_sessions_but_not_this_one(client, people, app, db):
+    login(client, "alice@city.gov")
+    elsewhere = app.test_client()
+    login(elsewhere, "alice@city.gov")
+    wrong = client.post("/dashboard/account/password", data={
+        "current": "not it at all", "new": "a brand new passphrase", "confirm": "a brand new passphrase",
+        "csrf_token": csrf(client, "/dashboard/account/password")})
+    assert wrong.status_code == 400 and "not your current password" in wrong.get_data(as_text=True)
+    changed = client.post("/dashboard/account/password", data={
+        "current": PASSWORD, "new": "a brand new passphrase", "confirm": "a brand new passphrase",
+        "csrf_token": csrf(client, "/dashboard/account/password")})
+    assert changed.status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+    assert elsewhere.get("/dashboard/").status_code == 302
+    assert login(app.test_client(), "alice@city.gov", "a brand new passphrase").status_code == 302
+
+
+def test_set_password_and_disable_from_the_cli_end_sessions(client, people, app, runner):
+    login(client, "alice@city.gov")
+    copied = session_cookie(client)
+    result = runner.invoke(args=["user", "set-password", "alice@city.gov"], input="another long secret\n" * 2)
+    assert result.exit_code == 0, result.output
+    assert replay(app, copied).status_code == 302
+    login(client, "bruno@city.gov")
+    copied = session_cookie(client)
+    assert runner.invoke(args=["user", "disable", "bruno@city.gov"]).exit_code == 0
+    assert replay(app, copied).status_code == 302
+    assert login(app.test_client(), "bruno@city.gov").status_code == 401
+
+
+def test_coordinator_ends_a_users_sessions_and_disables_an_account(client, people, app, db):
+    specialist = app.test_client()
+    login(specialist, "alice@city.gov")
+    login(client, "coord@city.gov")
+    alice = db.scalar(select(User).where(User.email == "alice@city.gov"))
+    token = csrf(client, "/dashboard/users")
+    assert client.post(f"/dashboard/users/{alice.id}/end-sessions").status_code == 400  # no CSRF token
+    assert specialist.get("/dashboard/").status_code == 200
+    assert client.post(f"/dashboard/users/{alice.id}/end-sessions", data={"csrf_token": token}).status_code == 302
+    assert specialist.get("/dashboard/").status_code == 302
+    login(specialist, "alice@city.gov")
+    client.post(f"/dashboard/users/{alice.id}/active", data={"csrf_token": token, "active": "0"})
+    assert specialist.get("/dashboard/").status_code == 302
+    db.expire_all()
+    assert db.get(User, alice.id).active is False
+    actions = [a for a, in db.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert "end_sessions" in actions and "user_disable" in actions
+    assert login(specialist, "alice@city.gov").status_code == 401
+
+
+def test_only_a_coordinator_may_end_sessions(client, people, db):
+    login(client, "alice@city.gov")
+    coord = db.scalar(select(User).where(User.email == "coord@city.gov"))
+    token = csrf(client, "/dashboard/")
+    assert client.get("/dashboard/users").status_code == 403
+    assert client.post(f"/dashboard/users/{coord.id}/end-sessions", data={"csrf_token": token}).status_code == 403
+
+
+def test_coordinator_adds_an_account_and_a_taken_email_is_a_form_error(client, people, db):
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/users")
+    form = {"email": "New.Person@city.gov", "role": "specialist", "specialist_id": str(people["bruno"].id),
+            "password": "a long first password", "csrf_token": token}
+    assert client.post("/dashboard/users", data=form).status_code == 302
+    again = client.post("/dashboard/users", data=form)
+    assert again.status_code == 400 and "new.person@city.gov already has an account" in again.get_data(as_text=True)
+    assert db.scalar(select(func.count(User.id)).where(User.email == "new.person@city.gov")) == 1
