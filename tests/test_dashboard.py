@@ -514,3 +514,17 @@ def test_coordinator_adds_an_account_and_a_taken_email_is_a_form_error(client, p
     again = client.post("/dashboard/users", data=form)
     assert again.status_code == 400 and "new.person@city.gov already has an account" in again.get_data(as_text=True)
     assert db.scalar(select(func.count(User.id)).where(User.email == "new.person@city.gov")) == 1
+
+
+def test_pages_send_hsts_permissions_policy_and_refuse_plugins_and_frames(client, people, redis_url, database_url):
+    login(client, "coord@city.gov")
+    for path in ["/dashboard/", "/dashboard/login", "/dashboard/calls"]:
+        headers = client.get(path).headers
+        assert "object-src 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "camera=()" in headers["Permissions-Policy"] and "microphone=()" in headers["Permissions-Policy"]
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000"), path
+    plain = create_app(settings(redis_url, database_url, PUBLIC_BASE_URL="http://line.internal"))
+    headers = plain.test_client().get("/dashboard/login").headers
+    plain.extensions["db"].dispose()
+    assert "Strict-Transport-Security" not in headers and headers["X-Frame-Options"] == "DENY"

@@ -49,14 +49,18 @@ OUTCOME_LABELS = {
 }
 
 
-# Only our own scripts run; pages cannot be framed; caller text can never load anything from elsewhere.
+# Only our own scripts run; no plugins; pages cannot be framed; caller text can never load anything from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "media-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                               "media-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; "
+                               "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
     "Cache-Control": "no-store",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 @bp.after_app_request
@@ -64,6 +68,9 @@ def security_headers(response: Response) -> Response:
     if request.path.startswith("/dashboard"):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # Only over https: a plain-http deployment sending HSTS would lock browsers out of it.
+        if current_app.config["PUBLIC_BASE_URL"].startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
