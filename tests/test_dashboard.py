@@ -528,3 +528,74 @@ def test_pages_send_hsts_permissions_policy_and_refuse_plugins_and_frames(client
     headers = plain.test_client().get("/dashboard/login").headers
     plain.extensions["db"].dispose()
     assert "Strict-Transport-Security" not in headers and headers["X-Frame-Options"] == "DENY"
+
+
+# --- notes ----------------------------------------------------------------------------------------
+
+
+def test_a_note_over_the_limit_is_a_form_error_and_keeps_the_text(client, people, db):
+    from voice.models import CallNote
+
+    login(client, "alice@city.gov")
+    token = csrf(client, "/dashboard/")
+    too_long = "x" * 2001
+    answer = client.post(f"/dashboard/calls/{people['alice_call']}/notes", data={"body": too_long, "csrf_token": token})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "at most 2,000 characters; this one is 2,001" in html
+    assert too_long in html and 'aria-invalid="true"' in html
+    assert client.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                       data={"body": "x" * 2000, "csrf_token": token}).status_code == 302
+    assert db.scalar(select(func.count(CallNote.id))) == 1
+
+
+def test_notes_are_rate_limited_per_user(client, people, app, db):
+    from voice.models import CallNote
+
+    app.config["RATELIMIT_NOTES"] = "5 per minute"
+    login(client, "alice@city.gov")
+    token = csrf(client, "/dashboard/")
+    statuses = [client.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                            data={"body": f"note {n}", "csrf_token": token}).status_code for n in range(8)]
+    assert statuses[:5] == [302] * 5 and statuses[5:] == [429] * 3
+    assert db.scalar(select(func.count(CallNote.id))) == 5
+    refused = client.post(f"/dashboard/calls/{people['alice_call']}/notes", data={"body": "again", "csrf_token": token})
+    assert "Too many at once" in refused.get_data(as_text=True)
+    # Another person's notes are counted on their own.
+    other = app.test_client()
+    login(other, "coord@city.gov")
+    assert other.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                      data={"body": "coordinator's note", "csrf_token": csrf(other, "/dashboard/")}).status_code == 302
+
+
+# --- error pages ----------------------------------------------------------------------------------
+
+
+def test_dashboard_errors_are_styled_pages_with_a_way_home(client, people, app):
+    login(client, "alice@city.gov")
+    for path, method, code in [("/dashboard/roster", "get", 403), ("/dashboard/nowhere", "get", 404),
+                               (f"/dashboard/calls/{people['bruno_call']}", "get", 404),
+                               ("/dashboard/logout", "get", 405)]:
+        answer = getattr(client, method)(path)
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == code, path
+        assert 'href="/dashboard/"' in html and "style.css" in html and "Skip to main content" in html, path
+        assert f"Error {code}" in html
+
+
+def test_a_dashboard_500_is_a_styled_page_and_other_paths_keep_their_own(people, redis_url, database_url, monkeypatch):
+    from voice.dashboard import queries as dashboard_queries
+
+    quiet = create_app(settings(redis_url, database_url, TESTING=False))
+    client = quiet.test_client()
+    login(client, "coord@city.gov")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the board query broke")
+
+    monkeypatch.setattr(dashboard_queries, "board", broken)
+    answer = client.get("/dashboard/")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "Something went wrong" in html and 'href="/dashboard/"' in html
+    assert "Sign out" not in html  # the bare page asks nothing of the database
+    assert "Something went wrong" not in client.get("/nowhere").get_data(as_text=True)
+    quiet.extensions["db"].dispose()
