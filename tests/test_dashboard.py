@@ -599,3 +599,34 @@ def test_a_dashboard_500_is_a_styled_page_and_other_paths_keep_their_own(people,
     assert "Sign out" not in html  # the bare page asks nothing of the database
     assert "Something went wrong" not in client.get("/nowhere").get_data(as_text=True)
     quiet.extensions["db"].dispose()
+
+
+# --- accessibility in the markup (the browser tests run axe-core on the rendered pages) -------------
+
+
+def test_pages_have_a_skip_link_labelled_note_and_a_legend_for_the_disposition(client, people):
+    login(client, "coord@city.gov")
+    html = client.get(f"/dashboard/calls/{people['alice_call']}").get_data(as_text=True)
+    assert '<a class="skip-link" href="#main">' in html and '<main id="main"' in html
+    assert "<legend>How the case ended</legend>" in html
+    assert '<label for="note-body">Add a note</label>' in html and 'id="note-body"' in html
+
+
+def test_each_report_chart_has_its_numbers_as_a_table(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/reports").get_data(as_text=True)
+    for chart in ["perDay", "perWeek", "handled", "outcome", "category", "language"]:
+        assert re.search(rf'<canvas id="{chart}" role="img" aria-label="[^"]+the table below it', html), chart
+    assert html.count('<table class="numbers">') == 6
+    numbers = html[html.index("The numbers: by outcome"):]
+    assert '<th scope="row">Answered live</th><td>2</td>' in numbers
+
+
+def test_the_board_names_each_person_and_counts_for_announcements(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/board/live").get_data(as_text=True)
+    assert f'id="specialist-{people["alice"].id}" data-name="Alice Mediator" data-state="off"' in html
+    assert 'aria-label="Switch on Alice Mediator"' in html
+    assert 'id="board-waiting" data-count="0"' in html
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert 'id="board-announcer" class="visually-hidden" role="status" aria-live="polite"' in page
