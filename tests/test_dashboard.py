@@ -630,3 +630,26 @@ def test_the_board_names_each_person_and_counts_for_announcements(client, people
     assert 'id="board-waiting" data-count="0"' in html
     page = client.get("/dashboard/").get_data(as_text=True)
     assert 'id="board-announcer" class="visually-hidden" role="status" aria-live="polite"' in page
+
+
+def test_migration_0002_gives_each_existing_account_its_own_token(tmp_path):
+    from sqlalchemy import text
+
+    from voice.db import Database
+
+    database = Database(f"sqlite:///{tmp_path}/old.db")
+    database.upgrade("0001")
+    with database.engine.begin() as conn:
+        for email in ["a@city.gov", "b@city.gov"]:
+            conn.execute(text("INSERT INTO users (email, password_hash, role, active, created_at) "
+                              "VALUES (:e, 'x', 'coordinator', 1, CURRENT_TIMESTAMP)"), {"e": email})
+    database.upgrade("0002")
+    with database.engine.begin() as conn:
+        tokens = [t for t, in conn.execute(text("SELECT session_token FROM users"))]
+    assert len(tokens) == 2 and all(len(t) >= 24 for t in tokens) and tokens[0] != tokens[1]
+    from alembic import command
+
+    from voice.db import alembic_config
+
+    command.downgrade(alembic_config(database.url), "0001")
+    database.dispose()

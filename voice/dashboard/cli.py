@@ -6,6 +6,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from voice import db as database
 from voice import phones, specialists
@@ -33,9 +34,13 @@ def create(email: str, role: str, phone: str | None):
     password = click.prompt("Password (10 characters or more)", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(db, email, password, role, specialist_id)
+        db.commit()
     except AccountError as error:
         raise click.ClickException(str(error)) from None
-    db.commit()
+    except IntegrityError:
+        # Created by someone else between our check and our insert.
+        db.rollback()
+        raise click.ClickException(f"{email.strip().lower()} already has an account") from None
     click.echo(f"created {role} account {user.email}")
 
 
