@@ -422,3 +422,234 @@ def test_pages_forbid_framing_and_foreign_scripts(client, people):
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert "script-src" not in headers["Content-Security-Policy"]  # default-src 'self' covers scripts
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- sessions end on the server -------------------------------------------------------------------
+
+
+def session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def replay(app, cookie: str, path: str = "/dashboard/"):
+    """A second browser holding a copy of the cookie."""
+    other = app.test_client()
+    other.set_cookie("session", cookie, domain="localhost")
+    return other.get(path)
+
+
+def test_a_session_copied_before_sign_out_is_refused_after_it(client, people, app):
+    login(client, "coord@city.gov")
+    copied = session_cookie(client)
+    assert replay(app, copied).status_code == 200
+    client.post("/dashboard/logout", data={"csrf_token": csrf(client, "/dashboard/")})
+    refused = replay(app, copied)
+    assert refused.status_code == 302 and "/dashboard/login" in refused.headers["Location"]
+
+
+def test_a_password_change_ends_other_sessions_but_not_this_one(client, people, app, db):
+    login(client, "alice@city.gov")
+    elsewhere = app.test_client()
+    login(elsewhere, "alice@city.gov")
+    wrong = client.post("/dashboard/account/password", data={
+        "current": "not it at all", "new": "a brand new passphrase", "confirm": "a brand new passphrase",
+        "csrf_token": csrf(client, "/dashboard/account/password")})
+    assert wrong.status_code == 400 and "not your current password" in wrong.get_data(as_text=True)
+    changed = client.post("/dashboard/account/password", data={
+        "current": PASSWORD, "new": "a brand new passphrase", "confirm": "a brand new passphrase",
+        "csrf_token": csrf(client, "/dashboard/account/password")})
+    assert changed.status_code == 302
+    assert client.get("/dashboard/").status_code == 200
+    assert elsewhere.get("/dashboard/").status_code == 302
+    assert login(app.test_client(), "alice@city.gov", "a brand new passphrase").status_code == 302
+
+
+def test_set_password_and_disable_from_the_cli_end_sessions(client, people, app, runner):
+    login(client, "alice@city.gov")
+    copied = session_cookie(client)
+    result = runner.invoke(args=["user", "set-password", "alice@city.gov"], input="another long secret\n" * 2)
+    assert result.exit_code == 0, result.output
+    assert replay(app, copied).status_code == 302
+    login(client, "bruno@city.gov")
+    copied = session_cookie(client)
+    assert runner.invoke(args=["user", "disable", "bruno@city.gov"]).exit_code == 0
+    assert replay(app, copied).status_code == 302
+    assert login(app.test_client(), "bruno@city.gov").status_code == 401
+
+
+def test_coordinator_ends_a_users_sessions_and_disables_an_account(client, people, app, db):
+    specialist = app.test_client()
+    login(specialist, "alice@city.gov")
+    login(client, "coord@city.gov")
+    alice = db.scalar(select(User).where(User.email == "alice@city.gov"))
+    token = csrf(client, "/dashboard/users")
+    assert client.post(f"/dashboard/users/{alice.id}/end-sessions").status_code == 400  # no CSRF token
+    assert specialist.get("/dashboard/").status_code == 200
+    assert client.post(f"/dashboard/users/{alice.id}/end-sessions", data={"csrf_token": token}).status_code == 302
+    assert specialist.get("/dashboard/").status_code == 302
+    login(specialist, "alice@city.gov")
+    client.post(f"/dashboard/users/{alice.id}/active", data={"csrf_token": token, "active": "0"})
+    assert specialist.get("/dashboard/").status_code == 302
+    db.expire_all()
+    assert db.get(User, alice.id).active is False
+    actions = [a for a, in db.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+    assert "end_sessions" in actions and "user_disable" in actions
+    assert login(specialist, "alice@city.gov").status_code == 401
+
+
+def test_only_a_coordinator_may_end_sessions(client, people, db):
+    login(client, "alice@city.gov")
+    coord = db.scalar(select(User).where(User.email == "coord@city.gov"))
+    token = csrf(client, "/dashboard/")
+    assert client.get("/dashboard/users").status_code == 403
+    assert client.post(f"/dashboard/users/{coord.id}/end-sessions", data={"csrf_token": token}).status_code == 403
+
+
+def test_coordinator_adds_an_account_and_a_taken_email_is_a_form_error(client, people, db):
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/users")
+    form = {"email": "New.Person@city.gov", "role": "specialist", "specialist_id": str(people["bruno"].id),
+            "password": "a long first password", "csrf_token": token}
+    assert client.post("/dashboard/users", data=form).status_code == 302
+    again = client.post("/dashboard/users", data=form)
+    assert again.status_code == 400 and "new.person@city.gov already has an account" in again.get_data(as_text=True)
+    assert db.scalar(select(func.count(User.id)).where(User.email == "new.person@city.gov")) == 1
+
+
+def test_pages_send_hsts_permissions_policy_and_refuse_plugins_and_frames(client, people, redis_url, database_url):
+    login(client, "coord@city.gov")
+    for path in ["/dashboard/", "/dashboard/login", "/dashboard/calls"]:
+        headers = client.get(path).headers
+        assert "object-src 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "camera=()" in headers["Permissions-Policy"] and "microphone=()" in headers["Permissions-Policy"]
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000"), path
+    plain = create_app(settings(redis_url, database_url, PUBLIC_BASE_URL="http://line.internal"))
+    headers = plain.test_client().get("/dashboard/login").headers
+    plain.extensions["db"].dispose()
+    assert "Strict-Transport-Security" not in headers and headers["X-Frame-Options"] == "DENY"
+
+
+# --- notes ----------------------------------------------------------------------------------------
+
+
+def test_a_note_over_the_limit_is_a_form_error_and_keeps_the_text(client, people, db):
+    from voice.models import CallNote
+
+    login(client, "alice@city.gov")
+    token = csrf(client, "/dashboard/")
+    too_long = "x" * 2001
+    answer = client.post(f"/dashboard/calls/{people['alice_call']}/notes", data={"body": too_long, "csrf_token": token})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400 and "at most 2,000 characters; this one is 2,001" in html
+    assert too_long in html and 'aria-invalid="true"' in html
+    assert client.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                       data={"body": "x" * 2000, "csrf_token": token}).status_code == 302
+    assert db.scalar(select(func.count(CallNote.id))) == 1
+
+
+def test_notes_are_rate_limited_per_user(client, people, app, db):
+    from voice.models import CallNote
+
+    app.config["RATELIMIT_NOTES"] = "5 per minute"
+    login(client, "alice@city.gov")
+    token = csrf(client, "/dashboard/")
+    statuses = [client.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                            data={"body": f"note {n}", "csrf_token": token}).status_code for n in range(8)]
+    assert statuses[:5] == [302] * 5 and statuses[5:] == [429] * 3
+    assert db.scalar(select(func.count(CallNote.id))) == 5
+    refused = client.post(f"/dashboard/calls/{people['alice_call']}/notes", data={"body": "again", "csrf_token": token})
+    assert "Too many at once" in refused.get_data(as_text=True)
+    # Another person's notes are counted on their own.
+    other = app.test_client()
+    login(other, "coord@city.gov")
+    assert other.post(f"/dashboard/calls/{people['alice_call']}/notes",
+                      data={"body": "coordinator's note", "csrf_token": csrf(other, "/dashboard/")}).status_code == 302
+
+
+# --- error pages ----------------------------------------------------------------------------------
+
+
+def test_dashboard_errors_are_styled_pages_with_a_way_home(client, people, app):
+    login(client, "alice@city.gov")
+    for path, method, code in [("/dashboard/roster", "get", 403), ("/dashboard/nowhere", "get", 404),
+                               (f"/dashboard/calls/{people['bruno_call']}", "get", 404),
+                               ("/dashboard/logout", "get", 405)]:
+        answer = getattr(client, method)(path)
+        html = answer.get_data(as_text=True)
+        assert answer.status_code == code, path
+        assert 'href="/dashboard/"' in html and "style.css" in html and "Skip to main content" in html, path
+        assert f"Error {code}" in html
+
+
+def test_a_dashboard_500_is_a_styled_page_and_other_paths_keep_their_own(people, redis_url, database_url, monkeypatch):
+    from voice.dashboard import queries as dashboard_queries
+
+    quiet = create_app(settings(redis_url, database_url, TESTING=False))
+    client = quiet.test_client()
+    login(client, "coord@city.gov")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the board query broke")
+
+    monkeypatch.setattr(dashboard_queries, "board", broken)
+    answer = client.get("/dashboard/")
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 500 and "Something went wrong" in html and 'href="/dashboard/"' in html
+    assert "Sign out" not in html  # the bare page asks nothing of the database
+    assert "Something went wrong" not in client.get("/nowhere").get_data(as_text=True)
+    quiet.extensions["db"].dispose()
+
+
+# --- accessibility in the markup (the browser tests run axe-core on the rendered pages) -------------
+
+
+def test_pages_have_a_skip_link_labelled_note_and_a_legend_for_the_disposition(client, people):
+    login(client, "coord@city.gov")
+    html = client.get(f"/dashboard/calls/{people['alice_call']}").get_data(as_text=True)
+    assert '<a class="skip-link" href="#main">' in html and '<main id="main"' in html
+    assert "<legend>How the case ended</legend>" in html
+    assert '<label for="note-body">Add a note</label>' in html and 'id="note-body"' in html
+
+
+def test_each_report_chart_has_its_numbers_as_a_table(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/reports").get_data(as_text=True)
+    for chart in ["perDay", "perWeek", "handled", "outcome", "category", "language"]:
+        assert re.search(rf'<canvas id="{chart}" role="img" aria-label="[^"]+the table below it', html), chart
+    assert html.count('<table class="numbers">') == 6
+    numbers = html[html.index("The numbers: by outcome"):]
+    assert '<th scope="row">Answered live</th><td>2</td>' in numbers
+
+
+def test_the_board_names_each_person_and_counts_for_announcements(client, people):
+    login(client, "coord@city.gov")
+    html = client.get("/dashboard/board/live").get_data(as_text=True)
+    assert f'id="specialist-{people["alice"].id}" data-name="Alice Mediator" data-state="off"' in html
+    assert 'aria-label="Switch on Alice Mediator"' in html
+    assert 'id="board-waiting" data-count="0"' in html
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert 'id="board-announcer" class="visually-hidden" role="status" aria-live="polite"' in page
+
+
+def test_migration_0002_gives_each_existing_account_its_own_token(tmp_path):
+    from sqlalchemy import text
+
+    from voice.db import Database
+
+    database = Database(f"sqlite:///{tmp_path}/old.db")
+    database.upgrade("0001")
+    with database.engine.begin() as conn:
+        for email in ["a@city.gov", "b@city.gov"]:
+            conn.execute(text("INSERT INTO users (email, password_hash, role, active, created_at) "
+                              "VALUES (:e, 'x', 'coordinator', 1, CURRENT_TIMESTAMP)"), {"e": email})
+    database.upgrade("0002")
+    with database.engine.begin() as conn:
+        tokens = [t for t, in conn.execute(text("SELECT session_token FROM users"))]
+    assert len(tokens) == 2 and all(len(t) >= 24 for t in tokens) and tokens[0] != tokens[1]
+    from alembic import command
+
+    from voice.db import alembic_config
+
+    command.downgrade(alembic_config(database.url), "0001")
+    database.dispose()

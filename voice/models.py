@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
@@ -11,6 +12,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 def utcnow() -> datetime:
     """Naive UTC, the one form every timestamp is stored in (SQLite keeps no zone)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(24)
 
 
 class Base(DeclarativeBase):
@@ -180,6 +185,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Part of every session's signed user id: a new token (sign out, password change, disabling) ends them all.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token, server_default="")
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
 

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
-
-import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import DISPATCH
 from voice.dashboard.auth import create_user
 from voice.simulator import Dispatcher, FlaskTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).parent.parent / "screenshots"
 PASSWORD = "correct horse battery"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
 
 class PausingCaller(ScriptedCaller):
@@ -33,27 +26,6 @@ class PausingCaller(ScriptedCaller):
             self.at_name.set()
             self.go_on.wait(30)
         return super().respond(prompt, kinds)
-
-
-@pytest.fixture
-def served(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
-        yield browser
-        browser.close()
 
 
 def test_coordinator_watches_a_call_records_the_outcome_reads_reports_and_exports(app, served, browser, add_specialist,

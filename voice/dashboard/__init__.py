@@ -29,9 +29,12 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def init_app(app: Flask) -> None:
     """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
-    from voice.dashboard import auth, cli, pages
+    from voice.dashboard import auth, cli, errors, pages
 
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
+    # Notes per account: enough for a busy shift, not enough for a stuck key or a script to bury a call.
+    app.config.setdefault("RATELIMIT_NOTES", "30 per 10 minutes")
+    app.config.setdefault("BOARD_REFRESH_MS", 3000)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -59,6 +62,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.cli.add_command(cli.user_cli)
+    errors.init_app(app)
 
     @app.get("/")
     def root():

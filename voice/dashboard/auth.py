@@ -1,7 +1,9 @@
-"""Accounts: sign in and out, password hashing, roles, and the audit log of who looked at what."""
+"""Accounts: sign in and out, server-side session ending, password hashing, roles, the accounts page,
+and the audit log of who looked at what."""
 
 from __future__ import annotations
 
+import hmac
 from functools import wraps
 
 from argon2 import PasswordHasher
@@ -10,13 +12,15 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import EmailField, PasswordField, SelectField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from voice import db as database
 from voice.dashboard import limiter, login_manager
-from voice.models import AuditEntry, User, utcnow
+from voice.models import AuditEntry, Specialist, User, new_session_token, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard")
 
@@ -36,6 +40,11 @@ class Account(UserMixin):
         self.email = user.email
         self.role = user.role
         self.specialist_id = user.specialist_id
+        self.session_token = user.session_token
+
+    def get_id(self) -> str:
+        # What the signed session cookie carries: the account and the token its sessions were issued under.
+        return f"{self.id}:{self.session_token}"
 
     @property
     def is_coordinator(self) -> bool:
@@ -43,9 +52,33 @@ class Account(UserMixin):
 
 
 @login_manager.user_loader
-def load_account(user_id: str) -> Account | None:
-    user = database.session().get(User, int(user_id)) if user_id.isdigit() else None
-    return Account(user) if user is not None and user.active else None
+def load_account(session_id: str) -> Account | None:
+    """The account a session belongs to, unless its sessions were ended (new token) or it was disabled."""
+    user_id, _, token = session_id.partition(":")
+    user = database.session().get(User, int(user_id)) if user_id.isdigit() and token else None
+    if user is None or not user.active or not user.session_token:
+        return None
+    return Account(user) if hmac.compare_digest(user.session_token, token) else None
+
+
+def end_sessions(user: User) -> None:
+    """Every session this account has, in any browser, stops working at its next request."""
+    user.session_token = new_session_token()
+
+
+def set_password(user: User, password: str) -> None:
+    """A new password ends every session signed in with the old one."""
+    if len(password or "") < 10:
+        raise AccountError("the password must be at least 10 characters")
+    user.password_hash = _hasher.hash(password)
+    end_sessions(user)
+
+
+def set_active(user: User, active: bool) -> None:
+    """Enable or disable an account; disabling ends its sessions at once."""
+    user.active = active
+    if not active:
+        end_sessions(user)
 
 
 class AccountError(ValueError):
@@ -135,6 +168,115 @@ def _safe_next(target: str | None) -> str:
 @bp.post("/logout")
 @login_required
 def logout():
+    db = database.session()
+    user = db.get(User, current_user.id)
+    if user is not None:
+        # A copy of this session's cookie (another tab, a shared machine, a stolen cookie) dies with it.
+        end_sessions(user)
+        audit("logout")
+        db.commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=200)])
+    new = PasswordField("New password (10 characters or more)", validators=[DataRequired(), Length(min=10, max=200)])
+    confirm = PasswordField("New password again", validators=[DataRequired(), EqualTo("new", "The two new passwords differ.")])
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_login_limit, methods=["POST"])
+def change_password():
+    """Change your own password; your other sessions end, this one carries on under the new token."""
+    form = PasswordForm()
+    db = database.session()
+    if form.validate_on_submit():
+        user = db.get(User, current_user.id)
+        if not check_password(user, form.current.data):
+            form.current.errors.append("That is not your current password.")
+        else:
+            set_password(user, form.new.data)
+            audit("password_change", f"user:{user.id}")
+            db.commit()
+            login_user(Account(user))
+            flash("Password changed. You were signed out everywhere else.", "ok")
+            return redirect(url_for("pages.board"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/password.html", form=form), status
+
+
+# --- accounts (coordinator) -----------------------------------------------------------------------
+
+
+class AccountForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = SelectField("Role", choices=[SelectChoice(COORDINATOR, "Coordinator"), SelectChoice(SPECIALIST, "Specialist")])
+    specialist_id = SelectField("Specialist on the roster (for a specialist)", coerce=str, choices=[])
+    password = PasswordField("First password (10 characters or more)", validators=[DataRequired(), Length(max=200)])
+
+
+def _account_form(db: Session) -> AccountForm:
+    form = AccountForm()
+    roster = db.scalars(select(Specialist).where(Specialist.active.is_(True)).order_by(Specialist.name)).all()
+    form.specialist_id.choices = [SelectChoice("", "None")] + [SelectChoice(str(s.id), s.name) for s in roster]
+    return form
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@coordinator_required
+def users():
+    db = database.session()
+    form = _account_form(db)
+    status = 200
+    if form.validate_on_submit():
+        linked = int(form.specialist_id.data) if form.specialist_id.data.isdigit() else None
+        try:
+            user = create_user(db, form.email.data, form.password.data, form.role.data,
+                               linked if form.role.data == SPECIALIST else None)
+            audit("user_create", f"user:{user.id}")
+            db.commit()
+        except AccountError as error:
+            db.rollback()
+            form.email.errors.append(f"{error}.")
+        except IntegrityError:
+            # Two posts of the same new account at once: the second finds the email taken only at the insert.
+            db.rollback()
+            form.email.errors.append(f"{form.email.data.strip().lower()} already has an account.")
+        else:
+            flash(f"Account {user.email} created.", "ok")
+            return redirect(url_for("auth.users"))
+    if request.method == "POST":
+        status = 400
+    rows = db.scalars(select(User).order_by(User.active.desc(), User.email)).all()
+    return render_template("dashboard/users.html", rows=rows, form=form), status
+
+
+@bp.post("/users/<int:user_id>/end-sessions")
+@coordinator_required
+def end_user_sessions(user_id: int):
+    db = database.session()
+    user = db.get(User, user_id) or abort(404)
+    end_sessions(user)
+    audit("end_sessions", f"user:{user.id}")
+    db.commit()
+    flash(f"Every session of {user.email} has ended.", "ok")
+    return redirect(url_for("auth.users"))
+
+
+@bp.post("/users/<int:user_id>/active")
+@coordinator_required
+def set_user_active(user_id: int):
+    db = database.session()
+    user = db.get(User, user_id) or abort(404)
+    active = request.form.get("active") == "1"
+    if not active and user.id == current_user.id:
+        flash("You cannot disable your own account.", "error")
+        return redirect(url_for("auth.users"))
+    set_active(user, active)
+    audit("user_enable" if active else "user_disable", f"user:{user.id}")
+    db.commit()
+    flash(f"{user.email} {'enabled' if active else 'disabled and signed out'}.", "ok")
+    return redirect(url_for("auth.users"))

@@ -1,14 +1,17 @@
-"""`flask --app voice user create EMAIL --role coordinator|specialist` (the password is prompted, never an argument)."""
+"""`flask --app voice user create|set-password|disable EMAIL` (passwords are prompted, never arguments)."""
 
 from __future__ import annotations
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from voice import db as database
 from voice import phones, specialists
-from voice.dashboard.auth import ROLES, SPECIALIST, AccountError, create_user
+from voice.dashboard.auth import ROLES, SPECIALIST, AccountError, create_user, set_active, set_password
+from voice.models import User
 
 user_cli = AppGroup("user", help="Dashboard accounts.")
 
@@ -31,7 +34,44 @@ def create(email: str, role: str, phone: str | None):
     password = click.prompt("Password (10 characters or more)", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(db, email, password, role, specialist_id)
+        db.commit()
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    except IntegrityError:
+        # Created by someone else between our check and our insert.
+        db.rollback()
+        raise click.ClickException(f"{email.strip().lower()} already has an account") from None
+    click.echo(f"created {role} account {user.email}")
+
+
+def _account(db, email: str) -> User:
+    user = db.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"no account {email}")
+    return user
+
+
+@user_cli.command("set-password")
+@click.argument("email")
+def set_password_command(email: str):
+    """Give an account a new password (prompted); every session signed in with the old one ends."""
+    db = database.session()
+    user = _account(db, email)
+    password = click.prompt("New password (10 characters or more)", hide_input=True, confirmation_prompt=True)
+    try:
+        set_password(user, password)
     except AccountError as error:
         raise click.ClickException(str(error)) from None
     db.commit()
-    click.echo(f"created {role} account {user.email}")
+    click.echo(f"new password set for {user.email}; their sessions have ended")
+
+
+@user_cli.command("disable")
+@click.argument("email")
+def disable_command(email: str):
+    """Disable an account and end its sessions at once."""
+    db = database.session()
+    user = _account(db, email)
+    set_active(user, False)
+    db.commit()
+    click.echo(f"disabled {user.email}; their sessions have ended")

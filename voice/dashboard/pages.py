@@ -21,10 +21,11 @@ from flask import (
 )
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from voice import callbacks, calls, durations, phones, specialists, twilio_rest
 from voice import db as database
-from voice.dashboard import queries
+from voice.dashboard import limiter, queries
 from voice.dashboard.auth import audit, coordinator_required
 from voice.models import AuditEntry, Call, CallbackRequest, CallNote, Specialist, utcnow
 from voice.redisdb import get_redis
@@ -40,6 +41,7 @@ DISPOSITIONS = {
     "referred": "Referred elsewhere",
     "no_further_action": "No further action",
 }
+NOTE_MAX = 2000
 OUTCOME_LABELS = {
     "in_intake": "In intake", "connecting": "Connecting", "bridged": "Answered live",
     "callback_queued": "Callback queued", "callback_completed": "Called back", "escalated": "Escalated to dispatch",
@@ -47,14 +49,18 @@ OUTCOME_LABELS = {
 }
 
 
-# Only our own scripts run; pages cannot be framed; caller text can never load anything from elsewhere.
+# Only our own scripts run; no plugins; pages cannot be framed; caller text can never load anything from elsewhere.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                               "media-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+                               "media-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; "
+                               "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "Cache-Control": "no-store",
 }
+HSTS = "max-age=31536000; includeSubDomains"
 
 
 @bp.after_app_request
@@ -62,6 +68,9 @@ def security_headers(response: Response) -> Response:
     if request.path.startswith("/dashboard"):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        # Only over https: a plain-http deployment sending HSTS would lock browsers out of it.
+        if current_app.config["PUBLIC_BASE_URL"].startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
@@ -181,12 +190,17 @@ def export_csv():
 def call_detail(call_id: int):
     call = own_call_or_404(call_id)
     audit("view_call", call.call_sid)
+    database.session().commit()
+    return _call_page(call)
+
+
+def _call_page(call: Call, note_body: str = "", note_error: str | None = None, status: int = 200):
     db = database.session()
-    db.commit()
     timeline = [(event, json.loads(event.detail or "{}")) for event in call.events]
     notes = db.scalars(select(CallNote).where(CallNote.call_id == call.id).order_by(CallNote.id)).all()
     callback = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
-    return render_template("dashboard/call.html", call=call, timeline=timeline, notes=notes, callback=callback)
+    return render_template("dashboard/call.html", call=call, timeline=timeline, notes=notes, callback=callback,
+                           note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")
@@ -209,15 +223,28 @@ def set_disposition(call_id: int):
     return redirect(url_for("pages.call_detail", call_id=call.id))
 
 
+def _note_limit() -> str:
+    return current_app.config["RATELIMIT_NOTES"]
+
+
+def _per_user() -> str:
+    return f"user:{current_user.id}" if current_user.is_authenticated else request.remote_addr or ""
+
+
 @bp.post("/calls/<int:call_id>/notes")
 @login_required
+@limiter.limit(_note_limit, key_func=_per_user)
 def add_note(call_id: int):
     call = own_call_or_404(call_id)
-    body = (request.form.get("body") or "").strip()[:4000]
-    if body:
-        db = database.session()
-        db.add(CallNote(call_id=call.id, user_id=current_user.id, body=body))
-        db.commit()
+    body = (request.form.get("body") or "").strip()
+    if not body:
+        return _call_page(call, note_error="Write the note before adding it.", status=400)
+    if len(body) > NOTE_MAX:
+        return _call_page(call, note_body=body, status=400,
+                          note_error=f"A note can be at most {NOTE_MAX:,} characters; this one is {len(body):,}.")
+    db = database.session()
+    db.add(CallNote(call_id=call.id, user_id=current_user.id, body=body))
+    db.commit()
     return redirect(url_for("pages.call_detail", call_id=call.id) + "#notes")
 
 
@@ -267,11 +294,16 @@ def roster_add():
         return redirect(url_for("pages.roster"))
     try:
         specialist = specialists.add_specialist(db, (request.form.get("name") or "").strip()[:120], number, languages)
+        audit("roster_add", f"specialist:{specialist.id}")
+        db.commit()
     except specialists.RosterError as error:
         flash(str(error), "error")
         return redirect(url_for("pages.roster"))
-    audit("roster_add", f"specialist:{specialist.id}")
-    db.commit()
+    except IntegrityError:
+        # A double click: another request added this number between our check and our insert.
+        db.rollback()
+        flash(f"{phone_display(number)} is already on the roster.", "error")
+        return redirect(url_for("pages.roster"))
     flash(f"{specialist.name} added. They text ON to the line to take calls.", "ok")
     return redirect(url_for("pages.roster"))
 
@@ -288,11 +320,16 @@ def roster_edit(specialist_id: int):
         specialists.update_specialist(db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120],
                                       phone_e164=number, languages=request.form.getlist("languages") or ["en"],
                                       active=request.form.get("active") == "1")
+        audit("roster_edit", f"specialist:{specialist.id}")
+        db.commit()
     except specialists.RosterError as error:
         flash(str(error), "error")
         return redirect(url_for("pages.roster"))
-    audit("roster_edit", f"specialist:{specialist.id}")
-    db.commit()
+    except IntegrityError:
+        # Someone else saved this number for another specialist between our check and our update.
+        db.rollback()
+        flash(f"{phone_display(number)} already belongs to someone else on the roster.", "error")
+        return redirect(url_for("pages.roster"))
     flash(f"{specialist.name} saved.", "ok")
     return redirect(url_for("pages.roster"))
 
