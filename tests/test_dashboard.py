@@ -653,3 +653,43 @@ def test_migration_0002_gives_each_existing_account_its_own_token(tmp_path):
 
     command.downgrade(alembic_config(database.url), "0001")
     database.dispose()
+
+
+def test_the_board_shows_who_is_holding_their_place_and_for_how_long(client, people, db):
+    from voice.models import Hold
+
+    first = Call(call_sid="CA" + "c" * 32, from_number="+19375550131", outcome="in_intake", language="en",
+                 category="noise", started_at=utcnow() - timedelta(minutes=7))
+    second = Call(call_sid="CA" + "d" * 32, from_number="+19375550132", outcome="in_intake", language="en",
+                  caller_name="Pat O'Neil", started_at=utcnow() - timedelta(minutes=2))
+    db.add_all([first, second])
+    db.flush()
+    db.add_all([Hold(call_id=first.id, language="en", arrived_at=first.started_at, status="waiting"),
+                Hold(call_id=second.id, language="en", arrived_at=second.started_at, status="waiting")])
+    db.commit()
+    login(client, "coord@city.gov")
+
+    html = client.get("/dashboard/board/live").get_data(as_text=True)
+    section = " ".join(html[html.index('id="board-holding"'):html.index('id="board-waiting"')].split())
+    assert 'data-count="2"' in section
+    assert "noise · number 1 in line · holding 7 min" in section
+    assert "Pat O&#39;Neil" in section and "number 2 in line · holding 2 min" in section
+    # A caller on hold is not also shown as in the intake.
+    assert "+19375550131" not in html[html.index('id="board-intake"'):html.index('id="board-holding"')]
+
+
+def test_the_board_shows_the_hours_and_the_next_holiday(redis_url, database_url):
+    from tests.conftest import fresh_app, settings
+
+    holiday = date(datetime.now().year + 1, 1, 1)
+    config = settings(redis_url, database_url, OPEN_HOURS="mon-sun 00:00-24:00", HOLIDAYS=holiday.isoformat())
+    with fresh_app(config) as app:
+        with app.app_context():
+            session = app.extensions["db"].session()
+            create_user(session, "coord@city.gov", PASSWORD, "coordinator")
+            session.commit()
+        client = app.test_client()
+        login(client, "coord@city.gov")
+        html = client.get("/dashboard/").get_data(as_text=True)
+    hours = html[html.index('id="board-hours"'):]
+    assert "Open now" in hours and f"next holiday {holiday.strftime('%a %b %-d')}" in hours

@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from voice import callbacks, calls, phones, routing, specialists
+from voice import callbacks, calls, holds, phones, routing, specialists
 from voice.models import Call, CallbackRequest, Specialist, utcnow
 
 PAGE_SIZE = 50
@@ -62,12 +62,33 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
                 state = "calling_back"
         states.append(SpecialistState(s, state, since, counts.get(s.id, 0)))
     in_intake = db.scalars(
-        select(Call).where(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None),
+        select(Call).where(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None), Call.step.is_not(None),
                            Call.started_at >= utcnow() - timedelta(hours=2))
         .order_by(Call.started_at)
     ).all()
+    holding = [(hold, holds.position(db, hold) if hold.status == holds.WAITING else None)
+               for hold in holds.holding_now(db)]
     waiting = callbacks.open_requests(db, (callbacks.PENDING, callbacks.SCHEDULED, callbacks.IN_PROGRESS))
-    return {"specialists": states, "in_intake": in_intake, "waiting": waiting}
+    return {"specialists": states, "in_intake": in_intake, "holding": holding, "waiting": waiting,
+            "hours": line_hours(zone)}
+
+
+def line_hours(zone: str) -> dict:
+    """The program's hours for the board: open now or not, until or from when, and the next holiday."""
+    from flask import current_app
+
+    open_hours = current_app.config["OPEN_HOURS"]
+    now = utcnow()
+    today = datetime.now(ZoneInfo(zone)).date()
+    is_open = open_hours.is_open(now)
+    return {
+        "open": is_open,
+        "always": open_hours.always and not open_hours.holidays,
+        "text": current_app.config["PROGRAM_HOURS"],
+        "closes_at": open_hours.closes_at(now) if is_open else None,
+        "opens_at": None if is_open else open_hours.next_opening(now),
+        "next_holiday": open_hours.next_holiday(today),
+    }
 
 
 # --- the call log ---------------------------------------------------------------------------------

@@ -62,7 +62,7 @@
     const people = new Map();
     root.querySelectorAll("li[data-name]").forEach((li) => people.set(li.id, { name: li.dataset.name, state: li.dataset.state }));
     const count = (id) => { const el = root.querySelector("#" + id); return el ? Number(el.dataset.count) : 0; };
-    return { people, intake: count("board-intake"), waiting: count("board-waiting") };
+    return { people, intake: count("board-intake"), holding: count("board-holding"), waiting: count("board-waiting") };
   }
 
   const plural = (n, one, many) => (n === 1 ? "1 " + one : n + " " + many);
@@ -75,6 +75,9 @@
     });
     if (after.intake !== before.intake) {
       said.push(after.intake ? plural(after.intake, "caller", "callers") + " in the intake" : "No callers in the intake");
+    }
+    if (after.holding !== before.holding) {
+      said.push(after.holding ? plural(after.holding, "caller", "callers") + " on hold" : "Nobody on hold");
     }
     if (after.waiting !== before.waiting) {
       said.push(after.waiting ? plural(after.waiting, "caller", "callers") + " waiting for a callback" : "Nobody is waiting for a callback");
