@@ -49,10 +49,11 @@ AUTH_TOKEN = "demo-auth-token"  # noqa: S105 (signs requests to the local demo o
 DEMO_LOGIN = ("coordinator@demo.mediation-line.org", "mediation-demo")
 ALICE, BRUNO, CORA = "+19375550201", "+19375550202", "+19375550203"
 FIRST_CALLER, SECOND_CALLER = "+19375550123", "+19375550145"
-# language, safety, category, name, location, callback number, description, talk now
-FIRST_CALL = ["1", "2", "1", "Dana Whitfield", "400 West Third Street", "1",
-              "My neighbor plays loud music every night after midnight", "1"]
-SECOND_CALL = ["2", "no", "6", "María López", "Calle Salem y Avenida Main", "1",
+# Safe (2), noise (1): all a caller answers before a specialist is talking with them.
+FIRST_CALL = ["2", "1"]
+# Spanish (9), safe ("no"), landlord (6); nobody is on, so the callback questions: name, place, the caller ID
+# (1), a few words, as soon as possible (1).
+SECOND_CALL = ["9", "no", "6", "María López", "Calle Salem y Avenida Main", "1",
                "El propietario no arregla la calefacción", "1"]
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -251,8 +252,8 @@ def play(line: Line, args: argparse.Namespace) -> list[str]:
     alice = InteractiveCaller("Alice (you)") if args.as_specialist else SpecialistPhone("Alice Mediator")
     line.phone.network[ALICE] = alice
     if args.interactive:
-        say(f"   {BOLD}You are the caller.{RESET} At each prompt type keys (1, 2, 9375550123#) or, where the"
-            " line listens, words; Enter alone is silence, q hangs up.")
+        say(f"   {BOLD}You are the caller.{RESET} At each prompt type keys (2, 1, 9375550123#) or, where the"
+            " line listens, words; Enter alone is silence, q hangs up. 0 reaches dispatch at any prompt.")
     caller = InteractiveCaller() if args.interactive else ScriptedCaller(FIRST_CALL, label="caller")
     # Whoever asks to be called back is: the worker's call rings this same caller.
     line.phone.network[FIRST_CALLER] = caller

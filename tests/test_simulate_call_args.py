@@ -22,11 +22,12 @@ def test_silence_and_dash_inputs_reach_the_call_wherever_the_options_are(app, ca
     url, server = serve(app)
     try:
         code = load_script("simulate_call").main([
-            "--url", url, "1", "-", "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN,
+            "--url", url, "2", "1", "-", "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN,
             "--account-sid", ACCOUNT_SID, "--line", LINE, "--dispatch", "+19375550911", "--", "-x"])
     finally:
         server.shutdown()
     out = capsys.readouterr().out
     assert code == 0, out
     said = [line.strip() for line in out.splitlines() if line.strip().startswith("caller:")]
-    assert said[:3] == ["caller: presses '1'", "caller: (silence)", "caller: says '-x'"], said
+    # Safe, noise, then silence and "-x" at the first callback question (nobody is on).
+    assert said[:4] == ["caller: presses '2'", "caller: presses '1'", "caller: (silence)", "caller: says '-x'"], said

@@ -173,7 +173,8 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
     """The next thing a held caller hears: their place in line, one question, or music (each interruptible)."""
     call = hold.call
     language = call.language
-    ringing = bool(r.hlen(Keys.offers(hold.id)))
+    # Ringing, or about to be: a free specialist is being offered this caller as we speak.
+    ringing = bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0
     now = utcnow()
     announce = first or hold.last_announced_at is None or (now - hold.last_announced_at).total_seconds() >= ANNOUNCE_SECONDS
     if first and ringing:

@@ -163,6 +163,8 @@ class InteractiveCaller(Party):
         self.ask = ask
 
     def respond(self, prompt: str, kinds: set[str]) -> str | None:
+        if not prompt.strip():
+            return None  # music on hold, nothing asked: no need to stop for the keyboard
         how = "keys or words" if "speech" in kinds else "keys"
         try:
             answer = self.ask(f"  [{self.label}: type {how}, Enter for silence, q to hang up] > ").strip()
@@ -729,7 +731,7 @@ class SimulatedPhone:
         idle = context == "wait"
         if element.tag == "Say":
             text = (element.text or "").strip()
-            record.mark(f"said:{text[:40]}")
+            record.mark(f"said:{text}")
             record.say(f"to {leg.party.label}", text)
             if not record.expect_fault and text in FAULT_TEXTS:
                 record.problem(f"fault: the caller heard the fault message at {url}")
