@@ -86,7 +86,7 @@ def watched(redis_url, database_url):
 def banner(client, about: str) -> list[str]:
     """The banner's lines about the worker (NO_WORKER) or the sweep (NO_SWEEP) on the live board."""
     page = client.get("/dashboard/").get_data(as_text=True)
-    return [line.strip() for line in page.splitlines() if 'class="flash error health"' in line and about in line]
+    return [line.strip() for line in page.splitlines() if 'class="banner health"' in line and about in line]
 
 
 def clock(moment: float) -> str:
@@ -139,7 +139,7 @@ def test_banner_says_when_the_sweep_rq_cron_queues_stopped_running(watched):
     app, _config, client = watched
     r = app.extensions["redis"]
     assert banner(client, NO_SWEEP) == [
-        f'<p class="flash error health" role="alert">{NO_SWEEP}: scheduled callbacks are not being checked.</p>']
+        f'<p class="banner health" role="alert">{NO_SWEEP}: scheduled callbacks are not being checked.</p>']
 
     # What `rq cron workers.cron` does each minute: queue the registered job; a worker then runs it.
     scheduler = CronScheduler(connection=r)
