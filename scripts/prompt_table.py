@@ -35,7 +35,6 @@ def journey(language: str) -> list[tuple[str, str, str]]:
     rows += [
         ("safe", "the kind of problem (one key)", STEPS["category"].prompt[language]),
         ("a specialist free", "while their phones ring", MESSAGES["connecting"][language]),
-        ("a specialist free", "as the specialist picks them up", MESSAGES["connected"][language]),
         ("danger or 0", "before dispatch is dialed", MESSAGES["escalate"][language]),
         ("everyone busy", "place in line and the wait",
          MESSAGES["busy"][language].format(position=2, minutes=15)),

@@ -106,7 +106,7 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     category = CATEGORY_LABELS.get(call.category) if call.category else None
     parts = []
     if language_said:
-        parts.append(f"About {category}." if category else "Kind of problem not given.")
+        parts.append(f"{category.capitalize()}." if category else "Kind of problem not given.")
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
         parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")

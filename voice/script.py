@@ -253,10 +253,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "We are closing for today.",
         "es": "Estamos cerrando por hoy.",
     },
-    "connected": {
-        "en": "Connecting you.",
-        "es": "Le comunico.",
-    },
     "callback_queued": {
         "en": "A mediation specialist will call you back at {number}, from {line}. {eta} Thank you for calling the {program}. Goodbye.",
         "es": "Un especialista en mediación le llamará al {number}, desde el {line}. {eta} Gracias por llamar al {program_es}. Adiós.",
