@@ -261,3 +261,22 @@ def test_the_migration_adds_redacted_at_to_an_empty_database(tmp_path, database_
     shared = Database(database_url)
     assert "redacted_at" in {c["name"] for c in inspect(shared.engine).get_columns("calls")}
     shared.dispose()
+
+
+def test_the_purge_deletes_recordings_through_twilio_api_base_url(redis_url, database_url):
+    """The demo's fake Twilio takes the purge's deletions as Twilio does (TWILIO_API_BASE_URL honoured)."""
+    from tests.conftest import LINE, fresh_app, settings
+    from voice.simulator.fake_twilio import FakeTwilio
+
+    fake = FakeTwilio(None, ACCOUNT_SID, "test-auth-token", LINE)
+    base = fake.start()
+    try:
+        with fresh_app(settings(redis_url, database_url, TWILIO_API_BASE_URL=base)) as app, app.app_context():
+            db = app.extensions["db"].session()
+            old = make_call(db, 400, "CA-old", recording=OLD_RECORDING)
+            result = app.test_cli_runner().invoke(args=["purge"])
+            assert result.exit_code == 0, result.output
+            assert fake.deleted_recordings == [OLD_RECORDING]
+            assert snapshot(db, old)["call"]["redacted_at"] is not None
+    finally:
+        fake.stop()
