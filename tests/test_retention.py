@@ -184,6 +184,8 @@ def test_a_transient_twilio_failure_leaves_that_call_for_the_next_night(app, db,
     left = snapshot(db, stuck)["call"]
     assert left["redacted_at"] is None
     assert left["recording_sid"] == OLD_RECORDING and left["recording_url"] == recording_url(OLD_RECORDING)
+    # Its words and numbers go tonight all the same; only the recording's deletion waits.
+    assert left["caller_name"] is None and left["from_number"] == "" and left["description"] is None
     for done in (other, plain):
         assert snapshot(db, done)["call"]["redacted_at"] is not None
         assert personal_data_in(snapshot(db, done)) == []
