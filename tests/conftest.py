@@ -59,6 +59,7 @@ def settings(redis_url: str, database_url: str, **extra) -> dict:
         "DISPATCH_TRANSFER_NUMBER": DISPATCH,
         "PUBLIC_BASE_URL": PUBLIC,
         "SECRET_KEY": "test-secret",
+        "RETENTION_DAYS": 365,
         "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
         "WTF_CSRF_ENABLED": True,

@@ -18,6 +18,7 @@ REQUIRED = {
     "DISPATCH_TRANSFER_NUMBER": DISPATCH,
     "PUBLIC_BASE_URL": PUBLIC,
     "SECRET_KEY": "test-secret",
+    "RETENTION_DAYS": "365",
 }
 
 
@@ -153,3 +154,25 @@ def test_a_bad_time_zone_is_named_before_the_hours_are_read():
 def test_a_missing_required_setting_is_named():
     with pytest.raises(ConfigError, match="missing required setting SECRET_KEY"):
         load_settings({**REQUIRED, "SECRET_KEY": ""})
+
+
+def test_production_must_choose_how_long_personal_data_is_kept(monkeypatch, capsys):
+    monkeypatch.delenv("RETENTION_DAYS", raising=False)
+    https = {name: value for name, value in REQUIRED.items() if name != "RETENTION_DAYS"}
+    with pytest.raises(SystemExit) as stopped:
+        create_app(https)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mediation-line: missing required setting RETENTION_DAYS")
+    with pytest.raises(ConfigError, match="missing required setting RETENTION_DAYS"):
+        load_settings({**https, "RETENTION_DAYS": " "})
+    monkeypatch.setenv("RETENTION_DAYS", "90")
+    assert load_settings(https)["RETENTION_DAYS"] == 90
+
+
+def test_retention_defaults_to_a_year_off_https_and_is_a_positive_whole_number(monkeypatch):
+    monkeypatch.delenv("RETENTION_DAYS", raising=False)
+    local = {name: value for name, value in REQUIRED.items() if name != "RETENTION_DAYS"}
+    assert load_settings({**local, "PUBLIC_BASE_URL": "http://127.0.0.1:5000"})["RETENTION_DAYS"] == 365
+    assert refusal(RETENTION_DAYS="a year").startswith("setting RETENTION_DAYS must be a whole number")
+    assert refusal(RETENTION_DAYS="0").startswith("setting RETENTION_DAYS must be greater than zero")

@@ -135,7 +135,8 @@ def test_the_flask_command_provisions_the_configured_number(runner, app):
 
 
 def test_the_script_reads_its_settings_from_the_environment(monkeypatch, capsys):
-    for name, value in {**CONFIG, "DISPATCH_TRANSFER_NUMBER": "+19375550911", "SECRET_KEY": "x"}.items():
+    for name, value in {**CONFIG, "DISPATCH_TRANSFER_NUMBER": "+19375550911", "SECRET_KEY": "x",
+                        "RETENTION_DAYS": "365"}.items():
         monkeypatch.setenv(name, value)
     path = Path(__file__).parent.parent / "scripts" / "provision_twilio.py"
     spec = importlib.util.spec_from_file_location("provision_twilio", path)

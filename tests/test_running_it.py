@@ -62,7 +62,8 @@ def test_worker_and_cron_read_redis_from_the_apps_own_settings():
         assert "-c workers.settings" in lines[name]
     env = {**os.environ, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
            "TWILIO_PHONE_NUMBER": "+19375550100", "DISPATCH_TRANSFER_NUMBER": "+19375550911",
-           "PUBLIC_BASE_URL": "https://line.example.org", "SECRET_KEY": "x", "REDIS_URL": "redis://127.0.0.1:1/12"}
+           "PUBLIC_BASE_URL": "https://line.example.org", "SECRET_KEY": "x", "RETENTION_DAYS": "365",
+           "REDIS_URL": "redis://127.0.0.1:1/12"}
     # Exactly how `rq worker -c` and `rq cron -c` open their connection.
     code = ("from rq.cli.helpers import CliConfig; kw = CliConfig(config='workers.settings').connection"
             ".connection_pool.connection_kwargs; print(kw['host'], kw['port'], kw['db'])")

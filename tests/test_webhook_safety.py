@@ -144,7 +144,8 @@ def test_odd_keypad_input_never_breaks_a_step(app, client, digits):
 def test_a_missing_setting_stops_start_up_with_one_line_naming_it(tmp_path):
     script = "from voice import create_app; create_app()"
     env = {"PATH": "/usr/bin:/bin", "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": "x",
-           "TWILIO_PHONE_NUMBER": LINE, "PUBLIC_BASE_URL": PUBLIC, "SECRET_KEY": "s"}
+           "TWILIO_PHONE_NUMBER": LINE, "PUBLIC_BASE_URL": PUBLIC, "SECRET_KEY": "s",
+           "RETENTION_DAYS": "365"}
     result = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -13,7 +13,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
     from dotenv import load_dotenv
 
-    from voice import callbacks_cli, cli, dashboard, db, health, provisioning, redisdb, routing
+    from voice import callbacks_cli, cli, dashboard, db, health, provisioning, redisdb, retention, routing
     from voice.config import ConfigError, load_settings
     from voice.tasks import on_specialist_freed
     from voice.webhooks import bridge, callbacks, intake, sms, status
@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     callbacks_cli.init_app(app)
     provisioning.init_app(app)
     health.init_app(app)
+    retention.init_app(app)
     # Last: the dashboard exempts every blueprint registered before it (the Twilio webhooks) from CSRF.
     dashboard.init_app(app)
     return app

@@ -72,6 +72,8 @@ DEFAULTS: dict[str, object] = {
     "STALE_ATTEMPT_SECONDS": 90,
     "SESSION_IDLE_MINUTES": 30,
     "RATELIMIT_LOGIN": "10 per minute",
+    # Days a call's personal data (names, numbers, places, words, recordings) is kept; required in production.
+    "RETENTION_DAYS": 365,
 }
 
 _INTS = (
@@ -81,6 +83,7 @@ _INTS = (
     "CALL_LEASE_SECONDS",
     "SESSION_IDLE_MINUTES",
     "STALE_ATTEMPT_SECONDS",
+    "RETENTION_DAYS",
 )
 _BOOLS = ("CALLBACK_SMS",)
 _PHONES = ("TWILIO_PHONE_NUMBER", "DISPATCH_TRANSFER_NUMBER")
@@ -96,6 +99,7 @@ def load_settings(overrides: dict | None = None) -> dict:
     """Merge defaults, the environment and overrides, then validate and normalise."""
     settings, given = read_settings(overrides or {})
     check_required(settings)
+    check_retention(settings, given)
     parse_ints(settings)
     parse_bools(settings)
     parse_lists(settings)
@@ -129,6 +133,14 @@ def check_required(settings: dict) -> None:
     for name in REQUIRED:
         if not str(settings.get(name) or "").strip():
             raise ConfigError(f"missing required setting {name} (set it in the environment or .env)")
+
+
+def check_retention(settings: dict, given: set[str]) -> None:
+    """In production (an https PUBLIC_BASE_URL) the city must choose how long callers' personal data is kept."""
+    chosen = "RETENTION_DAYS" in given and str(settings["RETENTION_DAYS"]).strip()
+    if str(settings["PUBLIC_BASE_URL"]).strip().startswith("https://") and not chosen:
+        raise ConfigError("missing required setting RETENTION_DAYS (days to keep callers' personal data; "
+                          "required when PUBLIC_BASE_URL is https)")
 
 
 def parse_ints(settings: dict) -> None:

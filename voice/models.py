@@ -51,6 +51,8 @@ class Call(Base):
         Index("ix_calls_category_started", "category", "started_at"),
         Index("ix_calls_language_started", "language", "started_at"),
         Index("ix_calls_specialist_started", "specialist_id", "started_at"),
+        # The nightly purge looks for calls not yet redacted (NULL) that started before the cutoff.
+        Index("ix_calls_redacted_started", "redacted_at", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -80,6 +82,8 @@ class Call(Base):
     disposition_notes: Mapped[str | None] = mapped_column(Text)
     disposition_at: Mapped[datetime | None] = mapped_column(DateTime)
     disposition_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When the purge removed the caller's personal data (voice/retention.py); None while it is kept.
+    redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
     events: Mapped[list[CallEvent]] = relationship(

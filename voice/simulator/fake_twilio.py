@@ -58,6 +58,8 @@ class FakeTwilio:
         self.calls: list[PlacedCall] = []
         self.texts: list[dict] = []
         self.numbers = {line_number: self._number_json("PN" + "0" * 32, line_number)}
+        # Recording SIDs deleted through the API (the retention purge).
+        self.deleted_recordings: list[str] = []
         self.on_text = on_text
         self.on_call = on_call
         self._ids = itertools.count(1)
@@ -255,6 +257,12 @@ class FakeTwilio:
         def recording(account, sid):
             # A few bytes of an MP3 header: enough for a browser to show a (silent) player.
             return Response(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64, mimetype="audio/mpeg")
+
+        @app.delete(f"{API}/Recordings/<sid>.json")
+        def delete_recording(account, sid):
+            # The retention purge deletes recordings; Twilio answers an empty 204.
+            self.deleted_recordings.append(sid)
+            return Response(status=204)
 
         return app
 
