@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, holds, hours, phones, routing, tasks
+from voice import callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
-from voice.twiml import say, webhook_url
+from voice.twiml import dial_dispatch, say, webhook_url
 
 # How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem,
 # and how long an accepting specialist waits for the caller to reach their queue.
@@ -325,3 +325,30 @@ def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
             cancel_offers(db, r, hold)
         else:
             holds.finish(db, hold)
+
+
+def request_transfer(db: Session, call: Call, by: str) -> None:
+    """A specialist sends the caller on a live call back to 911 dispatch: a REST update of the caller's call.
+
+    Raises TwilioError when Twilio cannot be reached or refuses (the call is over); nothing is changed then.
+    """
+    config = current_app.config
+    # https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource: the caller's call leaves the
+    # specialist's bridge (whose <Dial> then ends) and runs /voice/transfer.
+    twilio_rest.redirect_call(config, call.call_sid, webhook_url("/voice/transfer", call=call.call_sid))
+    calls.record_event(db, call, "transfer_requested", by=by)
+
+
+def transfer_twiml(db: Session, call: Call) -> str:
+    """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID."""
+    from voice import intake
+
+    calls.set_outcome(db, call, calls.ESCALATED, reason="transferred to dispatch by the specialist")
+    calls.record_event(db, call, "transferred_to_dispatch")
+    hold = holds.hold_of(db, call)
+    if hold is not None:
+        holds.finish(db, hold)
+    response = VoiceResponse()
+    say(response, MESSAGES["escalate"][call.language], call.language)
+    dial_dispatch(response, call.language, caller_id=intake.caller_number(call))
+    return str(response)

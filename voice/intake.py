@@ -295,9 +295,13 @@ def escalate(db: Session, call: Call, reason: str) -> str:
     response = VoiceResponse()
     key = "escalate_no_answer" if reason == "no answer to the safety question" else "escalate"
     say(response, MESSAGES[key][call.language], call.language)
-    # Dispatch should see the caller's own number, as on the original 911 call.
-    dial_dispatch(response, call.language, caller_id=phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"]))
+    dial_dispatch(response, call.language, caller_id=caller_number(call))
     return str(response)
+
+
+def caller_number(call: Call) -> str | None:
+    """Dispatch should see the caller's own number, as on the original 911 call."""
+    return phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"])
 
 
 def finished(call: Call) -> str:

@@ -82,6 +82,8 @@ class Call(Base):
     disposition_notes: Mapped[str | None] = mapped_column(Text)
     disposition_at: Mapped[datetime | None] = mapped_column(DateTime)
     disposition_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # What happens next, as the specialist decided on the case page: none, callback or visit.
+    follow_up: Mapped[str | None] = mapped_column(String(16))
     # When the purge removed the caller's personal data (voice/retention.py); None while it is kept.
     redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
 

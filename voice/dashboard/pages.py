@@ -191,16 +191,24 @@ def call_detail(call_id: int):
     call = own_call_or_404(call_id)
     audit("view_call", call.call_sid)
     database.session().commit()
-    return _call_page(call)
+    return call_page(call)
 
 
-def _call_page(call: Call, note_body: str = "", note_error: str | None = None, status: int = 200):
+def call_page(call: Call, note_body: str = "", note_error: str | None = None, case_form=None, status: int = 200):
+    """A call's page: what the caller told us, the case form, disposition, notes, and the timeline."""
+    from voice.dashboard.cases import FOLLOW_UPS, CaseForm
+
     db = database.session()
     timeline = [(event, json.loads(event.detail or "{}")) for event in call.events]
     notes = db.scalars(select(CallNote).where(CallNote.call_id == call.id).order_by(CallNote.id)).all()
     callback = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
+    if case_form is None:
+        case_form = CaseForm(formdata=None, caller_name=call.caller_name, location=call.location,
+                             description=call.description, follow_up=call.follow_up or "none")
+    live = call.connected_at is not None and call.ended_at is None
     return render_template("dashboard/call.html", call=call, timeline=timeline, notes=notes, callback=callback,
-                           note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX), status
+                           note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX, case_form=case_form,
+                           FOLLOW_UPS=FOLLOW_UPS, live=live), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")
@@ -238,9 +246,9 @@ def add_note(call_id: int):
     call = own_call_or_404(call_id)
     body = (request.form.get("body") or "").strip()
     if not body:
-        return _call_page(call, note_error="Write the note before adding it.", status=400)
+        return call_page(call, note_error="Write the note before adding it.", status=400)
     if len(body) > NOTE_MAX:
-        return _call_page(call, note_body=body, status=400,
+        return call_page(call, note_body=body, status=400,
                           note_error=f"A note can be at most {NOTE_MAX:,} characters; this one is {len(body):,}.")
     db = database.session()
     db.add(CallNote(call_id=call.id, user_id=current_user.id, body=body))

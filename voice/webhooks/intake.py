@@ -58,6 +58,13 @@ def recorded():
     return bridge.message_recorded(database.session(), current_call(), request.form.to_dict())
 
 
+@bp.post("/transfer")
+@twilio_webhook(caller_fault)
+def transfer():
+    """A specialist sent the caller back to dispatch from the case page (a REST update of the caller's call)."""
+    return bridge.transfer_twiml(database.session(), current_call())
+
+
 @bp.post("/fallback")
 def fallback():
     """Twilio calls this when our Voice URL failed: no Redis, no database, straight to a person."""
