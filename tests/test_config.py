@@ -153,3 +153,22 @@ def test_a_bad_time_zone_is_named_before_the_hours_are_read():
 def test_a_missing_required_setting_is_named():
     with pytest.raises(ConfigError, match="missing required setting SECRET_KEY"):
         load_settings({**REQUIRED, "SECRET_KEY": ""})
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", ()), ("coordinator", ("coordinator",)), (" Coordinator, specialist ", ("coordinator", "specialist")),
+    (["coordinator"], ("coordinator",)), ([], ()),
+])
+def test_roles_that_need_two_factor_sign_in(value, expected):
+    assert load(REQUIRE_2FA_FOR=value)["REQUIRE_2FA_FOR"] == expected
+
+
+def test_two_factor_is_required_of_nobody_by_default():
+    assert load()["REQUIRE_2FA_FOR"] == ()
+
+
+@pytest.mark.parametrize("value", ["admin", "coordinator,admin", "coordinators"])
+def test_an_unknown_role_for_two_factor_is_refused(value):
+    message = refusal(REQUIRE_2FA_FOR=value)
+    assert message.startswith("setting REQUIRE_2FA_FOR must list roles (coordinator or specialist)")
+    assert repr(value) in message

@@ -19,14 +19,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from voice import db as database
+from voice.config import ACCOUNT_ROLES
 from voice.dashboard import limiter, login_manager
 from voice.models import AuditEntry, Specialist, User, new_session_token, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard")
 
-COORDINATOR = "coordinator"
-SPECIALIST = "specialist"
-ROLES = (COORDINATOR, SPECIALIST)
+ROLES = ACCOUNT_ROLES
+COORDINATOR, SPECIALIST = ROLES
 _hasher = PasswordHasher()
 # Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
