@@ -325,3 +325,9 @@ def test_migration_0006_keeps_accounts_and_goes_back(tmp_path):
     with database.engine.begin() as conn:
         assert conn.execute(text("SELECT email FROM users")).scalar() == "a@city.gov"
     database.dispose()
+
+
+def test_the_second_step_pages_send_someone_signed_in_to_the_board(client, people):
+    login(client, "alice@city.gov")
+    for path in (ENROL, CODE, RECOVERY):
+        assert client.get(path).headers["Location"] == "/dashboard/", path

@@ -232,10 +232,14 @@ def second_step_view(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
+        if current_user.is_authenticated:
+            # Signed in already (a reload of the recovery codes page, say): nothing to do here.
+            return redirect(url_for("pages.board"))
         user = _half_signed_in()
         if user is None:
             session.pop(_HALF_SIGNED_IN, None)
-            flash("Sign in again: your sign-in was not finished in time.", "error")
+            flash("Sign in with your email and password first (a sign-in not finished within 10 minutes lapses).",
+                  "error")
             return redirect(url_for("auth.login"))
         return view(user, *args, **kwargs)
 
