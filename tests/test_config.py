@@ -176,3 +176,22 @@ def test_retention_defaults_to_a_year_off_https_and_is_a_positive_whole_number(m
     assert load_settings({**local, "PUBLIC_BASE_URL": "http://127.0.0.1:5000"})["RETENTION_DAYS"] == 365
     assert refusal(RETENTION_DAYS="a year").startswith("setting RETENTION_DAYS must be a whole number")
     assert refusal(RETENTION_DAYS="0").startswith("setting RETENTION_DAYS must be greater than zero")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("", ()), ("coordinator", ("coordinator",)), (" Coordinator, specialist ", ("coordinator", "specialist")),
+    (["coordinator"], ("coordinator",)), ([], ()),
+])
+def test_roles_that_need_two_factor_sign_in(value, expected):
+    assert load(REQUIRE_2FA_FOR=value)["REQUIRE_2FA_FOR"] == expected
+
+
+def test_two_factor_is_required_of_nobody_by_default():
+    assert load()["REQUIRE_2FA_FOR"] == ()
+
+
+@pytest.mark.parametrize("value", ["admin", "coordinator,admin", "coordinators"])
+def test_an_unknown_role_for_two_factor_is_refused(value):
+    message = refusal(REQUIRE_2FA_FOR=value)
+    assert message.startswith("setting REQUIRE_2FA_FOR must list roles (coordinator or specialist)")
+    assert repr(value) in message

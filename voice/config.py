@@ -32,6 +32,8 @@ DEFAULT_VOICE_ES = "Polly.Lupe"
 DEFAULT_VOICES = MappingProxyType({"en": DEFAULT_VOICE_EN, "es": DEFAULT_VOICE_ES})
 DEFAULT_PROGRAM_HOURS = "Monday to Friday, 8 a.m. to 8 p.m."
 DEFAULT_PROGRAM_HOURS_ES = "de lunes a viernes, de 8 de la mañana a 8 de la noche"
+# The dashboard's account roles (voice/dashboard/auth.py uses these names).
+ACCOUNT_ROLES = ("coordinator", "specialist")
 
 DEFAULTS: dict[str, object] = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -74,6 +76,8 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_LOGIN": "10 per minute",
     # Days a call's personal data (names, numbers, places, words, recordings) is kept; required in production.
     "RETENTION_DAYS": 365,
+    # Roles that must sign in with an authenticator code too, e.g. "coordinator"; empty: nobody has to.
+    "REQUIRE_2FA_FOR": "",
 }
 
 _INTS = (
@@ -180,6 +184,12 @@ def parse_lists(settings: dict) -> None:
     settings["CALLBACK_COUNTRIES"] = tuple(parse_list(
         "CALLBACK_COUNTRIES", settings["CALLBACK_COUNTRIES"], _region_code,
         "region codes separated by commas, e.g. US,CA"))
+    roles = settings["REQUIRE_2FA_FOR"]
+    given = any(str(role).strip() for role in roles) if isinstance(roles, list | tuple) else str(roles or "").strip(", ")
+    # Empty is allowed here (nobody has to), unlike the lists above.
+    settings["REQUIRE_2FA_FOR"] = tuple(parse_list(
+        "REQUIRE_2FA_FOR", roles, _account_role, f"roles ({' or '.join(ACCOUNT_ROLES)}) separated by commas, "
+        "e.g. coordinator")) if given else ()
 
 
 def parse_list(name: str, value: object, item: Callable[[str], object], what: str) -> list:
@@ -208,6 +218,13 @@ def _region_code(text: str) -> str:
     if code not in phonenumbers.SUPPORTED_REGIONS:
         raise ValueError(text)
     return code
+
+
+def _account_role(text: str) -> str:
+    role = text.lower()
+    if role not in ACCOUNT_ROLES:
+        raise ValueError(text)
+    return role
 
 
 def parse_place(settings: dict) -> None:

@@ -193,8 +193,26 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Part of every session's signed user id: a new token (sign out, password change, disabling) ends them all.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token, server_default="")
+    # Two-factor sign-in (voice/dashboard/two_factor.py): the TOTP secret, set at the password step of an
+    # enrolment and in force once enrolled_at is set; the last time step a code was accepted for, never accepted again.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+
+
+class RecoveryCode(Base):
+    """A single-use code that stands in for an authenticator code; only its argon2 hash is kept."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (Index("ix_recovery_codes_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class AuditEntry(Base):

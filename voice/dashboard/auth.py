@@ -1,9 +1,15 @@
 """Accounts: sign in and out, server-side session ending, password hashing, roles, the accounts page,
-and the audit log of who looked at what."""
+and the audit log of who looked at what.
+
+Sign-in is one step, or two for an account that must use an authenticator (REQUIRE_2FA_FOR, or enrolled):
+the password step leaves only a note in the session of who is half signed in (no page opens to it), and
+the code step (or the enrolment, for an account that has none yet) signs them in.
+"""
 
 from __future__ import annotations
 
 import hmac
+import time
 from functools import wraps
 
 from argon2 import PasswordHasher
@@ -14,19 +20,19 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from wtforms import EmailField, PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from voice import db as database
-from voice.dashboard import limiter, login_manager
+from voice.config import ACCOUNT_ROLES
+from voice.dashboard import limiter, login_manager, two_factor
 from voice.models import AuditEntry, Specialist, User, new_session_token, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard")
 
-COORDINATOR = "coordinator"
-SPECIALIST = "specialist"
-ROLES = (COORDINATOR, SPECIALIST)
+ROLES = ACCOUNT_ROLES
+COORDINATOR, SPECIALIST = ROLES
 _hasher = PasswordHasher()
 # Checked against when the email is unknown, so a wrong email takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -71,6 +77,12 @@ def set_password(user: User, password: str) -> None:
     if len(password or "") < 10:
         raise AccountError("the password must be at least 10 characters")
     user.password_hash = _hasher.hash(password)
+    end_sessions(user)
+
+
+def reset_two_factor(db: Session, user: User) -> None:
+    """Forget the account's authenticator and recovery codes and end its sessions (a lost or stolen phone)."""
+    two_factor.forget(db, user)
     end_sessions(user)
 
 
@@ -147,15 +159,23 @@ def login():
         db = database.session()
         user = db.scalar(select(User).where(func.lower(User.email) == form.email.data.strip().lower()))
         if check_password(user, form.password.data) and user.active:
-            user.last_login_at = utcnow()
-            session.clear()
-            session.permanent = True
-            login_user(Account(user))
-            audit("login")
+            next_url = _safe_next(request.args.get("next"))
+            if two_factor.required(user, current_app.config["REQUIRE_2FA_FOR"]):
+                return _begin_second_step(db, user, next_url)
+            _sign_in(user)
             db.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(next_url)
         flash("That email and password do not match an account.", "error")
     return render_template("dashboard/login.html", form=form), 200 if request.method == "GET" else 401
+
+
+def _sign_in(user: User) -> None:
+    """The account is signed in: a new session, so nothing from before the sign-in carries over."""
+    user.last_login_at = utcnow()
+    session.clear()
+    session.permanent = True
+    login_user(Account(user))
+    audit("login")
 
 
 def _safe_next(target: str | None) -> str:
@@ -163,6 +183,182 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return url_for("pages.board")
+
+
+# --- the second sign-in step ---------------------------------------------------------------------------
+
+_HALF_SIGNED_IN = "two_factor"
+# Long enough to find a phone and open the app; a half sign-in left on a shared machine dies soon after.
+SECOND_STEP_SECONDS = 10 * 60
+# Wrong codes in one half sign-in before the password is asked for again (each step is also throttled).
+MAX_WRONG_CODES = 5
+
+
+class CodeForm(FlaskForm):
+    code = StringField("Code from your authenticator app", validators=[
+        DataRequired("Enter the 6-digit code from your authenticator app."), Length(max=12)])
+
+
+class RecoveryForm(FlaskForm):
+    code = StringField("Recovery code", validators=[DataRequired("Enter one of your recovery codes."), Length(max=40)])
+
+
+def _begin_second_step(db: Session, user: User, next_url: str):
+    """Note who passed the password step, and send them to their code (or to enrol): they are not signed in."""
+    session.clear()
+    session.permanent = True
+    session[_HALF_SIGNED_IN] = {"user": user.id, "token": user.session_token, "since": int(time.time()),
+                                "next": next_url, "wrong": 0}
+    if two_factor.enrolled(user):
+        return redirect(url_for("auth.second_step"))
+    two_factor.offer_secret(user)
+    db.commit()
+    return redirect(url_for("auth.enrol"))
+
+
+def _half_signed_in() -> User | None:
+    """The account whose password was just right, while that is recent and its sessions have not been ended."""
+    state = session.get(_HALF_SIGNED_IN)
+    if not isinstance(state, dict) or time.time() - state.get("since", 0) > SECOND_STEP_SECONDS:
+        return None
+    user = database.session().get(User, state.get("user"))
+    if user is None or not user.active or not hmac.compare_digest(user.session_token, str(state.get("token"))):
+        return None
+    return user
+
+
+def second_step_view(view):
+    """For the pages between the password and being signed in; anyone else starts at the password."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user.is_authenticated:
+            # Signed in already (a reload of the recovery codes page, say): nothing to do here.
+            return redirect(url_for("pages.board"))
+        user = _half_signed_in()
+        if user is None:
+            session.pop(_HALF_SIGNED_IN, None)
+            flash("Sign in with your email and password first (a sign-in not finished within 10 minutes lapses).",
+                  "error")
+            return redirect(url_for("auth.login"))
+        return view(user, *args, **kwargs)
+
+    return wrapper
+
+
+def _half_signed_in_key() -> str:
+    state = session.get(_HALF_SIGNED_IN)
+    return f"second-step:{state.get('user')}" if isinstance(state, dict) else request.remote_addr or ""
+
+
+def _wrong_code(form: FlaskForm, message: str):
+    """Count a wrong code; after too many the half sign-in ends and the password is asked for again."""
+    state = dict(session[_HALF_SIGNED_IN], wrong=session[_HALF_SIGNED_IN].get("wrong", 0) + 1)
+    if state["wrong"] >= MAX_WRONG_CODES:
+        session.clear()
+        flash("Too many wrong codes. Sign in again.", "error")
+        return redirect(url_for("auth.login"))
+    session[_HALF_SIGNED_IN] = state
+    form.code.errors.append(message)
+    return None
+
+
+def _finish_second_step(user: User) -> str:
+    next_url = session[_HALF_SIGNED_IN].get("next") or url_for("pages.board")
+    _sign_in(user)
+    return _safe_next(next_url)
+
+
+def _second_step_limits(view):
+    # Per address, like the password step, and per account, so guessing from many addresses is slow too.
+    view = limiter.limit(_login_limit, key_func=_half_signed_in_key, methods=["POST"])(view)
+    return limiter.limit(_login_limit, methods=["POST"])(view)
+
+
+@bp.route("/login/two-factor/enrol", methods=["GET", "POST"])
+@_second_step_limits
+@second_step_view
+def enrol(user: User):
+    """Set up an authenticator: scan the QR code (or type the key), then prove it with a code."""
+    db = database.session()
+    if two_factor.enrolled(user):
+        return redirect(url_for("auth.second_step"))
+    if not user.totp_secret:
+        two_factor.offer_secret(user)
+        db.commit()
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        if two_factor.accept_code(db, user, form.code.data):
+            codes = two_factor.confirm_enrolment(db, user)
+            next_url = _finish_second_step(user)
+            audit("2fa_enrol", f"user:{user.id}")
+            db.commit()
+            return render_template("dashboard/recovery_codes.html", codes=codes, next_url=next_url)
+        db.commit()
+        wrong = _wrong_code(form, "That code is not right. Check that your phone's clock is set automatically, "
+                                  "then type the newest code.")
+        if wrong is not None:
+            return wrong
+    if request.method == "POST":
+        status = 400
+    uri = two_factor.provisioning_uri(user, current_app.config["PROGRAM_NAME"])
+    secret = " ".join(user.totp_secret[i:i + 4] for i in range(0, len(user.totp_secret), 4))
+    return render_template("dashboard/two_factor_enrol.html", form=form, qr=two_factor.qr_data_uri(uri),
+                           secret=secret, email=user.email), status
+
+
+@bp.route("/login/two-factor", methods=["GET", "POST"])
+@_second_step_limits
+@second_step_view
+def second_step(user: User):
+    """The 6-digit code from the authenticator the account enrolled."""
+    if not two_factor.enrolled(user):
+        return redirect(url_for("auth.enrol"))
+    db = database.session()
+    form = CodeForm()
+    if form.validate_on_submit():
+        if two_factor.accept_code(db, user, form.code.data):
+            next_url = _finish_second_step(user)
+            db.commit()
+            return redirect(next_url)
+        db.commit()
+        wrong = _wrong_code(form, "That code is not right, or it was used already. Type the newest code "
+                                  "from your authenticator app.")
+        if wrong is not None:
+            return wrong
+    return render_template("dashboard/two_factor_code.html", form=form), 400 if request.method == "POST" else 200
+
+
+@bp.route("/login/two-factor/recovery", methods=["GET", "POST"])
+@_second_step_limits
+@second_step_view
+def recovery(user: User):
+    """One of the recovery codes given at enrolment, for someone without their phone; each works once."""
+    if not two_factor.enrolled(user):
+        return redirect(url_for("auth.enrol"))
+    db = database.session()
+    form = RecoveryForm()
+    if form.validate_on_submit():
+        if two_factor.use_recovery_code(db, user, form.code.data):
+            next_url = _finish_second_step(user)
+            audit("2fa_recovery_code", f"user:{user.id}")
+            left = two_factor.recovery_codes_left(db, user)
+            db.commit()
+            flash(f"You signed in with a recovery code; {left} left. If your phone is lost, ask a coordinator "
+                  "to reset your two-factor sign-in.", "ok")
+            return redirect(next_url)
+        db.rollback()
+        wrong = _wrong_code(form, "That recovery code is not right, or it was used already.")
+        if wrong is not None:
+            return wrong
+    return render_template("dashboard/two_factor_recovery.html", form=form), 400 if request.method == "POST" else 200
+
+
+@bp.post("/login/two-factor/cancel")
+def cancel_second_step():
+    session.clear()
+    return redirect(url_for("auth.login"))
 
 
 @bp.post("/logout")
@@ -251,7 +447,8 @@ def users():
     if request.method == "POST":
         status = 400
     rows = db.scalars(select(User).order_by(User.active.desc(), User.email)).all()
-    return render_template("dashboard/users.html", rows=rows, form=form), status
+    return render_template("dashboard/users.html", rows=rows, form=form,
+                           require_2fa_for=current_app.config["REQUIRE_2FA_FOR"]), status
 
 
 @bp.post("/users/<int:user_id>/end-sessions")
@@ -263,6 +460,19 @@ def end_user_sessions(user_id: int):
     audit("end_sessions", f"user:{user.id}")
     db.commit()
     flash(f"Every session of {user.email} has ended.", "ok")
+    return redirect(url_for("auth.users"))
+
+
+@bp.post("/users/<int:user_id>/reset-2fa")
+@coordinator_required
+def reset_user_two_factor(user_id: int):
+    db = database.session()
+    user = db.get(User, user_id) or abort(404)
+    reset_two_factor(db, user)
+    audit("2fa_reset", f"user:{user.id}")
+    db.commit()
+    flash(f"Two-factor sign-in of {user.email} was reset and their sessions ended; they set it up again at "
+          "their next sign-in.", "ok")
     return redirect(url_for("auth.users"))
 
 

@@ -1,4 +1,4 @@
-"""`flask --app voice user create|set-password|disable EMAIL` (passwords are prompted, never arguments)."""
+"""`flask --app voice user create|set-password|disable|reset-2fa EMAIL` (passwords are prompted, never arguments)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from sqlalchemy.exc import IntegrityError
 
 from voice import db as database
 from voice import phones, specialists
-from voice.dashboard.auth import ROLES, SPECIALIST, AccountError, create_user, set_active, set_password
-from voice.models import User
+from voice.dashboard.auth import (
+    ROLES,
+    SPECIALIST,
+    AccountError,
+    create_user,
+    reset_two_factor,
+    set_active,
+    set_password,
+)
+from voice.models import AuditEntry, User
 
 user_cli = AppGroup("user", help="Dashboard accounts.")
 
@@ -75,3 +83,17 @@ def disable_command(email: str):
     set_active(user, False)
     db.commit()
     click.echo(f"disabled {user.email}; their sessions have ended")
+
+
+@user_cli.command("reset-2fa")
+@click.argument("email")
+def reset_two_factor_command(email: str):
+    """Forget an account's authenticator and recovery codes (a lost phone) and end its sessions."""
+    db = database.session()
+    user = _account(db, email)
+    reset_two_factor(db, user)
+    # No one is signed in at a terminal: the log says it came from the command line.
+    db.add(AuditEntry(user_id=None, action="2fa_reset", target=f"user:{user.id}", ip="cli"))
+    db.commit()
+    click.echo(f"two-factor sign-in reset for {user.email}; their sessions have ended and they set it up "
+               "again at their next sign-in if their role needs it")
