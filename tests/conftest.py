@@ -275,13 +275,14 @@ class Line:
         raise AssertionError("the line did not settle")
 
 
-@pytest.fixture
-def line(redis_url, database_url):
+@contextmanager
+def whole_line(redis_url: str, database_url: str, **extra) -> Iterator[Line]:
+    """The whole line (see Line) on fresh storage, with any settings changed."""
     from voice.simulator.fake_twilio import FakeTwilio
 
     fake = FakeTwilio(None, ACCOUNT_SID, AUTH_TOKEN, LINE)
     url = fake.start()
-    with fresh_app(settings(redis_url, database_url, TWILIO_API_BASE_URL=url)) as app:
+    with fresh_app(settings(redis_url, database_url, TWILIO_API_BASE_URL=url, **extra)) as app:
         phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC,
                                network={DISPATCH: Dispatcher()})
         fake.phone = phone
@@ -292,3 +293,9 @@ def line(redis_url, database_url):
         finally:
             worker.stop()
             fake.stop()
+
+
+@pytest.fixture
+def line(redis_url, database_url):
+    with whole_line(redis_url, database_url) as whole:
+        yield whole

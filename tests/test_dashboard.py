@@ -277,9 +277,9 @@ def test_call_log_filters(client, people, db):
     assert names("q=%25") == 0  # a wildcard is searched for literally
     today = date.today().isoformat()
     assert names(f"start=2000-01-01&end={(date.today() + timedelta(days=1)).isoformat()}") == 5
+    assert names(f"start={today}&end={today}") == 5  # a one-day range includes the whole day
     assert names("start=2000-01-01&end=2000-01-02") == 0
     assert "is not a date" in client.get("/dashboard/calls?start=yesterday").get_data(as_text=True)
-    assert today
 
 
 @pytest.mark.parametrize("lookup_limit", [1, 2000], ids=["common name: by date", "rare name: by name index"])
@@ -394,7 +394,13 @@ def test_reports_page_renders_charts_for_any_range(client, people):
     login(client, "coord@city.gov")
     html = client.get("/dashboard/reports?start=2026-01-01&end=2026-12-31").get_data(as_text=True)
     assert "chart.umd.min.js" in html and 'id="report-data"' in html and "When calls come in" in html
-    assert client.get("/dashboard/reports?start=garbage").status_code == 200
+    garbage = client.get("/dashboard/reports?start=garbage")
+    # A bad date is said so, and the page falls back to this month instead of failing.
+    assert garbage.status_code == 200 and "Dates must look like 2026-11-01." in garbage.get_data(as_text=True)
+    from zoneinfo import ZoneInfo
+
+    this_month = datetime.now(ZoneInfo("America/New_York")).date().replace(day=1).isoformat()
+    assert f'value="{this_month}"' in garbage.get_data(as_text=True)
 
 
 def test_user_create_prompts_for_the_password(runner, app, db):

@@ -39,9 +39,6 @@ DONE = "done"
 LEFT = "left"
 WAITING_STATUSES = (WAITING, CONNECTING)
 
-# Announce the caller's place in line at most this often (Twilio re-requests the wait document after each
-# piece of music, roughly every 30-60 s).
-ANNOUNCE_SECONDS = 45
 # Until there is history, a conversation is taken to last this long for the wait estimate.
 DEFAULT_HANDLE_MINUTES = 8
 
@@ -174,21 +171,18 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
     language = call.language
     # Ringing, or about to be: a free specialist is being offered this caller as we speak.
     ringing = bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0
-    now = utcnow()
-    announce = first or hold.last_announced_at is None or (now - hold.last_announced_at).total_seconds() >= ANNOUNCE_SECONDS
-    if first and ringing:
-        say(response, MESSAGES["connecting"][language], language)
-        announce = False
-    elif announce:
-        place = position(db, hold)
-        key = "busy" if first or hold.last_announced_at is None else "position"
-        say(response, MESSAGES[key][language].format(position=place, minutes=wait_minutes(db, r, hold, place)),
-            language)
-        hold.last_announced_at = now
-        if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60 and not first:
-            say(response, MESSAGES["long_wait"][language], language)
     asked = set(filter(None, (hold.asked or "").split(",")))
     following = next((name for name in WAITING_QUESTIONS if name not in asked), None)
+    if first and ringing:
+        say(response, MESSAGES["connecting"][language], language)
+    elif first or following is None:
+        # Their place when they join, then once per piece of music (30-60 s) once the questions are done.
+        place = position(db, hold)
+        say(response, MESSAGES["busy" if first else "position"][language].format(
+            position=place, minutes=wait_minutes(db, r, hold, place)), language)
+        hold.last_announced_at = utcnow()
+        if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
+            say(response, MESSAGES["long_wait"][language], language)
     if following is not None and not (first and ringing):
         from voice import intake
 
