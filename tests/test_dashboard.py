@@ -699,3 +699,14 @@ def test_the_board_shows_the_hours_and_the_next_holiday(redis_url, database_url)
         html = client.get("/dashboard/").get_data(as_text=True)
     hours = html[html.index('id="board-hours"'):]
     assert "Open now" in hours and f"next holiday {holiday.strftime('%a %b %-d')}" in hours
+
+
+def test_the_roster_refuses_numbers_the_line_may_not_call(client, people, db):
+    login(client, "coord@city.gov")
+    token = csrf(client, "/dashboard/roster")
+    for number in ("1 900 555 0199", "876 555 0123", "011 44 20 7183 8750"):
+        answer = client.post("/dashboard/roster", data={"csrf_token": token, "name": "Mallory", "phone": number,
+                                                        "languages": "en"}, follow_redirects=True)
+        text = answer.get_data(as_text=True)
+        assert "not an ordinary landline or mobile" in text or "country or region the line does not call" in text
+    assert db.scalar(select(func.count(Specialist.id)).where(Specialist.name == "Mallory")) == 0

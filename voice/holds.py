@@ -143,16 +143,24 @@ def finish(db: Session, hold: Hold) -> None:
 # --- what the caller hears while holding --------------------------------------------------------------
 
 
-def wait(db: Session, r: redis.Redis, hold: Hold | None, queue_seconds: int) -> str:
-    """The wait URL: Twilio asks for it when the caller joins the queue and again after each document."""
+def not_waiting(hold: Hold | None) -> str | None:
+    """For a caller no longer simply waiting: out of the queue, or a breath of silence while a specialist
+    who took them is being connected (no words to cut off). None while they wait."""
     response = VoiceResponse()
     if hold is None or hold.status not in WAITING_STATUSES:
         response.leave()
         return str(response)
     if hold.status == CONNECTING:
-        # A specialist took them and is being connected: a breath of silence, no words to cut off.
         response.pause(length=2)
         return str(response)
+    return None
+
+
+def wait(db: Session, r: redis.Redis, hold: Hold | None, queue_seconds: int) -> str:
+    """The wait URL: Twilio asks for it when the caller joins the queue and again after each document."""
+    if (early := not_waiting(hold)) is not None:
+        return early
+    response = VoiceResponse()
     first = hold.enqueued_at is None
     if first:
         hold.enqueued_at = utcnow()
@@ -202,13 +210,9 @@ def answer(db: Session, r: redis.Redis, hold: Hold | None, step_name: str, digit
     """A held caller answered a question (or pressed 2 or 0 instead)."""
     from voice import intake
 
+    if (early := not_waiting(hold)) is not None:
+        return early
     response = VoiceResponse()
-    if hold is None or hold.status not in WAITING_STATUSES:
-        response.leave()
-        return str(response)
-    if hold.status == CONNECTING:
-        response.pause(length=1)
-        return str(response)
     call = hold.call
     digits, speech = intake.clean_input(digits, speech)
     key = digits.rstrip("#")
@@ -228,10 +232,9 @@ WAITING_STEP_NAMES = {*WAITING_QUESTIONS, "callback_number_new"}
 
 def key_pressed(db: Session, r: redis.Redis, hold: Hold | None, digits: str) -> str:
     """A key pressed over the hold music."""
+    if (early := not_waiting(hold)) is not None:
+        return early
     response = VoiceResponse()
-    if hold is None or hold.status != WAITING:
-        response.pause(length=1) if hold is not None and hold.status == CONNECTING else response.leave()
-        return str(response)
     key = re.sub(r"[^0-9*#]", "", digits or "")[:1]
     if key in (DISPATCH_KEY, CALLBACK_KEY):
         return leave_for(db, hold, "dispatch" if key == DISPATCH_KEY else "callback", response)

@@ -285,60 +285,63 @@ def roster():
 
 
 def _form_phone() -> str | None:
-    """The form's phone number in E.164, or None after telling the coordinator it is not one."""
-    number = phones.to_e164(request.form.get("phone", ""), current_app.config["DEFAULT_REGION"])
-    if number is None:
-        flash(f"{request.form.get('phone', '')!r} is not a valid phone number.", "error")
-    return number
+    """The form's phone number in E.164, or None after telling the coordinator why the line will not call it."""
+    config = current_app.config
+    raw = request.form.get("phone", "")
+    check = phones.check_callable(raw, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if check.number is None:
+        flash(f"{raw!r} {check.reason()}.", "error")
+    return check.number
+
+
+def _save_roster(change, action: str, duplicate: str):
+    """Run one roster change (returns the specialist), audited; a clash of numbers is a form error, not a 500."""
+    db = database.session()
+    try:
+        specialist = change(db)
+        audit(action, f"specialist:{specialist.id}")
+        db.commit()
+    except specialists.RosterError as error:
+        flash(str(error), "error")
+        return None
+    except IntegrityError:
+        # A double click, or someone else saving this number between our check and our write.
+        db.rollback()
+        flash(duplicate, "error")
+        return None
+    return specialist
 
 
 @bp.post("/roster")
 @coordinator_required
 def roster_add():
-    db = database.session()
     number = _form_phone()
-    languages = request.form.getlist("languages") or ["en"]
     if number is None:
         return redirect(url_for("pages.roster"))
-    try:
-        specialist = specialists.add_specialist(db, (request.form.get("name") or "").strip()[:120], number, languages)
-        audit("roster_add", f"specialist:{specialist.id}")
-        db.commit()
-    except specialists.RosterError as error:
-        flash(str(error), "error")
-        return redirect(url_for("pages.roster"))
-    except IntegrityError:
-        # A double click: another request added this number between our check and our insert.
-        db.rollback()
-        flash(f"{phone_display(number)} is already on the roster.", "error")
-        return redirect(url_for("pages.roster"))
-    flash(f"{specialist.name} added. They text ON to the line to take calls.", "ok")
+    name = (request.form.get("name") or "").strip()[:120]
+    languages = request.form.getlist("languages") or ["en"]
+    specialist = _save_roster(lambda db: specialists.add_specialist(db, name, number, languages), "roster_add",
+                              f"{phone_display(number)} is already on the roster.")
+    if specialist is not None:
+        flash(f"{specialist.name} added. They text ON to the line to take calls.", "ok")
     return redirect(url_for("pages.roster"))
 
 
 @bp.post("/roster/<int:specialist_id>")
 @coordinator_required
 def roster_edit(specialist_id: int):
-    db = database.session()
-    specialist = db.get(Specialist, specialist_id) or abort(404)
+    specialist = database.session().get(Specialist, specialist_id) or abort(404)
     number = _form_phone()
     if number is None:
         return redirect(url_for("pages.roster"))
-    try:
-        specialists.update_specialist(db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120],
-                                      phone_e164=number, languages=request.form.getlist("languages") or ["en"],
-                                      active=request.form.get("active") == "1")
-        audit("roster_edit", f"specialist:{specialist.id}")
-        db.commit()
-    except specialists.RosterError as error:
-        flash(str(error), "error")
-        return redirect(url_for("pages.roster"))
-    except IntegrityError:
-        # Someone else saved this number for another specialist between our check and our update.
-        db.rollback()
-        flash(f"{phone_display(number)} already belongs to someone else on the roster.", "error")
-        return redirect(url_for("pages.roster"))
-    flash(f"{specialist.name} saved.", "ok")
+
+    def change(db):
+        return specialists.update_specialist(
+            db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120], phone_e164=number,
+            languages=request.form.getlist("languages") or ["en"], active=request.form.get("active") == "1")
+
+    if _save_roster(change, "roster_edit", f"{phone_display(number)} already belongs to someone else on the roster."):
+        flash(f"{specialist.name} saved.", "ok")
     return redirect(url_for("pages.roster"))
 
 
