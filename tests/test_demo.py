@@ -53,13 +53,20 @@ def assert_nothing_left(out: str) -> None:
     assert "kept in" not in out  # a clean run leaves no temporary files behind
 
 
+def whispered(out: str, who: str, kind: str) -> bool:
+    """The specialist heard the kind of problem and the key: at once, or after the caller chose it."""
+    at_once = f"{who} hears: {kind} call, in English. Press 1 to take it." in out
+    after = f"{who} hears: Mediation call, in English." in out and f"{who} hears: {kind}. Press 1." in out
+    return at_once or after
+
+
 def test_demo_shows_a_bridged_call_and_a_callback_then_exits():
     result = subprocess.run([*DEMO, "--no-serve"], env=demo_env(), cwd=ROOT, capture_output=True, text=True,
                             timeout=180)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "embedded redis-server" in out
-    assert "Alice Mediator hears: Noise call, in English. Press 1 to take it." in out
+    assert whispered(out, "Alice Mediator", "Noise")
     assert "caller and Alice Mediator are connected" in out
     assert "Bruno Mediador hears: Callback request." in out
     assert "Bruno Mediador and María (caller) are connected" in out
@@ -77,7 +84,7 @@ def test_the_person_at_the_keyboard_can_be_the_caller_and_the_specialist():
     assert result.returncode == 0, out + result.stderr
     assert "You are the caller." in out
     assert "you: presses '4'" in out
-    assert "Alice (you) hears: Pets call, in English. Press 1 to take it." in out
+    assert whispered(out, "Alice (you)", "Pets")
     assert "Alice (you): presses '1'" in out
     assert "you and Alice (you) are connected" in out
     assert "second call: callback_completed" in out
@@ -88,7 +95,7 @@ def test_the_person_at_the_keyboard_can_be_the_specialist():
                             capture_output=True, text=True, timeout=180)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "Alice (you) hears: Noise call, in English. Press 1 to take it." in out
+    assert whispered(out, "Alice (you)", "Noise")
     assert "Alice (you): presses '1'" in out
     assert "caller and Alice (you) are connected" in out
     assert "PROBLEMS" not in out

@@ -113,7 +113,8 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     earlier = repeat_calls(db, call)
     if earlier:
         parts.append("Repeat caller." if earlier == 1 else f"Called {earlier} times before.")
-    parts.append("Press 1 to take it.")
+    # After "Mediation call, in English" and a wait, they know what the key is for: two words, not five.
+    parts.append("Press 1." if language_said else "Press 1 to take it.")
     return " ".join(parts)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Keypad menu of what the conflict is about: digit -> (stored value, English, Spanish). The menu reads
-# these words as they are ("Noise, press 1. Parking, 3."), so keep them to two or three words each.
+# these words as they are ("Noise, press 1. Parking, 3."), and every word is heard before a specialist is:
+# one or two words each ("neighbors" covers neighbor and property disputes, "family" the household ones).
 CATEGORIES: dict[str, tuple[str, str, str]] = {
     "1": ("noise", "noise", "ruido"),
-    "2": ("neighbor_property", "neighbors or property", "vecinos o propiedad"),
+    "2": ("neighbor_property", "neighbors", "vecinos"),
     "3": ("parking", "parking", "estacionamiento"),
     "4": ("pets_animals", "pets", "mascotas"),
-    "5": ("household", "home or family", "hogar o familia"),
+    "5": ("household", "family", "familia"),
     "6": ("landlord_tenant", "landlord or tenant", "propietario o inquilino"),
     "7": ("other", "something else", "otra cosa"),
 }
