@@ -666,3 +666,39 @@ def test_a_rest_failure_while_reconciling_leaves_things_for_a_later_sweep(app, p
     assert row.call.ended_at is not None and row.attempts == 0
     # Back in line with its place, and (the loss was ours, not Alice's pass) offered to her again at once.
     assert summary["placed"] == 1 and row.status == "in_progress" and row.attempt_call_sid is None
+
+
+def test_a_5xx_frees_the_specialist_until_rqs_retry_places_the_call_as_the_next_probe(app, phone, twilio):
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from voice.redisdb import Keys
+
+    r = app.extensions["redis"]
+    app.config["REST_RETRY_SECONDS"] = [5]
+    queued_caller(app, phone)
+    twilio.call_failures = [(503, 20503)]
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+
+    # Twilio is down: Alice is free for anyone meanwhile; the request keeps its attempt for RQ's retry.
+    assert twilio.placed == [] and leases(app) == {"Alice Mediator": None}
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid is None
+    assert r.get(Keys.twilio_down_since()) is not None
+    with app.app_context():
+        assert jobs.dispatch() == 0  # nothing claims her while the interval's probe is spent
+
+    # The retry's time comes, and with it the next probe's: the retry takes Alice again and places the call.
+    registry = ScheduledJobRegistry(queue=callback_queue(r))
+    (job_id,) = registry.get_job_ids()
+    registry.remove(job_id)
+    r.delete(Keys.twilio_probe())
+    callback_queue(r).enqueue_job(Job.fetch(job_id, connection=r))
+    work(app)
+
+    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert r.get(Keys.twilio_down_since()) is None
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid == twilio.placed[0]["Sid"]
+    assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}
