@@ -77,6 +77,8 @@ def dispatch() -> int:
             language = item.language or "en"
             if language in starved:
                 continue
+            if twilio_rest.down_since(r) is not None:
+                break  # a ring in this pass found Twilio down: claim nobody else
             if isinstance(item, Hold):
                 count = ring_for_hold(db, r, item)
                 if not count and not r.hlen(Keys.offers(item.id)):
