@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs
@@ -42,7 +43,11 @@ class FakeTwilio:
         self.call_failures: list[tuple[int, int] | Exception] = []
         self.sms_failure: tuple[int, int] | None = None
         self.listed_calls: list[dict] = []
+        # What fetching a call answers: its status ("in-progress" unless told), or (HTTP status, Twilio code).
+        self.statuses: dict[str, str | tuple[int, int]] = {}
+        self.fetched: list[str] = []
         rsps.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
+        rsps.add_callback(responses.GET, re.compile(rf"{API}/Calls/CA\w+\.json"), callback=self._fetch_call)
         rsps.add_callback(responses.POST, f"{API}/Messages.json", callback=self._create_message)
         rsps.add_callback(responses.GET, f"{API}/Calls.json", callback=self._list_calls)
 
@@ -74,6 +79,15 @@ class FakeTwilio:
     def _list_calls(self, request):
         return 200, {}, json.dumps({"calls": self.listed_calls, "end": 0, "page": 0, "page_size": 50, "start": 0,
                                     "next_page_uri": None, "uri": "/x"})
+
+    def _fetch_call(self, request):
+        sid = request.path_url.rsplit("/", 1)[1].removesuffix(".json")
+        self.fetched.append(sid)
+        answer = self.statuses.get(sid, "in-progress")
+        if isinstance(answer, tuple):
+            status, code = answer
+            return status, {}, json.dumps({"code": code, "message": "simulated failure", "status": status})
+        return 200, {}, json.dumps({"sid": sid, "status": answer, "account_sid": ACCOUNT_SID})
 
     def ring(self, phone) -> list:
         """Play every call placed since last time on the simulated phone network."""
@@ -268,9 +282,10 @@ def test_caller_who_never_answers_is_retried_on_schedule_then_marked_unreachable
     assert "Monday to Friday" in unreachable_text["Body"]
 
 
-def test_rest_500_then_success_places_exactly_one_call(app, phone, twilio):
+def test_rest_429_then_success_places_exactly_one_call(app, phone, twilio):
+    # Too many requests: Twilio answers, so it is retried at once (a 5xx marks Twilio down: see test_twilio_down).
     queued_caller(app, phone)
-    twilio.call_failures = [(500, 20500), (429, 20429)]
+    twilio.call_failures = [(429, 20429), (429, 20429)]
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
     assert len(twilio.placed) == 1
@@ -533,7 +548,8 @@ def test_an_error_that_is_not_twilios_answer_never_ends_the_request(app, phone, 
     from rq.registry import FailedJobRegistry
 
     queued_caller(app, phone)
-    twilio.call_failures = [ConnectionResetError("connection reset by peer"), RuntimeError("a bug")] * 2
+    # (A connection reset is Twilio not answering: see test_twilio_down.)
+    twilio.call_failures = [RuntimeError("a bug")] * 4
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
     assert twilio.placed == []
@@ -587,3 +603,102 @@ def test_a_stored_premium_number_is_never_dialed_or_texted(app, phone, twilio):
     assert twilio.placed == [] and twilio.texts == []
     row = request_row(app)
     assert row.status == "unreachable" and "outside the numbers this line may call" in row.reason
+
+
+# --- the sweep asks Twilio about calls whose end is overdue (tests/test_call_ends.py has the lost webhooks) ---
+
+
+def overdue_attempt(app, phone, twilio) -> tuple[str, str]:
+    """A callback placed to Alice 5 minutes ago, and its caller's first call, both still live as far as we know."""
+    record = queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+    (placed,) = twilio.placed
+    with app.app_context():
+        session = app.extensions["db"].session()
+        earlier = utcnow() - timedelta(minutes=5)
+        session.execute(update(CallbackRequest).values(attempt_started_at=earlier))
+        session.execute(update(Call).values(started_at=earlier, ended_at=None))
+        session.commit()
+    return placed["Sid"], record.call_sid
+
+
+def test_the_sweep_leaves_calls_twilio_says_are_still_live_alone(app, phone, twilio):
+    sid, caller_sid = overdue_attempt(app, phone, twilio)
+
+    with app.app_context():
+        summary = jobs.sweep()
+
+    assert summary["reconciled"] == 0
+    assert sorted(twilio.fetched) == sorted([sid, caller_sid])  # each asked about once
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid == sid
+    assert row.call.ended_at is None
+    assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}
+    assert len(twilio.placed) == 1
+
+
+def test_a_rest_failure_while_reconciling_leaves_things_for_a_later_sweep(app, phone, twilio):
+    from voice.redisdb import Keys
+
+    sid, caller_sid = overdue_attempt(app, phone, twilio)
+    twilio.statuses = {caller_sid: (503, 20503), sid: (503, 20503)}
+
+    with app.app_context():
+        summary = jobs.sweep()
+
+    assert summary["reconciled"] == 0
+    assert len(twilio.fetched) == 1  # Twilio did not answer: nothing more was asked this sweep
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid == sid and row.call.ended_at is None
+    assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}
+
+    # The probe's interval passes and Twilio answers again: Alice never answered, the caller hung up long ago.
+    app.extensions["redis"].delete(Keys.twilio_probe())
+    twilio.statuses = {caller_sid: "completed", sid: "no-answer"}
+    with app.app_context():
+        summary = jobs.sweep()
+
+    assert summary["reconciled"] == 2, summary
+    assert [d["status"] for _, d in events(app, "callback_leg_reconciled")] == ["no-answer"]
+    assert "found by the sweep" in events(app, "callback_specialist_missed")[-1][1]["why"]
+    row = request_row(app)
+    assert row.call.ended_at is not None and row.attempts == 0
+    # Back in line with its place, and (the loss was ours, not Alice's pass) offered to her again at once.
+    assert summary["placed"] == 1 and row.status == "in_progress" and row.attempt_call_sid is None
+
+
+def test_a_5xx_frees_the_specialist_until_rqs_retry_places_the_call_as_the_next_probe(app, phone, twilio):
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from voice.redisdb import Keys
+
+    r = app.extensions["redis"]
+    app.config["REST_RETRY_SECONDS"] = [5]
+    queued_caller(app, phone)
+    twilio.call_failures = [(503, 20503)]
+    text_on(app, phone, ALICE, "Alice Mediator")
+    work(app)
+
+    # Twilio is down: Alice is free for anyone meanwhile; the request keeps its attempt for RQ's retry.
+    assert twilio.placed == [] and leases(app) == {"Alice Mediator": None}
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid is None
+    assert r.get(Keys.twilio_down_since()) is not None
+    with app.app_context():
+        assert jobs.dispatch() == 0  # nothing claims her while the interval's probe is spent
+
+    # The retry's time comes, and with it the next probe's: the retry takes Alice again and places the call.
+    registry = ScheduledJobRegistry(queue=callback_queue(r))
+    (job_id,) = registry.get_job_ids()
+    registry.remove(job_id)
+    r.delete(Keys.twilio_probe())
+    callback_queue(r).enqueue_job(Job.fetch(job_id, connection=r))
+    work(app)
+
+    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert r.get(Keys.twilio_down_since()) is None
+    row = request_row(app)
+    assert row.status == "in_progress" and row.attempt_call_sid == twilio.placed[0]["Sid"]
+    assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}

@@ -2,7 +2,9 @@
 caller out of their queue, and everyone else's phone stops ringing. Also the callback offer and the call's end.
 
 A held caller's offers live in Redis (`Keys.offers`: specialist id -> the Call SID ringing them), each
-specialist held by a lease for the offer; SQL's conditional claim (`holds.claim`) picks the one winner.
+specialist held by a lease for the offer; SQL's conditional claim (`holds.claim`) picks the one winner. An offer
+stays there, the winner's too, until its leg's status callback (`offer_status`) arrives, so the sweep can ask
+Twilio about a leg whose end was lost.
 """
 
 from __future__ import annotations
@@ -79,8 +81,13 @@ def offer_placed(db: Session, r: redis.Redis, hold: Hold, specialist: Specialist
                  error: str | None = None) -> None:
     """Note a specialist's phone ringing for a caller (or why it could not be rung)."""
     if call_sid:
-        r.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
-        r.expire(Keys.offers(hold.id), 24 * 3600)
+        pipe = r.pipeline()
+        pipe.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
+        # When it rang, so the sweep asks Twilio about it only once its status callback is overdue.
+        pipe.hset(Keys.offer_times(hold.id), str(specialist.id), utcnow().isoformat())
+        for key in (Keys.offers(hold.id), Keys.offer_times(hold.id)):
+            pipe.expire(key, 24 * 3600)
+        pipe.execute()
         calls.record_event(db, hold.call, "offer_ringing", specialist_id=specialist.id, specialist_call_sid=call_sid)
         return
     routing.release_specialist(r, specialist.id, routing.offer_holder(hold.id), keep_place=True)
@@ -214,6 +221,7 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     if hold is None or status not in TERMINAL_STATUSES:
         return
     r.hdel(Keys.offers(hold.id), str(specialist_id))
+    r.hdel(Keys.offer_times(hold.id), str(specialist_id))
     calls.record_event(db, hold.call, "offer_leg_status", specialist_id=specialist_id, status=status,
                        duration=form.get("CallDuration"))
     # Written before the release below, so the timeline never shows their next offer ahead of this call's end.

@@ -131,14 +131,15 @@ def attempt_placed(db: Session, request: CallbackRequest, call_sid: str, special
 def back_in_line(db: Session, r: redis.Redis, request: CallbackRequest, why: str, passed: bool = True) -> None:
     """The specialist did not take it (no answer, declined, failed): free them; the caller keeps their place.
 
-    `passed` is False when the attempt was lost on our side, so the same specialist may be asked again at once.
+    `passed` is False when the attempt was lost on our side, so the same specialist may be asked again at once
+    and keeps their place in the idle queue.
     """
     specialist_id = request.attempt_specialist_id
     if specialist_id and passed:
         # Offer it to others first; after a while whoever passed may be asked again.
         routing.mark_tried(r, routing.callback_holder(request.id), specialist_id, seconds=TRIED_SECONDS)
     if specialist_id:
-        routing.release_specialist(r, specialist_id, routing.callback_holder(request.id))
+        routing.release_specialist(r, specialist_id, routing.callback_holder(request.id), keep_place=not passed)
     if request.status == IN_PROGRESS:
         request.status = PENDING
     end_attempt(request)

@@ -72,6 +72,10 @@ DEFAULTS: dict[str, object] = {
     "SMS_RETRY_SECONDS": "30,120",
     # A callback attempt whose worker died before Twilio answered is recovered after this long.
     "STALE_ATTEMPT_SECONDS": 90,
+    # The sweep asks Twilio about calls we think are live once they are this old (their end may have been lost).
+    "RECONCILE_AFTER_SECONDS": 120,
+    # While Twilio's REST API is unreachable, one request this often checks whether it is back.
+    "TWILIO_PROBE_SECONDS": 30,
     "SESSION_IDLE_MINUTES": 30,
     "RATELIMIT_LOGIN": "10 per minute",
     # Days a call's personal data (names, numbers, places, words, recordings) is kept; required in production.
@@ -87,6 +91,8 @@ _INTS = (
     "CALL_LEASE_SECONDS",
     "SESSION_IDLE_MINUTES",
     "STALE_ATTEMPT_SECONDS",
+    "RECONCILE_AFTER_SECONDS",
+    "TWILIO_PROBE_SECONDS",
     "RETENTION_DAYS",
 )
 _BOOLS = ("CALLBACK_SMS",)

@@ -6,7 +6,8 @@ login and shows no data.
 
 The banner warns the coordinator when callbacks would silently stop: no RQ worker has sent a heartbeat
 (from RQ's own worker registry) for `HEALTH_WORKER_SECONDS`, or the once-a-minute sweep that `rq cron`
-queues has not run for `HEALTH_CRON_SECONDS`.
+queues has not run for `HEALTH_CRON_SECONDS`; or Twilio's REST API is not answering the worker
+(`twilio_rest.down_since`), so nobody is being rung.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rq.cron import CronScheduler
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from voice import twilio_rest
 from voice.config import DEFAULTS
 from voice.redisdb import Keys, get_redis
 
@@ -123,6 +125,10 @@ def warnings(r: redis.Redis, config, now: float | None = None) -> list[str]:
     elif now - swept > config.get("HEALTH_CRON_SECONDS", CRON_SECONDS):
         found.append(f"The once-a-minute sweep (rq cron) has not run since {clock(swept, now, zone)}: "
                      "scheduled callbacks are not being checked.")
+    down = twilio_rest.down_since(r)
+    if down is not None:
+        found.append(f"Twilio unreachable since {clock(down, now, zone)}: calls to specialists and callbacks "
+                     "are waiting.")
     return found
 
 

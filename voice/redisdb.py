@@ -38,6 +38,26 @@ class Keys:
         return f"{cls.prefix}offers:{hold_id}"
 
     @classmethod
+    def offers_pattern(cls) -> str:
+        """Every held caller's offers hash, for SCAN."""
+        return f"{cls.prefix}offers:*"
+
+    @classmethod
+    def offer_times(cls, hold_id: int) -> str:
+        """Hash beside `offers`: specialist id -> when their phone was rung (ISO, naive UTC)."""
+        return f"{cls.prefix}offer-times:{hold_id}"
+
+    @classmethod
+    def twilio_down_since(cls) -> str:
+        """When Twilio's REST API stopped answering (epoch seconds); absent while it answers."""
+        return f"{cls.prefix}twilio:down_since"
+
+    @classmethod
+    def twilio_probe(cls) -> str:
+        """Held (with an expiry) by the one request allowed to reach Twilio per interval while it is down."""
+        return f"{cls.prefix}twilio:probe"
+
+    @classmethod
     def webhook_response(cls, fingerprint: str) -> str:
         """The answer we gave to one Twilio request, replayed if Twilio repeats it."""
         return f"{cls.prefix}webhook:{fingerprint}"

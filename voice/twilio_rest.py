@@ -2,23 +2,35 @@
 
 Each function raises `TwilioError`, whose `permanent` flag says whether trying again can help; jobs decide
 whether to retry from that flag alone. `TWILIO_API_BASE_URL` sends every request to a local fake instead.
+
+Twilio's health lives here too: jobs make their requests through `noting_health`, which marks Twilio down in
+Redis when it does not answer (refused, timed out, 5xx) and up again on any answer. While it is down, `may_ask`
+lets one request through per TWILIO_PROBE_SECONDS; the dashboard's banner reads `down_since`.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterator, Mapping
-from datetime import datetime
-from typing import Any
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+import redis
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from voice.redisdb import Keys
+
+log = logging.getLogger("voice.twilio_rest")
+T = TypeVar("T")
 # Every Twilio product host: api.twilio.com, messaging.twilio.com, api.dublin.ie1.twilio.com, ...
 _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]+\.twilio\.com")
 REST_TIMEOUT_SECONDS = 10
+PROBE_SECONDS = 30
 LIVE_STATUSES = ("queued", "ringing", "in-progress")
 # A call's final statuses, as its status callback and the Call resource report them.
 # https://www.twilio.com/docs/voice/api/call-resource#call-status-values
@@ -26,13 +38,18 @@ TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canc
 
 
 class TwilioError(Exception):
-    """Twilio's REST API failed; `permanent` is True when the same request can never succeed."""
+    """Twilio's REST API failed; `permanent` is True when the same request can never succeed.
 
-    def __init__(self, message: str, permanent: bool, code: int | None = None, status: int | None = None):
+    `unanswered` is True when no answer came at all (refused, reset, timed out).
+    """
+
+    def __init__(self, message: str, permanent: bool, code: int | None = None, status: int | None = None,
+                 unanswered: bool = False):
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.status = status
+        self.unanswered = unanswered
 
 
 def _wrap(error: Exception) -> TwilioError:
@@ -43,12 +60,16 @@ def _wrap(error: Exception) -> TwilioError:
         transient = error.status >= 500 or error.status == 429
         return TwilioError(f"HTTP {error.status}, error {error.code}: {error.msg}", permanent=not transient,
                            code=error.code, status=error.status)
+    if isinstance(error, requests.ConnectionError | requests.Timeout | ConnectionError | TimeoutError):
+        return TwilioError(f"{type(error).__name__}: {error}", permanent=False, unanswered=True)
     if isinstance(error, requests.RequestException):
         return TwilioError(f"{type(error).__name__}: {error}", permanent=False)
     if isinstance(error, TwilioException):
         # Listing raises a plain TwilioException carrying the raw response (e.g. HTTP 401 {"code": 20003, ...}).
         text = " ".join(str(arg) for arg in error.args)
-        return TwilioError(text, permanent="HTTP 5" not in text and "HTTP 429" not in text)
+        found = re.search(r"HTTP (\d{3})", text)
+        status = int(found.group(1)) if found else None
+        return TwilioError(text, permanent="HTTP 5" not in text and "HTTP 429" not in text, status=status)
     return TwilioError(f"{type(error).__name__}: {error}", permanent=False)
 
 
@@ -130,15 +151,71 @@ def end_call(config: Mapping, sid: str) -> str:
         raise _wrap(error) from error
 
 
-def live_call_sid(config: Mapping, to: str, after: datetime) -> str | None:
-    """The SID of a call from the line to `to`, placed since `after` and not yet over, if Twilio has one."""
+def live_call_sid(config: Mapping, to: str, after: datetime | None = None) -> str | None:
+    """The SID of a call from the line to `to` that is queued, ringing or in progress (created since `after`).
+
+    Twilio filters by status (one per request); `StartTime>` only counts whole days, so `after` is checked here
+    against each call's creation time.
+    """
+    client = rest_client(config)
     try:
-        found = rest_client(config).calls.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], start_time_after=after,
-                                           limit=5)
+        found = [call for status in LIVE_STATUSES
+                 for call in client.calls.list(to=to, from_=config["TWILIO_PHONE_NUMBER"], status=status, limit=5)
+                 if call.status == status]
     except Exception as error:
         raise _wrap(error) from error
-    live = [c for c in found if c.status in LIVE_STATUSES]
-    return live[0].sid if live else None
+    if after is not None:
+        since = after.replace(tzinfo=UTC) if after.tzinfo is None else after
+        found = [call for call in found if call.date_created is None or call.date_created >= since]
+    return found[0].sid if found else None
+
+
+def probe(config: Mapping) -> None:
+    """The cheapest request there is (one call of the account's log): does Twilio answer at all?"""
+    try:
+        rest_client(config).calls.list(limit=1)
+    except Exception as error:
+        raise _wrap(error) from error
+
+
+# --- Twilio's health, in Redis: the banner reads it, dispatch waits on it ------------------------------------
+
+
+def unreachable(error: TwilioError) -> bool:
+    """Twilio did not answer at all (refused, timed out) or answered 5xx: the service failed, not the request."""
+    return error.unanswered or (error.status or 0) >= 500
+
+
+def probe_seconds(config: Mapping) -> int:
+    return int(config.get("TWILIO_PROBE_SECONDS") or PROBE_SECONDS)
+
+
+def noting_health(r: redis.Redis, request: Callable[..., T], config: Mapping, *args: Any, **kwargs: Any) -> T:
+    """Make one REST request (`request(config, ...)`) and note whether Twilio answered."""
+    try:
+        result = request(config, *args, **kwargs)
+    except TwilioError as error:
+        if unreachable(error) and r.set(Keys.twilio_down_since(), f"{time.time():.3f}", nx=True):
+            # This failure counts as the interval's probe: the next request to Twilio waits its turn.
+            r.set(Keys.twilio_probe(), "1", ex=probe_seconds(config))
+            log.warning("Twilio's REST API is unreachable (%s); waiting for it before calling anyone", error)
+        raise
+    if r.delete(Keys.twilio_down_since()):
+        log.warning("Twilio's REST API answers again")
+    return result
+
+
+def down_since(r: redis.Redis) -> float | None:
+    """When Twilio's REST API stopped answering (epoch seconds), or None while it answers."""
+    value = r.get(Keys.twilio_down_since())
+    return float(value) if value is not None else None
+
+
+def may_ask(r: redis.Redis, config: Mapping) -> bool:
+    """True while Twilio answers; while it is down, True for one request per TWILIO_PROBE_SECONDS (the probe)."""
+    if not r.exists(Keys.twilio_down_since()):
+        return True
+    return bool(r.set(Keys.twilio_probe(), "1", nx=True, ex=probe_seconds(config)))
 
 
 def send_sms(config: Mapping, to: str, body: str) -> str:

@@ -15,11 +15,12 @@ from rq.job import Job, JobStatus
 
 from voice import bridge, callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
 from voice import db as database
-from voice.models import CallbackRequest, Hold, Specialist
+from voice.models import CallbackRequest, Hold, Specialist, utcnow
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
 from voice.twilio_rest import TwilioError
 from voice.twiml import webhook_url
+from workers.call_ends import reconcile_call_ends
 
 log = logging.getLogger("workers.jobs")
 
@@ -55,7 +56,8 @@ def dispatch() -> int:
     """Offer waiting callers to free specialists, longest waiting first, held or callback alike.
 
     A held caller gets every free specialist who fits, rung at once; a callback gets one. Nothing is offered
-    while the line is closed. Returns how many specialists' phones were set ringing.
+    while the line is closed, nor while Twilio is unreachable (callers keep their place; nobody is claimed).
+    Returns how many specialists' phones were set ringing.
     """
     with job_context():
         db = database.session()
@@ -63,7 +65,7 @@ def dispatch() -> int:
         config = current_app.config
         callbacks.promote_due(db)
         db.commit()
-        if not hours.line_open(config):
+        if not hours.line_open(config) or not twilio_answers(r, config):
             return 0
         waiting = [(hold.arrived_at, 0, hold) for hold in holds.waiting_holds(db)]
         waiting += [(request.arrived_at, 1, request) for request in callbacks.due_requests(db)]
@@ -75,6 +77,8 @@ def dispatch() -> int:
             language = item.language or "en"
             if language in starved:
                 continue
+            if twilio_rest.down_since(r) is not None:
+                break  # a ring in this pass found Twilio down: claim nobody else
             if isinstance(item, Hold):
                 count = ring_for_hold(db, r, item)
                 if not count and not r.hlen(Keys.offers(item.id)):
@@ -85,6 +89,21 @@ def dispatch() -> int:
                     starved.add(language)
             rung += count
         return rung
+
+
+def twilio_answers(r, config) -> bool:
+    """True unless Twilio is marked down; then the one probe per TWILIO_PROBE_SECONDS decides whether it is back."""
+    if twilio_rest.down_since(r) is None:
+        return True
+    if not twilio_rest.may_ask(r, config):
+        return False
+    try:
+        twilio_rest.noting_health(r, twilio_rest.probe, config)
+    except TwilioError:
+        # Ask again at the next probe's turn, even if nothing else asks for a dispatch meanwhile.
+        tasks.dispatch_at(r, utcnow() + timedelta(seconds=twilio_rest.probe_seconds(config)))
+        return False
+    return True
 
 
 def ring_for_hold(db, r, hold: Hold) -> int:
@@ -99,8 +118,8 @@ def ring_for_hold(db, r, hold: Hold) -> int:
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         for specialist in chosen:
             whisper, status = bridge.offer_urls(hold, specialist.id)
-            placements[specialist] = pool.submit(twilio_rest.place_call, dict(config), specialist.phone, whisper,
-                                                 status, config["RING_TIMEOUT_SECONDS"])
+            placements[specialist] = pool.submit(twilio_rest.noting_health, r, twilio_rest.place_call, dict(config),
+                                                 specialist.phone, whisper, status, config["RING_TIMEOUT_SECONDS"])
     rung = 0
     for specialist, future in placements.items():
         try:
@@ -143,9 +162,13 @@ def end_calls(call_sids: list[str]) -> dict[str, str]:
     """Stop specialists' phones that were rung for a caller someone else took (cancel, or hang up)."""
     with job_context():
         config = dict(current_app.config)
+        r = get_redis()
+    if not twilio_rest.may_ask(r, config):
+        # Twilio is down: the phones stop at their ring timeout, and each leg's end still frees its specialist.
+        return {sid: "not asked: Twilio unreachable" for sid in call_sids}
     ended = {}
     with ThreadPoolExecutor(max_workers=max(1, min(len(call_sids), 8))) as pool:
-        results = {sid: pool.submit(twilio_rest.end_call, config, sid) for sid in call_sids}
+        results = {sid: pool.submit(twilio_rest.noting_health, r, twilio_rest.end_call, config, sid) for sid in call_sids}
     for sid, future in results.items():
         try:
             ended[sid] = future.result()
@@ -175,13 +198,21 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
             db.commit()
             return "specialist gone"
         holder = routing.callback_holder(request.id)
-        # The claim's lease may have run out while RQ waited between retries (or Redis lost it): then the
-        # specialist may be on a live call by now, and must not be rung for this callback too.
-        if not routing.extend_lease(r, specialist_id, holder, config["RING_LEASE_SECONDS"]):
+        # A failed try released the specialist (so a live caller could have them while RQ waited to retry), and a
+        # lease may run out or be lost with Redis: take them again if they are still free. If they are on a live
+        # call by now, they must not be rung for this callback too.
+        if (not routing.extend_lease(r, specialist_id, holder, config["RING_LEASE_SECONDS"])
+                and routing.claim_next_specialist(r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
+                                                  only=specialist_id) is None):
             callbacks.back_in_line(db, r, request, "the hold on the specialist ran out before the call", passed=False)
             db.commit()
             tasks.dispatch_soon(r)
             return "lease lost"
+        if not twilio_rest.may_ask(r, config):
+            # Twilio is down and this interval's probe is someone else's: dispatch offers it again once it is back.
+            callbacks.back_in_line(db, r, request, "Twilio unreachable", passed=False)
+            db.commit()
+            return "twilio unreachable"
         if is_rerun() and (sid := placed_call_sid(request)) is not None:
             adopt_call(db, r, request, sid)
             db.commit()
@@ -206,13 +237,16 @@ def ring_for_callback(db, r, request: CallbackRequest, specialist: Specialist) -
     config = current_app.config
     params = {"request": request.id, "specialist": specialist.id}
     try:
-        sid = twilio_rest.place_call(
-            config, specialist.phone, webhook_url("/voice/callback/whisper", **params),
+        sid = twilio_rest.noting_health(
+            r, twilio_rest.place_call, config, specialist.phone,
+            webhook_url("/voice/callback/whisper", **params),
             status_callback=webhook_url("/voice/callback/status", **params),
             timeout=config["RING_TIMEOUT_SECONDS"],
         )
     except TwilioError as error:
         if not error.permanent:
+            # Free the specialist for a live caller while RQ waits; the retry takes them again if still free.
+            routing.release_specialist(r, specialist.id, routing.callback_holder(request.id), keep_place=True)
             calls.record_event(db, request.call, "callback_rest_retry", request_id=request.id, error=str(error)[:200])
             db.commit()
             raise  # RQ's Retry tries again after the configured wait; placing_failed handles the last one
@@ -246,9 +280,11 @@ def placing_failed(job: Job, connection, error_type, error, traceback) -> None:
         db = database.session()
         request = db.get(CallbackRequest, request_id)
         if callbacks.is_attempt(request, specialist_id, token) and not request.attempt_call_sid:
-            # Passed over for this request a while, so a Twilio outage cannot spin dispatch and fail in a loop;
-            # the caller keeps their place for whoever is next (and for the sweep).
-            recover_attempt(db, get_redis(), request, f"placing the call failed: {error_type.__name__}", passed=True)
+            # Passed over for this request a while, so a failure that is not an outage cannot spin dispatch and
+            # fail in a loop (an outage stops dispatch itself); the caller keeps their place for whoever is next.
+            r = get_redis()
+            recover_attempt(db, r, request, f"placing the call failed: {error_type.__name__}",
+                            passed=twilio_rest.down_since(r) is None)
             db.commit()
 
 
@@ -312,8 +348,11 @@ def send_callback_sms(request_id: int, kind: str) -> str:
                     f"{config['PROGRAM_HOURS_ES'].rstrip('.')}." if es else
                     f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
                     f"{config['PROGRAM_HOURS'].rstrip('.')}.")
+        if not twilio_rest.may_ask(get_redis(), config):
+            raise TwilioError("Twilio unreachable: not asked", permanent=False)  # RQ's Retry sends it later
         try:
-            message_sid = twilio_rest.send_sms(config, request.callback_number, body)
+            message_sid = twilio_rest.noting_health(get_redis(), twilio_rest.send_sms, config, request.callback_number,
+                                                    body)
         except TwilioError as error:
             if not error.permanent:
                 raise
@@ -344,18 +383,22 @@ def sweep() -> dict:
             recovered += recover_attempt(db, r, request, "attempt lost (worker stopped or Twilio never reported)")
         db.commit()
         summary["recovered"] = recovered
+        # Calls whose end Twilio reported but we never heard: frees their specialists within a sweep or two.
+        summary["reconciled"] = reconcile_call_ends(db, r, config) if twilio_answers(r, config) else 0
         summary["placed"] = dispatch()
         return summary
 
 
 def placed_call_sid(request: CallbackRequest) -> str | None:
-    """Ask Twilio whether the attempt's call to the specialist was placed (and is still going)."""
+    """Ask Twilio whether the attempt's call to the specialist was placed and is still queued, ringing or going."""
     config = current_app.config
+    r = get_redis()
     specialist = database.session().get(Specialist, request.attempt_specialist_id or 0)
-    if specialist is None or request.attempt_started_at is None:
+    if specialist is None or request.attempt_started_at is None or not twilio_rest.may_ask(r, config):
         return None
     try:
-        return twilio_rest.live_call_sid(config, specialist.phone, request.attempt_started_at - timedelta(minutes=1))
+        return twilio_rest.noting_health(r, twilio_rest.live_call_sid, config, specialist.phone,
+                                         request.attempt_started_at - timedelta(minutes=1))
     except TwilioError:
         log.exception("could not ask Twilio about callback %s", request.id)
         return None

@@ -132,10 +132,12 @@ class FakeTwilio:
         def list_calls(account):
             args = request.args
             after = _parse_time(args.get("StartTime>"))
-            found = [c for c in reversed(self.calls)
-                     if args.get("To") in (None, c.to) and args.get("From") in (None, c.from_)
-                     and args.get("Status") in (None, c.status) and (after is None or c.created_at >= after)]
-            return _page("calls", [self._call_json(c) for c in found])
+            # Each call as it is now (its status follows its leg), then filtered as Twilio filters.
+            found = [body for c in reversed(list(self.calls)) if (body := self._call_json(c))
+                     and args.get("To") in (None, c.to) and args.get("From") in (None, c.from_)
+                     and args.get("Status") in (None, body["status"]) and (after is None or c.created_at >= after)]
+            limit = int(args.get("PageSize") or 50)
+            return _page("calls", found[:limit])
 
         @app.get(f"{API}/Calls/<sid>.json")
         def fetch_call(account, sid):
