@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
+from voice import callbacks, calls, cases, holds, hours, phones, routing, tasks, twilio_rest
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
@@ -102,7 +102,7 @@ def cancel_offers(db: Session, r: redis.Redis, hold: Hold, keep: int | None = No
 
 
 def offer_summary(db: Session, call: Call, language_said: bool) -> str:
-    """One breath: the kind of problem, the language, a repeat caller."""
+    """One breath: the kind of problem, the language, the case's history ("Third call in 30 days. Last: ...")."""
     category = CATEGORY_LABELS.get(call.category) if call.category else None
     parts = []
     if language_said:
@@ -110,9 +110,12 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
         parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")
-    earlier = repeat_calls(db, call)
-    if earlier:
-        parts.append("Repeat caller." if earlier == 1 else f"Called {earlier} times before.")
+    history = cases.history(db, call, cases.link_days()).whisper()
+    if history:
+        parts.append(history)
+    elif repeat_calls(db, call):
+        # Called before but split from (or never joined) that case: still worth one word.
+        parts.append("Repeat caller.")
     parts.append("Press 1 to take it.")
     return " ".join(parts)
 
