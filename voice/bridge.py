@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, cases, holds, hours, phones, routing, tasks, twilio_rest
+from voice import callbacks, calls, cases, holds, hours, phones, routing, tasks, twilio_rest, visits
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
@@ -55,6 +55,8 @@ def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[
             # Out of the idle queues first, so the release cannot put them back and loop.
             routing.set_idle_queue(r, specialist_id, [], on=False)
             routing.release_specialist(r, specialist_id, holder, keep_place=True)
+            continue
+        if visits.skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
         chosen.append(specialist)
