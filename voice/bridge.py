@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
+from voice import callbacks, calls, cases, holds, hours, phones, routing, tasks, twilio_rest, visits
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
@@ -57,6 +57,8 @@ def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[
             # Out of the idle queues first, so the release cannot put them back and loop.
             routing.set_idle_queue(r, specialist_id, [], on=False)
             routing.release_specialist(r, specialist_id, holder, keep_place=True)
+            continue
+        if visits.skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
         chosen.append(specialist)
@@ -109,7 +111,7 @@ def cancel_offers(db: Session, r: redis.Redis, hold: Hold, keep: int | None = No
 
 
 def offer_summary(db: Session, call: Call, language_said: bool) -> str:
-    """One breath: the kind of problem, the language, a repeat caller."""
+    """One breath: the kind of problem, the language, the case's history ("Third call in 30 days. Last: ...")."""
     category = CATEGORY_LABELS.get(call.category) if call.category else None
     parts = []
     if language_said:
@@ -117,9 +119,12 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
         parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")
-    earlier = repeat_calls(db, call)
-    if earlier:
-        parts.append("Repeat caller." if earlier == 1 else f"Called {earlier} times before.")
+    history = cases.history(db, call, cases.link_days()).whisper()
+    if history:
+        parts.append(history)
+    elif repeat_calls(db, call):
+        # Called before but split from (or never joined) that case: still worth one word.
+        parts.append("Repeat caller.")
     # After "Mediation call, in English" and a wait, they know what the key is for: two words, not five.
     parts.append("Press 1." if language_said else "Press 1 to take it.")
     return " ".join(parts)

@@ -10,10 +10,14 @@ SQL is the truth; RQ jobs only point at it. The states, and the one function tha
     in_progress --caller_missed-->           scheduled (the next retry), or unreachable when tries run out
     in_progress --give_up-->                 unreachable  (Twilio refused the number)
     pending, scheduled, unreachable --retry_now--> pending;  --cancel--> cancelled   (the coordinator)
+
+A case's follow-up ("call back in 7 days") is a request like any other (`queue_follow_up`): a call row of its
+own in the case, scheduled for the due time, so it is promoted, dispatched and retried by the same path.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,8 +25,8 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from voice import calls, durations, routing, specialists
-from voice.models import Call, CallbackRequest, Specialist, utcnow
+from voice import calls, cases, durations, routing, specialists
+from voice.models import Call, CallbackRequest, Case, Specialist, utcnow
 from voice.redisdb import Keys
 
 PENDING = "pending"
@@ -67,6 +71,44 @@ def queue_callback(db: Session, call: Call, reason: str, timezone: str,
                            window=call.callback_window, due_at=due)
     calls.set_outcome(db, call, calls.CALLBACK_QUEUED, reason=reason)
     return request
+
+
+class FollowUpError(ValueError):
+    """A follow-up that cannot be set; the message says why."""
+
+
+def queue_follow_up(db: Session, case: Case, due: datetime, note: str | None, timezone: str) -> CallbackRequest:
+    """Schedule a follow-up call for a case at `due`: a new call row in the case, queued as a callback."""
+    latest = db.scalar(select(Call).where(Call.case_id == case.id).order_by(Call.started_at.desc()).limit(1))
+    if latest is None:
+        raise FollowUpError("This case has no call to follow up.")
+    number = latest.callback_number or (latest.from_number if latest.from_number.startswith("+") else None)
+    if not number:
+        raise FollowUpError("There is no number to call back for this case.")
+    if case.follow_up_request_id is not None:
+        current = db.get(CallbackRequest, case.follow_up_request_id)
+        if current is not None and current.status in OPEN_STATUSES:
+            raise FollowUpError("This case already has a follow-up waiting; cancel it on the Callbacks page first.")
+    call = Call(call_sid=f"followup-{case.id}-{secrets.token_hex(6)}", from_number=latest.from_number,
+                to_number=latest.to_number, started_at=utcnow(), ended_at=utcnow(), language=latest.language,
+                category=latest.category, caller_name=latest.caller_name, location=latest.location,
+                location_key=latest.location_key, callback_number=number, description=note,
+                wants_callback=True, case_id=case.id, step=None)
+    db.add(call)
+    db.flush()
+    calls.record_event(db, call, "follow_up_set", case_id=case.id, due_at=due, note=note)
+    request = queue_callback(db, call, f"follow-up: {note}" if note else "follow-up", timezone, not_before=due)
+    case.follow_up_due_at, case.follow_up_note, case.follow_up_request_id = due, note, request.id
+    cases.record(db, case, "follow_up_set", due_at=due, note=note, request_id=request.id)
+    return request
+
+
+def follow_ups_due(db: Session, now: datetime | None = None) -> list[CallbackRequest]:
+    """Follow-up calls that have come due and are not yet done, oldest first (for the board)."""
+    return list(db.scalars(
+        select(CallbackRequest).join(Case, Case.follow_up_request_id == CallbackRequest.id)
+        .where(CallbackRequest.status.in_(OPEN_STATUSES), CallbackRequest.due_at <= (now or utcnow()))
+        .order_by(CallbackRequest.due_at)))
 
 
 def window_start(window: str | None, now: datetime, timezone: str) -> datetime:

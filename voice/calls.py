@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from voice import cases
 from voice.models import Call, CallEvent, utcnow
 
 IN_INTAKE = "in_intake"
@@ -86,6 +87,7 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
             raise
         return call
     record_event(db, call, "call_started", from_number=from_number, to_number=to_number)
+    cases.open_or_join(db, call, cases.link_days())
     return call
 
 

@@ -82,6 +82,12 @@ DEFAULTS: dict[str, object] = {
     "RETENTION_DAYS": 365,
     # Roles that must sign in with an authenticator code too, e.g. "coordinator"; empty: nobody has to.
     "REQUIRE_2FA_FOR": "",
+    # A new call joins an open case from the same number (or is proposed for one at the same address) this recent.
+    "CASE_LINK_DAYS": 30,
+    # Specialists on each in-person visit; minutes a visit takes; minutes of travel kept free before and after it.
+    "VISIT_TEAM_SIZE": 2,
+    "VISIT_MINUTES": 60,
+    "VISIT_TRAVEL_MINUTES": 30,
 }
 
 _INTS = (
@@ -94,6 +100,10 @@ _INTS = (
     "RECONCILE_AFTER_SECONDS",
     "TWILIO_PROBE_SECONDS",
     "RETENTION_DAYS",
+    "CASE_LINK_DAYS",
+    "VISIT_TEAM_SIZE",
+    "VISIT_MINUTES",
+    "VISIT_TRAVEL_MINUTES",
 )
 _BOOLS = ("CALLBACK_SMS",)
 _PHONES = ("TWILIO_PHONE_NUMBER", "DISPATCH_TRANSFER_NUMBER")

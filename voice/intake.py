@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import calls, holds, hours, phones, routing
+from voice import calls, cases, holds, hours, phones, routing
 from voice.models import Call
 from voice.script import (
     CALLBACK_QUESTIONS,
@@ -219,6 +219,7 @@ def store_answer(call: Call, step_name: str, value: str | None) -> None:
         call.caller_name = value
     elif step_name == "location":
         call.location = value
+        cases.note_location(call)
     elif step_name in {"callback_number", "callback_number_new"}:
         call.callback_number = value
     elif step_name == "description":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -35,6 +35,8 @@ class Specialist(Base):
     # Switched on for calls (ON/OFF by SMS, CLI or dashboard).
     available: Mapped[bool] = mapped_column(Boolean, default=False)
     available_since: Mapped[datetime | None] = mapped_column(DateTime)
+    # The secret in the URL of their calendar feed of visits; a new one (or None) revokes the old URL.
+    calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -86,6 +88,9 @@ class Call(Base):
     follow_up: Mapped[str | None] = mapped_column(String(16))
     # When the purge removed the caller's personal data (voice/retention.py); None while it is kept.
     redacted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The case this call belongs to (voice/cases.py), and its place normalised for matching ("1200 salem ave").
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    location_key: Mapped[str | None] = mapped_column(String(120), index=True)
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
     events: Mapped[list[CallEvent]] = relationship(
@@ -244,3 +249,106 @@ class CallNote(Base):
     body: Mapped[str] = mapped_column(Text)
 
     user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Case(Base):
+    """One situation: the calls, visits, follow-ups and notes about it (states in voice/cases.py)."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_opened", "status", "opened_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # open, closed, merged
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # How it ended: agreement_reached, resolved, referred, no_one_home, declined, resolved_by_phone, no_further_action
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    # in_person or phone
+    closed_how: Mapped[str | None] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # A follow-up call: when it comes due, what for, and the callback request that dials it.
+    follow_up_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    follow_up_note: Mapped[str | None] = mapped_column(String(300))
+    # No foreign key: callback_requests -> calls -> cases would make a cycle the table order cannot break.
+    follow_up_request_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class CaseEvent(Base):
+    """One step on a case's own timeline: linked, merged, split, a visit booked or moved, a note."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Visit(Base):
+    """An in-person visit for a case (states in voice/visits.py)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_status_starts", "status", "starts_at"), Index("ix_visits_case", "case_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime)
+    ends_at: Mapped[datetime] = mapped_column(DateTime)
+    address: Mapped[str] = mapped_column(String(300))
+    # scheduled, done, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    # Goes up by one at each reschedule: reminder jobs for an older version send nothing.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # The caller's number for texts (None: no texts to the caller).
+    contact_number: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_notes: Mapped[str | None] = mapped_column(Text)
+    outcome_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    team: Mapped[list[VisitMember]] = relationship(back_populates="visit", cascade="all, delete-orphan",
+                                                   lazy="selectin")
+
+
+class VisitMember(Base):
+    """A specialist on a visit's team."""
+
+    __tablename__ = "visit_members"
+    __table_args__ = (UniqueConstraint("visit_id", "specialist_id"),
+                      Index("ix_visit_members_specialist", "specialist_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id"))
+
+    visit: Mapped[Visit] = relationship(back_populates="team")
+    specialist: Mapped[Specialist] = relationship(lazy="joined")
+
+
+class VisitMessage(Base):
+    """A text sent (or tried) about a visit; unique per visit, kind, version and recipient, so none goes twice."""
+
+    __tablename__ = "visit_messages"
+    __table_args__ = (UniqueConstraint("visit_id", "kind", "version", "recipient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    # confirm, changed, cancelled, day_before, hour_before
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    # "caller" or "specialist:<id>"
+    recipient: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    message_sid: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(200))

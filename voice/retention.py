@@ -93,6 +93,7 @@ def redact_call(db: Session, call: Call, recording_gone: bool) -> None:
     """Remove the caller's personal data from the call, its callback request, notes and timeline."""
     call.caller_name = None
     call.location = None
+    call.location_key = None
     call.description = None
     call.callback_number = None
     call.from_number = ""

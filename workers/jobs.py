@@ -13,7 +13,7 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from voice import bridge, callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest
+from voice import bridge, callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest, visits
 from voice import db as database
 from voice.models import CallbackRequest, Hold, Specialist, utcnow
 from voice.redisdb import Keys, get_redis
@@ -147,6 +147,8 @@ def offer_callback_request(db, r, request: CallbackRequest) -> int:
         # Out of the idle queues first, so the release cannot put them back and loop.
         routing.set_idle_queue(r, specialist_id, [], on=False)
         routing.release_specialist(r, specialist_id, holder)
+        return 0
+    if visits.skip_if_on_visit(db, r, specialist_id, holder, holder):
         return 0
     if not callbacks.claim_request(db, request, specialist_id):
         # Another worker took this request first: give the specialist back.

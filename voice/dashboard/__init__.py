@@ -29,7 +29,7 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def init_app(app: Flask) -> None:
     """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
-    from voice.dashboard import auth, cases, cli, errors, pages
+    from voice.dashboard import auth, case_views, cases, cli, errors, pages
 
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
     # Notes per account: enough for a busy shift, not enough for a stuck key or a script to bury a call.
@@ -62,6 +62,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(cases.bp)
+    app.register_blueprint(case_views.bp)
     app.cli.add_command(cli.user_cli)
     errors.init_app(app)
 

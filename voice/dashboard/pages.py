@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from voice import callbacks, calls, durations, phones, specialists, twilio_rest
+from voice import callbacks, calls, cases, durations, phones, specialists, twilio_rest
 from voice import db as database
 from voice.dashboard import limiter, queries
 from voice.dashboard.auth import audit, coordinator_required
@@ -206,7 +206,9 @@ def call_page(call: Call, note_body: str = "", note_error: str | None = None, ca
         case_form = CaseForm(formdata=None, caller_name=call.caller_name, location=call.location,
                              description=call.description, follow_up=call.follow_up or "none")
     live = call.connected_at is not None and call.ended_at is None
-    return render_template("dashboard/call.html", call=call, timeline=timeline, notes=notes, callback=callback,
+    history = cases.history(db, call, cases.link_days())
+    category = CATEGORY_LABELS.get(history.category) if history.category else None
+    return render_template("dashboard/call.html", call=call, case_history=history.sentence(category).capitalize(), timeline=timeline, notes=notes, callback=callback,
                            note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX, case_form=case_form,
                            FOLLOW_UPS=FOLLOW_UPS, live=live), status
 

@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from voice import callbacks, calls, holds, phones, routing, specialists
+from voice import callbacks, calls, holds, phones, routing, specialists, visits
 from voice.models import Call, CallbackRequest, Specialist, utcnow
 
 PAGE_SIZE = 50
@@ -34,7 +34,7 @@ def to_local(value: datetime | None, zone: str) -> datetime | None:
 @dataclass
 class SpecialistState:
     specialist: Specialist
-    state: str  # off, available, ringing, on_call
+    state: str  # off, available, ringing, on_call, calling_back, on_visit
     since: datetime | None
     today: int
 
@@ -52,6 +52,7 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
         select(Call).where(Call.ended_at.is_(None), Call.connected_at.is_not(None),
                            Call.started_at >= utcnow() - timedelta(hours=12))
     )}
+    away = visits.on_visit_ids(db)
     states = []
     for s in roster:
         state, since = specialists.state_from(s, holders.get(s.id)), s.available_since
@@ -60,6 +61,8 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
             state, since = ("on_call", call.connected_at) if call else ("ringing", None)
             if holders.get(s.id, "").startswith("callback:") and call is None:
                 state = "calling_back"
+        if s.id in away and state not in ("on_call", "calling_back"):
+            state, since = "on_visit", None
         states.append(SpecialistState(s, state, since, counts.get(s.id, 0)))
     in_intake = db.scalars(
         select(Call).where(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None), Call.step.is_not(None),
@@ -70,7 +73,8 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
                for hold in holds.holding_now(db)]
     waiting = callbacks.open_requests(db, (callbacks.PENDING, callbacks.SCHEDULED, callbacks.IN_PROGRESS))
     return {"specialists": states, "in_intake": in_intake, "holding": holding, "waiting": waiting,
-            "hours": line_hours(zone)}
+            "hours": line_hours(zone), "overdue_visits": visits.overdue(db),
+            "follow_ups_due": callbacks.follow_ups_due(db)}
 
 
 def line_hours(zone: str) -> dict:
