@@ -36,7 +36,8 @@ WHAT = {
     "danger": "caller reports danger: put through to dispatch",
     "busy": "everyone busy: the caller hears their place in line",
 }
-CALLER = "+19375550123"
+# A new caller each run: a repeat caller's whisper carries their history, which is a different figure.
+CALLERS = (f"+1937555{n:04d}" for n in range(300, 1000))
 ALICE = "+19375550201"
 BRUNO = "+19375550202"
 
@@ -68,7 +69,7 @@ def run_persona(line, persona: str) -> tuple[float, int]:
         routing.claim_next_specialist(r, "en", "call:CAbench", 600, only=held)
     try:
         inputs = {"danger": ["1"], "busy": ["2", "1", "2", "1"]}.get(persona, ["2", "1"])
-        record = line.phone.call_line(CALLER, ScriptedCaller(inputs))
+        record = line.phone.call_line(next(CALLERS), ScriptedCaller(inputs))
         line.fake.wait_for_calls(30)
     finally:
         if held is not None:
