@@ -23,7 +23,7 @@ from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
-from voice.twiml import dial_dispatch, say, webhook_url
+from voice.twiml import dial_dispatch, hangup, say, webhook_url
 
 # How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem,
 # and how long an accepting specialist waits for the caller to reach their queue.
@@ -32,13 +32,6 @@ JOIN_POLLS = 20
 # A caller who called this many times in the last 30 days is a repeat caller in the whisper.
 REPEAT_DAYS = 30
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
-
-
-def _goodbye(text: str) -> str:
-    response = VoiceResponse()
-    say(response, text, "en")
-    response.hangup()
-    return str(response)
 
 
 # --- ringing specialists (the worker's side calls these) ----------------------------------------------------
@@ -145,7 +138,7 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     """The specialist picked up: what the call is about, then press 1 to take it."""
     if hold is None or hold.status != holds.WAITING:
         # Their leg's status callback frees them once this call is over, never while their phone is busy.
-        return _goodbye("Another specialist has this caller. Thank you.")
+        return hangup("Another specialist has this caller. Thank you.")
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["RING_LEASE_SECONDS"])
     call = hold.call
     response = VoiceResponse()
@@ -168,16 +161,16 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
                  repeat: int = 1) -> str:
     """Press 1: the first to press gets the caller; the others' phones stop ringing."""
     if hold is None:
-        return _goodbye("Thank you.")
+        return hangup("Thank you.")
     call = hold.call
     if (digits or "")[:1] != "1":
         if not digits and repeat < 2 and hold.status == holds.WAITING:
             return offer_whisper(db, r, hold, specialist_id, poll=WHISPER_POLLS, repeat=repeat + 1)
         calls.record_event(db, call, "specialist_declined", specialist_id=specialist_id, digits=digits or None)
-        return _goodbye("Okay. Thank you.")  # their leg's end releases them; they are not rung again for this caller
+        return hangup("Okay. Thank you.")  # their leg's end releases them; they are not rung again for this caller
     if not holds.claim(db, hold, specialist_id):
         calls.record_event(db, call, "specialist_too_late", specialist_id=specialist_id)
-        return _goodbye("Another specialist took this caller. Thank you.")
+        return hangup("Another specialist took this caller. Thank you.")
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["CALL_LEASE_SECONDS"])
     calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id)
     cancel_offers(db, r, hold, keep=specialist_id)
@@ -187,12 +180,12 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
 def join_caller(db: Session, hold: Hold | None, specialist_id: int, poll: int) -> str:
     """Bridge the accepting specialist to the caller's queue, once the caller is in it."""
     if hold is None or hold.status != holds.CONNECTING or hold.specialist_id != specialist_id:
-        return _goodbye("Sorry, the caller is no longer on the line. Thank you.")
+        return hangup("Sorry, the caller is no longer on the line. Thank you.")
     response = VoiceResponse()
     if hold.enqueued_at is None:
         if poll >= JOIN_POLLS:
             holds.release_claim(db, hold, "the caller never reached the queue")
-            return _goodbye("Sorry, we could not connect the caller. We will try again.")
+            return hangup("Sorry, we could not connect the caller. We will try again.")
         if poll == 0:
             say(response, "Connecting.", "en")
         response.pause(length=1)
@@ -211,13 +204,13 @@ def join_caller(db: Session, hold: Hold | None, specialist_id: int, poll: int) -
 def offer_done(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> str:
     """The specialist's <Dial><Queue> ended: the conversation is over, or the caller had gone."""
     if hold is None:
-        return _goodbye("Thank you.")
+        return hangup("Thank you.")
     calls.record_event(db, hold.call, "dial_result", specialist_id=specialist_id, status=form.get("DialCallStatus"),
                        duration=form.get("DialCallDuration"))
     if hold.specialist_id == specialist_id and hold.connected_at is not None:
-        return _goodbye("The call has ended. Thank you for taking it.")
+        return hangup("The call has ended. Thank you for taking it.")
     holds.release_claim(db, hold, "the caller was not in the queue")
-    return _goodbye("Sorry, the caller is no longer on the line. Thank you.")
+    return hangup("Sorry, the caller is no longer on the line. Thank you.")
 
 
 def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> None:
@@ -319,10 +312,7 @@ def message_recorded(db: Session, call: Call, form: dict) -> str:
     calls.record_event(
         db, call, "message_recorded", recording_sid=recording_sid, duration=form.get("RecordingDuration")
     )
-    response = VoiceResponse()
-    say(response, MESSAGES["message_saved"][call.language], call.language)
-    response.hangup()
-    return str(response)
+    return hangup(MESSAGES["message_saved"][call.language], call.language)
 
 
 def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:

@@ -13,21 +13,14 @@ from voice import bridge, callbacks, calls, phones, routing
 from voice.models import CallbackRequest
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
-from voice.twiml import say, webhook_url
-
-
-def _goodbye(text: str) -> str:
-    response = VoiceResponse()
-    say(response, text, "en")
-    response.hangup()
-    return str(response)
+from voice.twiml import hangup, say, webhook_url
 
 
 def whisper(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int, call_sid: str,
             repeat: int = 1) -> str:
     """The specialist picked up: who they are calling back and why, then press 1 to call now."""
     if not callbacks.is_attempt(request, specialist_id):
-        return _goodbye("This callback has already been handled. Thank you.")
+        return hangup("This callback has already been handled. Thank you.")
     if not request.attempt_call_sid and call_sid:
         # The worker may have died before saving the Call SID; Twilio's own request tells us.
         request.attempt_call_sid = call_sid[:64]
@@ -45,19 +38,19 @@ def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, special
            call_sid: str, repeat: int = 1) -> str:
     """Press 1: dial the caller with the line as caller ID. Anything else: offer it to someone else."""
     if not callbacks.is_attempt(request, specialist_id):
-        return _goodbye("This callback has already been handled. Thank you.")
+        return hangup("This callback has already been handled. Thank you.")
     config = current_app.config
     if (digits or "")[:1] != "1":
         if not digits and repeat < 2:
             return whisper(db, r, request, specialist_id, call_sid, repeat=repeat + 1)
         callbacks.back_in_line(db, r, request, "declined" if digits else "no key pressed")
         dispatch_after_commit(db, r)
-        return _goodbye("Okay. We will offer the callback to someone else.")
+        return hangup("Okay. We will offer the callback to someone else.")
     if phones.callable_number(request.callback_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) is None:
         # The toll-fraud policy again, at the moment of dialing: nothing stored earlier slips through.
         callbacks.release_attempt(r, request)
         callbacks.give_up(db, request, "the callback number is outside the numbers this line may call")
-        return _goodbye("Sorry, this caller's number cannot be dialed from the line. The coordinator will see it.")
+        return hangup("Sorry, this caller's number cannot be dialed from the line. The coordinator will see it.")
     if request.attempt_accepted_at is None:
         callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
     response = VoiceResponse()
@@ -116,16 +109,16 @@ def dial_result(db: Session, r: redis.Redis, request: CallbackRequest | None, sp
 def closing_words(request: CallbackRequest | None, specialist_id: int) -> str:
     """What the specialist hears once the Dial to the caller is over, from how the request now stands."""
     if request is None or request.attempt_specialist_id not in (None, specialist_id):
-        return _goodbye("Thank you.")
+        return hangup("Thank you.")
     if request.status == callbacks.COMPLETED and request.call.specialist_id == specialist_id:
-        return _goodbye("The call has ended. Thank you for taking it.")
+        return hangup("The call has ended. Thank you for taking it.")
     if request.status == callbacks.SCHEDULED:
         config = current_app.config
         local = request.due_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(config["TIMEZONE"]))
-        return _goodbye(f"The caller did not answer. We will try again at {local.strftime('%-I:%M %p')}. Thank you.")
+        return hangup(f"The caller did not answer. We will try again at {local.strftime('%-I:%M %p')}. Thank you.")
     if request.status == callbacks.UNREACHABLE:
-        return _goodbye("The caller did not answer. That was the last try; the coordinator will see it. Thank you.")
-    return _goodbye("Thank you.")
+        return hangup("The caller did not answer. That was the last try; the coordinator will see it. Thank you.")
+    return hangup("Thank you.")
 
 
 def caller_leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, specialist_id: int,

@@ -261,13 +261,12 @@ def parse_phones(settings: dict) -> None:
 
 
 def _e164_setting(name: str, value: str, region: str) -> str:
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_possible_number(number):
+    from voice import phones
+
+    number = phones.to_e164(value, region, strict=False)
+    if number is None:
         raise ConfigError(f"setting {name} is not a phone number: {value!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
 
 
 def parse_urls(settings: dict) -> None:

@@ -30,7 +30,7 @@ from voice import calls, hours, routing, tasks
 from voice.models import Call, CallbackRequest, Hold, utcnow
 from voice.redisdb import Keys
 from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS
-from voice.twiml import say, webhook_url
+from voice.twiml import hangup, say, webhook_url
 
 WAITING = "waiting"
 CONNECTING = "connecting"
@@ -256,15 +256,12 @@ def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
     result = form.get("QueueResult", "")
     response = VoiceResponse()
     if hold is None:
-        response.hangup()
-        return str(response)
+        return hangup()
     call = hold.call
     calls.record_event(db, call, "hold_result", hold_id=hold.id, result=result, seconds=form.get("QueueTime"))
     if result == "bridged":
         finish(db, hold)
-        say(response, intake.fill(MESSAGES["after_bridge"][call.language], call), call.language)
-        response.hangup()
-        return str(response)
+        return intake.finished(call)
     if result in ("hangup", "redirected", "redirected-from-bridged"):
         # Twilio runs the redirect's own TwiML (a transfer), and a caller who hung up hears nothing.
         if result == "hangup":

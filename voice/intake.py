@@ -29,7 +29,7 @@ from voice.script import (
     WINDOWS,
     Step,
 )
-from voice.twiml import SPEECH_LANGUAGE, dial_dispatch, say, webhook_url
+from voice.twiml import SPEECH_LANGUAGE, dial_dispatch, hangup, say, webhook_url
 
 TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
 
@@ -307,7 +307,4 @@ def caller_number(call: Call) -> str | None:
 
 def finished(call: Call) -> str:
     """A late or repeated request for a call whose intake is over: end politely, change nothing."""
-    response = VoiceResponse()
-    say(response, fill(MESSAGES["after_bridge"][call.language], call), call.language)
-    response.hangup()
-    return str(response)
+    return hangup(fill(MESSAGES["after_bridge"][call.language], call), call.language)

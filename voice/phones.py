@@ -21,19 +21,19 @@ CALLABLE_TYPES = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE,
                             PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
-def to_e164(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+def to_e164(raw: str | None, region: str = DEFAULT_REGION, strict: bool = True) -> str | None:
     """The E.164 form of a valid number, or None (blocked, anonymous, malformed, too short).
 
-    For reading caller IDs; a number the line will dial goes through `check_callable` instead."""
+    For reading caller IDs and settings (`strict=False` accepts any possible number, e.g. a test line);
+    a number the line will dial goes through `check_callable` instead."""
     if not raw:
         return None
     try:
         number = phonenumbers.parse(str(raw)[:40], region)
     except NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    valid = phonenumbers.is_valid_number(number) if strict else phonenumbers.is_possible_number(number)
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164) if valid else None
 
 
 class Refusal(enum.Enum):

@@ -34,13 +34,8 @@ def wanted(base_url: str) -> dict[str, str]:
 def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print) -> int:
     """Set the number's webhooks from PUBLIC_BASE_URL, printing each field old -> new; 0 on success."""
     base_url = config["PUBLIC_BASE_URL"]
-    host = urlsplit(base_url).hostname or ""
-    if host in _LOCAL_HOSTS and not config.get("TWILIO_API_BASE_URL"):
-        out(f"provision: PUBLIC_BASE_URL is {base_url}, which Twilio cannot reach; "
-            "set it to this deployment's public https address")
+    if not reachable_by_twilio(config, out):
         return 2
-    if not base_url.startswith("https://"):
-        out(f"warning: {base_url} is not https; callers' details would cross the internet unencrypted")
     try:
         number = twilio_rest.find_number(config, config["TWILIO_PHONE_NUMBER"])
     except TwilioError as error:
@@ -49,14 +44,7 @@ def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print
     if number is None:
         out(f"provision: {config['TWILIO_PHONE_NUMBER']} is not a number on account {config['TWILIO_ACCOUNT_SID']}")
         return 1
-    changes = {}
-    for name, value in wanted(base_url).items():
-        old = getattr(number, name, None) or ""
-        if old == value:
-            out(f"  {name:<24} {value}  (unchanged)")
-        else:
-            out(f"  {name:<24} {old or '(empty)'} -> {value}")
-            changes[name] = value
+    changes = changes_for(number, base_url, out)
     if not changes:
         out(f"{number.phone_number} is already set up for {base_url}")
         return 0
@@ -70,6 +58,31 @@ def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print
         return 1
     out(f"updated {len(changes)} setting(s) of {number.phone_number} ({number.sid})")
     return 0
+
+
+def reachable_by_twilio(config: Mapping, out: Callable[[str], None]) -> bool:
+    """False (said why) for a local PUBLIC_BASE_URL, which would leave the number dead; warns on plain http."""
+    base_url = config["PUBLIC_BASE_URL"]
+    if (urlsplit(base_url).hostname or "") in _LOCAL_HOSTS and not config.get("TWILIO_API_BASE_URL"):
+        out(f"provision: PUBLIC_BASE_URL is {base_url}, which Twilio cannot reach; "
+            "set it to this deployment's public https address")
+        return False
+    if not base_url.startswith("https://"):
+        out(f"warning: {base_url} is not https; callers' details would cross the internet unencrypted")
+    return True
+
+
+def changes_for(number, base_url: str, out: Callable[[str], None]) -> dict[str, str]:
+    """The number's fields that differ from what this deployment needs, each printed old -> new."""
+    changes = {}
+    for name, value in wanted(base_url).items():
+        old = getattr(number, name, None) or ""
+        if old == value:
+            out(f"  {name:<24} {value}  (unchanged)")
+        else:
+            out(f"  {name:<24} {old or '(empty)'} -> {value}")
+            changes[name] = value
+    return changes
 
 
 @click.group("twilio", cls=AppGroup, help="The line's Twilio number.")

@@ -35,6 +35,15 @@ def say(node, text: str, language: str) -> None:
     node.say(text, voice=voice, language=SPEECH_LANGUAGE.get(language, "en-US"))
 
 
+def hangup(text: str | None = None, language: str = "en") -> str:
+    """A few words (or none), then hang up: the end of every leg that has nothing more to do."""
+    response = VoiceResponse()
+    if text:
+        say(response, text, language)
+    response.hangup()
+    return str(response)
+
+
 def dial_dispatch(response: VoiceResponse, language: str, caller_id: str | None = None) -> VoiceResponse:
     """Send the caller back to 911 dispatch; the last step of every danger and fault path."""
     dial = response.dial(caller_id=caller_id) if caller_id else response.dial()

@@ -242,11 +242,8 @@ def _breakdowns(db: Session, dialect: str, in_range: tuple) -> tuple[Counter, Co
     return counters
 
 
-def report(db: Session, start: date, end: date, zone: str) -> dict:
-    """Everything the reports page charts, for calls that started in [start, end] (program time zone)."""
-    dialect = db.get_bind().dialect.name
-    since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
-    in_range = (Call.started_at >= since, Call.started_at < until)
+def _by_hour(db: Session, dialect: str, in_range: tuple, zone: str) -> tuple[Counter, Counter, list, int]:
+    """Calls per local day and week and the hour-of-week heat map, from one GROUP BY on the UTC hour."""
     bucket = _hour_bucket(dialect)
     hours = db.execute(select(bucket, func.count()).where(*in_range).group_by(bucket)).all()
     tz = ZoneInfo(zone)
@@ -260,14 +257,29 @@ def report(db: Session, start: date, end: date, zone: str) -> dict:
         per_week[(local.date() - timedelta(days=local.weekday())).isoformat()] += count
         heat[local.weekday()][local.hour] += count
         total += count
-    live_waits = [w for (w,) in db.execute(
+    return per_day, per_week, heat, total
+
+
+def _waits(db: Session, dialect: str, in_range: tuple) -> tuple[list[float], list[float]]:
+    """Seconds to a specialist for calls answered live, and minutes to a completed callback."""
+    live = [w for (w,) in db.execute(
         select(_seconds_between(dialect, Call.started_at, Call.connected_at))
         .where(*in_range, Call.outcome == calls.BRIDGED, Call.connected_at.is_not(None))
     ) if w is not None]
-    callback_waits = [w / 60 for (w,) in db.execute(
+    called_back = [w / 60 for (w,) in db.execute(
         select(_seconds_between(dialect, CallbackRequest.created_at, CallbackRequest.completed_at)).join(Call)
         .where(*in_range, CallbackRequest.status == callbacks.COMPLETED)
     ) if w is not None]
+    return live, called_back
+
+
+def report(db: Session, start: date, end: date, zone: str) -> dict:
+    """Everything the reports page charts, for calls that started in [start, end] (program time zone)."""
+    dialect = db.get_bind().dialect.name
+    since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
+    in_range = (Call.started_at >= since, Call.started_at < until)
+    per_day, per_week, heat, total = _by_hour(db, dialect, in_range, zone)
+    live_waits, callback_waits = _waits(db, dialect, in_range)
     by_category, by_outcome, by_language = _breakdowns(db, dialect, in_range)
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
     weeks = sorted(per_week)

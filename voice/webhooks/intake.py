@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
-from twilio.twiml.voice_response import VoiceResponse
 
 from voice import bridge, calls, intake
 from voice import db as database
 from voice.redisdb import get_redis
-from voice.twiml import fault_response
+from voice.twiml import fault_response, hangup
 from voice.webhooks.guard import signature_is_valid, twilio_webhook
 
 bp = Blueprint("intake", __name__, url_prefix="/voice")
@@ -76,6 +75,4 @@ def fallback():
 
 
 def hangup_twiml() -> str:
-    response = VoiceResponse()
-    response.hangup()
-    return str(response)
+    return hangup()
