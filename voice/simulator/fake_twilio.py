@@ -6,14 +6,18 @@ Messages.create keeps the text; IncomingPhoneNumbers lets provisioning be tried 
 Live calls (the ones it placed and the simulated phone's inbound calls) can be fetched, hung up, canceled
 and redirected, and the phone's queues listed and dequeued, as on Twilio.
 Requests Twilio would refuse are refused with Twilio's status and error code (401/20003, 400/21211, ...).
+
+Tests can also mount it into a `responses.RequestsMock` (the same app answers https://api.twilio.com/...
+in-process, no server), make the next calls or every text fail, and hold placed calls until they ring them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -47,11 +51,20 @@ class PlacedCall:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+# A failure injected into Calls.create: Twilio's answer (HTTP status, error code), or an exception raised instead
+# of any answer (in-process it reaches the client as is; served, a ConnectionError drops the connection).
+CallFailure = tuple[int, int] | Exception
+
+
 class FakeTwilio:
-    """The fake REST API for one account; `phone` plays every call it is asked to place."""
+    """The fake REST API for one account; `phone` plays every call it is asked to place.
+
+    With autoplay=False a placed call stays queued until the test plays it with `ring_pending()`.
+    """
 
     def __init__(self, phone: SimulatedPhone, account_sid: str, auth_token: str, line_number: str,
-                 on_text: Callable[[dict], None] | None = None, on_call: Callable[[PlacedCall], None] | None = None):
+                 on_text: Callable[[dict], None] | None = None, on_call: Callable[[PlacedCall], None] | None = None,
+                 autoplay: bool = True):
         self.phone = phone
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -62,6 +75,10 @@ class FakeTwilio:
         self.deleted_recordings: list[str] = []
         self.on_text = on_text
         self.on_call = on_call
+        self.autoplay = autoplay
+        self._pending: list[PlacedCall] = []
+        self._call_failures: list[CallFailure] = []
+        self._text_failure: tuple[int, int] | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.app = self._build()
@@ -83,14 +100,53 @@ class FakeTwilio:
             self._server.server_close()
             self._server = None
 
+    def mount(self, rsps, base_url: str = "https://api.twilio.com") -> None:
+        """Answer every request to `base_url` made while `rsps` (a `responses.RequestsMock`) is active, in-process."""
+        pattern = re.compile(re.escape(base_url.rstrip("/")) + r"/")
+        for method in ("GET", "POST", "DELETE"):
+            rsps.add_callback(method, pattern, callback=self._answer, content_type=None)
+
+    def _answer(self, prepared) -> tuple[int, dict, bytes]:
+        """One `requests` request, answered by this app's test client exactly as the served app answers it."""
+        parts = urlsplit(prepared.url)
+        headers = {k: v for k, v in prepared.headers.items() if k.lower() not in ("host", "content-length")}
+        response = self.app.test_client().open(parts.path, method=prepared.method, query_string=parts.query,
+                                               headers=headers, data=prepared.body or b"")
+        return response.status_code, dict(response.headers), response.get_data()
+
     def wait_for_calls(self, timeout: float = 30) -> bool:
-        """Wait until every call placed so far has been played to its end."""
+        """Wait until every call placed so far has been played to its end (with autoplay=False: rung and ended)."""
         return all(call.done.wait(timeout) for call in list(self.calls))
+
+    # -- what tests control --
+
+    def fail_next_calls(self, failures: Iterable[CallFailure]) -> None:
+        """Refuse the next Calls.create requests, one failure each (then place calls again)."""
+        with self._lock:
+            self._call_failures.extend(failures)
+
+    def fail_texts(self, status: int | None, code: int | None = None) -> None:
+        """Refuse every Messages.create with Twilio's `status` and error `code` (None: send texts again)."""
+        self._text_failure = None if status is None else (status, code)
+
+    def ring_pending(self) -> list[CallRecord]:
+        """With autoplay=False: play each call placed and not yet played (and any placed meanwhile), in order."""
+        records = []
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return records
+                call = self._pending.pop(0)
+            self._play(call)
+            records.append(call.record)
 
     # -- the API --
 
     def _build(self) -> Flask:
         app = Flask("fake_twilio")
+
+        # An injected exception reaches whoever made the request rather than becoming a 500.
+        app.config["PROPAGATE_EXCEPTIONS"] = True
 
         @app.before_request
         def authenticate():
@@ -103,6 +159,12 @@ class FakeTwilio:
 
         @app.post(f"{API}/Calls.json")
         def create_call(account):
+            with self._lock:
+                failure = self._call_failures.pop(0) if self._call_failures else None
+            if isinstance(failure, Exception):
+                raise failure
+            if failure is not None:
+                return _error(*failure, "Simulated failure")
             form = request.form
             to, from_, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
             if not to:
@@ -125,7 +187,10 @@ class FakeTwilio:
             self.phone.place_call(to, from_, call.sid)
             with self._lock:
                 self.calls.append(call)
-            threading.Thread(target=self._play, args=(call,), daemon=True).start()
+                if not self.autoplay:
+                    self._pending.append(call)
+            if self.autoplay:
+                threading.Thread(target=self._play, args=(call,), daemon=True).start()
             return _json(self._call_json(call), 201)
 
         @app.get(f"{API}/Calls.json")
@@ -211,6 +276,8 @@ class FakeTwilio:
 
         @app.post(f"{API}/Messages.json")
         def create_message(account):
+            if self._text_failure is not None:
+                return _error(*self._text_failure, "Simulated failure")
             form = request.form
             to, from_ = form.get("To", ""), form.get("From", "")
             if not _valid_number(to):
