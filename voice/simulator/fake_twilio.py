@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,8 +52,8 @@ class PlacedCall:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-# A failure injected into Calls.create: Twilio's answer (HTTP status, error code), or an exception raised instead
-# of any answer (in-process it reaches the client as is; served, a ConnectionError drops the connection).
+# A failure injected into Calls.create: Twilio's answer (HTTP status, error code), or an exception instead of any
+# answer (mounted, the client's request raises it; served, the connection drops).
 CallFailure = tuple[int, int] | Exception
 
 
@@ -101,7 +102,10 @@ class FakeTwilio:
             self._server = None
 
     def mount(self, rsps, base_url: str = "https://api.twilio.com") -> None:
-        """Answer every request to `base_url` made while `rsps` (a `responses.RequestsMock`) is active, in-process."""
+        """Answer every request to `base_url` made while `rsps` (a `responses.RequestsMock`) is active, in-process.
+
+        One callback per method (GET, POST, DELETE): make `rsps` with assert_all_requests_are_fired=False.
+        """
         pattern = re.compile(re.escape(base_url.rstrip("/")) + r"/")
         for method in ("GET", "POST", "DELETE"):
             rsps.add_callback(method, pattern, callback=self._answer, content_type=None)
@@ -162,7 +166,12 @@ class FakeTwilio:
             with self._lock:
                 failure = self._call_failures.pop(0) if self._call_failures else None
             if isinstance(failure, Exception):
-                raise failure
+                connection = request.environ.get("werkzeug.socket")
+                if connection is None:
+                    raise failure  # mounted: the client's request raises it
+                # Served: no answer at all, the connection just drops (werkzeug closes it quietly).
+                connection.shutdown(socket.SHUT_RDWR)
+                raise ConnectionAbortedError(f"injected: {failure!r}") from failure
             if failure is not None:
                 return _error(*failure, "Simulated failure")
             form = request.form
@@ -222,15 +231,23 @@ class FakeTwilio:
                 return _error(400, 20001, f"Status must be completed or canceled, not {form['Status']}")
             if form.get("Url") and not _absolute(form["Url"]):
                 return _error(400, 21205, f"Url is not a valid URL: {form['Url']}")
+            call = self._find_call(sid)
+            with self._lock:
+                # Ending a call still held for ring_pending: it never rings, so it ends now, as on Twilio.
+                ends_unplayed = call in self._pending and form.get("Status") is not None
+                if ends_unplayed:
+                    self._pending.remove(call)
             try:
                 leg = self.phone.update_call(sid, status=form.get("Status"), url=form.get("Url"),
-                                             method=form.get("Method"), twiml=form.get("Twiml"))
+                                             method=form.get("Method"), twiml=form.get("Twiml"),
+                                             wait=not ends_unplayed)
             except KeyError:
                 return _not_found()
             except CallStateError as error:
                 # https://www.twilio.com/docs/errors/21220 (Invalid call state)
                 return _error(400, 21220, str(error))
-            call = self._find_call(sid)
+            if ends_unplayed:
+                self._play(call)
             return _json(self._call_json(call) if call else self._leg_json(leg))
 
         @app.get(f"{API}/Queues.json")
