@@ -32,6 +32,8 @@ from voice.simulator.phone import CallRecord, CallStateError, Leg, Queue, Simula
 
 API_VERSION = "2010-04-01"
 API = f"/{API_VERSION}/Accounts/<account>"
+# What every recording's .mp3 plays: a few bytes of an MP3 header, enough for a browser to show a (silent) player.
+SILENT_MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method", "status_callback",
                  "status_callback_method", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method")
 
@@ -339,8 +341,7 @@ class FakeTwilio:
 
         @app.get(f"{API}/Recordings/<sid>.mp3")
         def recording(account, sid):
-            # A few bytes of an MP3 header: enough for a browser to show a (silent) player.
-            return Response(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64, mimetype="audio/mpeg")
+            return Response(SILENT_MP3, mimetype="audio/mpeg")
 
         @app.delete(f"{API}/Recordings/<sid>.json")
         def delete_recording(account, sid):
