@@ -82,6 +82,9 @@ class FakeTwilio:
         self._pending: list[PlacedCall] = []
         self._call_failures: list[CallFailure] = []
         self._text_failure: tuple[int, int] | None = None
+        # Set by a test to make Calls.create place the call, then answer only once the gate opens (a worker
+        # can be killed while it waits for the answer, as Twilio acts on a request the client never hears back).
+        self.answer_gate: threading.Event | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.app = self._build()
@@ -98,6 +101,8 @@ class FakeTwilio:
         return self.url
 
     def stop(self) -> None:
+        if self.answer_gate is not None:
+            self.answer_gate.set()  # no request left waiting on a server that is going away
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -202,6 +207,8 @@ class FakeTwilio:
                     self._pending.append(call)
             if self.autoplay:
                 threading.Thread(target=self._play, args=(call,), daemon=True).start()
+            if self.answer_gate is not None:
+                self.answer_gate.wait(30)
             return _json(self._call_json(call), 201)
 
         @app.get(f"{API}/Calls.json")
