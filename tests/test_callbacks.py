@@ -1,109 +1,43 @@
-"""Callbacks end to end: real Redis, a real RQ worker, Twilio's REST API mocked with `responses`,
-and the simulated phone playing both legs of every call the worker places."""
+"""Callbacks end to end: real Redis, a real RQ worker, the simulator's fake Twilio REST API mounted in
+`responses`, and the simulated phone playing both legs of every call the worker places when the test rings it."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import re
 import threading
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs
 
 import pytest
 import responses
 from rq import SimpleWorker
 from sqlalchemy import select, update
 
-from tests.conftest import ACCOUNT_SID, LINE, PUBLIC
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
 from voice import callbacks, specialists
 from voice.models import Call, CallbackRequest, CallEvent, Specialist, utcnow
 from voice.simulator import ScriptedCaller, SpecialistPhone
+from voice.simulator.fake_twilio import FakeTwilio
 from voice.tasks import queue as callback_queue
+from voice.twilio_rest import rest_client
 from workers import jobs
 
 CALLER = "+19375550123"
 ALICE = "+19375550201"
 BRUNO = "+19375550202"
-API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
 # Nobody is on: safe, the kind of problem, then the callback questions: name, location, callback number
 # (the caller ID), a few words, and when (1: as soon as possible).
 INTAKE = ["2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
 
 
-class FakeTwilio:
-    """Twilio's REST API as `responses` plays it: records what we sent, answers like Twilio (or fails)."""
-
-    def __init__(self, rsps: responses.RequestsMock):
-        self.placed: list[dict] = []
-        self.driven = 0
-        self.texts: list[dict] = []
-        # (HTTP status, Twilio code) to answer, or an exception to raise, before succeeding
-        self.call_failures: list[tuple[int, int] | Exception] = []
-        self.sms_failure: tuple[int, int] | None = None
-        self.listed_calls: list[dict] = []
-        # What fetching a call answers: its status ("in-progress" unless told), or (HTTP status, Twilio code).
-        self.statuses: dict[str, str | tuple[int, int]] = {}
-        self.fetched: list[str] = []
-        rsps.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
-        rsps.add_callback(responses.GET, re.compile(rf"{API}/Calls/CA\w+\.json"), callback=self._fetch_call)
-        rsps.add_callback(responses.POST, f"{API}/Messages.json", callback=self._create_message)
-        rsps.add_callback(responses.GET, f"{API}/Calls.json", callback=self._list_calls)
-
-    @staticmethod
-    def _form(request) -> dict:
-        return {k: v[0] for k, v in parse_qs(request.body).items()}
-
-    def _create_call(self, request):
-        if self.call_failures:
-            failure = self.call_failures.pop(0)
-            if isinstance(failure, Exception):
-                raise failure  # not an answer from Twilio at all
-            status, code = failure
-            return status, {}, json.dumps({"code": code, "message": "simulated failure", "status": status})
-        form = self._form(request)
-        form["Sid"] = f"CA{len(self.placed):032d}"
-        self.placed.append(form)
-        return 201, {}, json.dumps({"sid": form["Sid"], "status": "queued", "account_sid": ACCOUNT_SID,
-                                    "to": form["To"], "from": form["From"]})
-
-    def _create_message(self, request):
-        form = self._form(request)
-        if self.sms_failure:
-            status, code = self.sms_failure
-            return status, {}, json.dumps({"code": code, "message": "not a mobile number", "status": status})
-        self.texts.append(form)
-        return 201, {}, json.dumps({"sid": f"SM{len(self.texts):032d}", "status": "queued", "body": form["Body"]})
-
-    def _list_calls(self, request):
-        return 200, {}, json.dumps({"calls": self.listed_calls, "end": 0, "page": 0, "page_size": 50, "start": 0,
-                                    "next_page_uri": None, "uri": "/x"})
-
-    def _fetch_call(self, request):
-        sid = request.path_url.rsplit("/", 1)[1].removesuffix(".json")
-        self.fetched.append(sid)
-        answer = self.statuses.get(sid, "in-progress")
-        if isinstance(answer, tuple):
-            status, code = answer
-            return status, {}, json.dumps({"code": code, "message": "simulated failure", "status": status})
-        return 200, {}, json.dumps({"sid": sid, "status": answer, "account_sid": ACCOUNT_SID})
-
-    def ring(self, phone) -> list:
-        """Play every call placed since last time on the simulated phone network."""
-        records = []
-        while self.driven < len(self.placed):
-            form = self.placed[self.driven]
-            self.driven += 1
-            records.append(phone.outbound_call(form["To"], form["From"], form["Url"],
-                                               status_callback=form.get("StatusCallback"), call_sid=form["Sid"]))
-        return records
-
-
 @pytest.fixture
-def twilio():
+def twilio(phone):
+    """The simulator's fake Twilio REST API, answering in this process; the calls it places ring when a test says."""
+    fake = FakeTwilio(phone, ACCOUNT_SID, AUTH_TOKEN, LINE, autoplay=False)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield FakeTwilio(rsps)
+        fake.mount(rsps)
+        yield fake
 
 
 @pytest.fixture
@@ -175,19 +109,19 @@ def test_caller_who_reached_nobody_is_called_back_when_a_specialist_texts_on(app
     assert "as soon as a specialist is available" in heard  # nobody is on: no time is promised
 
     work(app)  # nobody is on: only the confirmation text goes out
-    assert twilio.placed == []
-    assert twilio.texts[0]["To"] == CALLER and twilio.texts[0]["From"] == LINE
-    assert "(937) 555-0100" in twilio.texts[0]["Body"]
+    assert twilio.calls == []
+    assert twilio.texts[0]["to"] == CALLER and twilio.texts[0]["from"] == LINE
+    assert "(937) 555-0100" in twilio.texts[0]["body"]
 
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    assert len(twilio.placed) == 1
-    sent = twilio.placed[0]
-    assert sent["To"] == ALICE and sent["From"] == LINE
-    assert sent["Url"].startswith(f"{PUBLIC}/voice/callback/whisper?")
-    assert sent["StatusCallback"].startswith(f"{PUBLIC}/voice/callback/status?")
+    assert len(twilio.calls) == 1
+    sent = twilio.calls[0]
+    assert sent.to == ALICE and sent.from_ == LINE
+    assert sent.url.startswith(f"{PUBLIC}/voice/callback/whisper?")
+    assert sent.status_callback.startswith(f"{PUBLIC}/voice/callback/status?")
 
-    (leg,) = twilio.ring(phone)
+    (leg,) = twilio.ring_pending()
     assert leg.problems == []
     whisper = leg.heard("Alice Mediator")
     assert "landlord" in whisper and "Dana Whitfield" in whisper and "400 West Third Street" in whisper
@@ -217,12 +151,12 @@ def test_specialist_finishing_a_live_call_is_offered_the_oldest_callback(app, ph
     assert "You are number 1 in line" in record.heard()
     assert "We expect to call you within about 15 minutes" in record.heard()
     work(app)
-    assert twilio.placed == []
+    assert twilio.calls == []
     # ...and the moment that call ends (status callback), the worker rings her for the callback.
     with app.app_context():
         routing.release_specialist(r, alice_id, "call:CAlive")
     work(app)
-    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert [c.to for c in twilio.calls] == [ALICE]
     assert alice.label == "Alice Mediator"
 
 
@@ -231,12 +165,12 @@ def test_specialist_who_passes_is_released_and_the_next_one_is_tried(app, phone,
     text_on(app, phone, ALICE, "Alice Mediator", accept="2")
     text_on(app, phone, BRUNO, "Bruno Mediator")
     work(app)
-    first = twilio.ring(phone)
+    first = twilio.ring_pending()
     assert first[0].bridged_with == []
     assert request_row(app).status == "pending"
     work(app)
-    assert [p["To"] for p in twilio.placed] == [ALICE, BRUNO]
-    (second,) = twilio.ring(phone)
+    assert [c.to for c in twilio.calls] == [ALICE, BRUNO]
+    (second,) = twilio.ring_pending()
     assert second.bridged_with == [CALLER]
     assert request_row(app).status == "completed"
 
@@ -245,7 +179,7 @@ def test_specialist_who_does_not_pick_up_goes_back_and_the_caller_keeps_their_pl
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator", answers=False)
     work(app)
-    (leg,) = twilio.ring(phone)
+    (leg,) = twilio.ring_pending()
     assert leg.problems == []
     row = request_row(app)
     assert row.status == "pending" and row.attempts == 0
@@ -259,7 +193,7 @@ def test_caller_who_never_answers_is_retried_on_schedule_then_marked_unreachable
     text_on(app, phone, ALICE, "Alice Mediator")
     for attempt in range(1, 5):
         work(app)
-        (leg,) = twilio.ring(phone)
+        (leg,) = twilio.ring_pending()
         assert leg.problems == []
         row = request_row(app)
         assert row.attempts == attempt
@@ -278,25 +212,25 @@ def test_caller_who_never_answers_is_retried_on_schedule_then_marked_unreachable
     assert "last try" in leg.heard("Alice Mediator")
     work(app)
     unreachable_text = twilio.texts[-1]
-    assert unreachable_text["To"] == CALLER and "could not reach you" in unreachable_text["Body"]
-    assert "Monday to Friday" in unreachable_text["Body"]
+    assert unreachable_text["to"] == CALLER and "could not reach you" in unreachable_text["body"]
+    assert "Monday to Friday" in unreachable_text["body"]
 
 
 def test_rest_429_then_success_places_exactly_one_call(app, phone, twilio):
     # Too many requests: Twilio answers, so it is retried at once (a 5xx marks Twilio down: see test_twilio_down).
     queued_caller(app, phone)
-    twilio.call_failures = [(429, 20429), (429, 20429)]
+    twilio.fail_next_calls([(429, 20429), (429, 20429)])
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
     assert len(events(app, "callback_rest_retry")) == 2
-    (leg,) = twilio.ring(phone)
+    (leg,) = twilio.ring_pending()
     assert leg.bridged_with == [CALLER]
 
 
 def test_a_permanent_rest_error_ends_the_request_with_a_reason(app, phone, twilio):
     queued_caller(app, phone)
-    twilio.call_failures = [(400, 21211)]
+    twilio.fail_next_calls([(400, 21211)])
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
     row = request_row(app)
@@ -305,13 +239,13 @@ def test_a_permanent_rest_error_ends_the_request_with_a_reason(app, phone, twili
 
 
 def test_a_landline_that_cannot_take_texts_is_logged_not_fatal(app, phone, twilio):
-    twilio.sms_failure = (400, 21614)
+    twilio.fail_texts(400, 21614)
     queued_caller(app, phone)
     work(app)
     assert [d["code"] for _, d in events(app, "sms_not_sent")] == [21614]
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
 
 
 def test_redis_flushed_then_reconcile_rebuilds_the_queue_from_sql(app, phone, twilio, runner):
@@ -319,11 +253,11 @@ def test_redis_flushed_then_reconcile_rebuilds_the_queue_from_sql(app, phone, tw
     text_on(app, phone, ALICE, "Alice Mediator", answers=False)
     app.extensions["redis"].flushdb()  # every queued job and idle queue is gone
     work(app)
-    assert twilio.placed == []
+    assert twilio.calls == []
     result = runner.invoke(args=["callbacks", "reconcile"])
     assert result.exit_code == 0 and "1 specialist" in result.output
     work(app)
-    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert [c.to for c in twilio.calls] == [ALICE]
 
 
 def test_callbacks_list_shows_open_requests(app, phone, runner):
@@ -361,7 +295,7 @@ def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone,
     assert timedelta(0) <= scheduled_for - row.due_at <= timedelta(seconds=2)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    assert twilio.placed == []  # a specialist is on, but the caller asked for later
+    assert twilio.calls == []  # a specialist is on, but the caller asked for later
 
     # Redis is lost: reconcile puts the window back on RQ's scheduler (twice asked, one job).
     app.extensions["redis"].flushdb()
@@ -391,7 +325,7 @@ def test_two_workers_racing_for_one_request_dial_it_once(app, phone, twilio):
         t.join()
     assert sorted(results) == [0, 1]
     work(app)
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
     # The specialist the losing worker claimed was given back, not left holding nothing.
     held = [holder for holder in leases(app).values() if holder]
     assert held == [f"callback:{request_row(app).id}"]
@@ -419,7 +353,7 @@ def test_sweep_recovers_an_attempt_whose_worker_died_before_twilio_answered(app,
     assert summary["recovered"] == 1, summary
     assert summary["placed"] == 1, summary
     work(app)
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
 
 
 def test_sweep_adopts_a_call_twilio_placed_before_the_worker_died(app, phone, twilio):
@@ -428,23 +362,24 @@ def test_sweep_adopts_a_call_twilio_placed_before_the_worker_died(app, phone, tw
     with app.app_context():
         jobs.dispatch()
     callback_queue(app.extensions["redis"]).empty()
-    twilio.listed_calls = [{"sid": "CA" + "7" * 32, "status": "ringing", "to": ALICE, "from": LINE}]
+    # The worker's Calls.create reached Twilio, which placed the call, and the worker died before the answer.
+    placed = rest_client(app.config).calls.create(to=ALICE, from_=LINE, url=f"{PUBLIC}/voice/callback/whisper")
     with app.app_context():
         session = app.extensions["db"].session()
         session.execute(update(CallbackRequest).values(attempt_started_at=utcnow() - timedelta(minutes=5)))
         session.commit()
         summary = jobs.sweep()
-    assert summary["recovered"] == 0 and twilio.placed == []
-    assert request_row(app).attempt_call_sid == "CA" + "7" * 32
+    assert summary["recovered"] == 0 and [c.sid for c in twilio.calls] == [placed.sid]  # the sweep placed none
+    assert request_row(app).attempt_call_sid == placed.sid
 
 
 def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    (leg,) = twilio.ring(phone)
+    (leg,) = twilio.ring_pending()
     # Twilio repeats the whisper of a finished attempt (a late retry): nothing is dialed again.
-    again = phone.outbound_call(ALICE, LINE, twilio.placed[0]["Url"])
+    again = phone.outbound_call(ALICE, LINE, twilio.calls[0].url)
     assert "already been handled" in again.heard("Alice Mediator") and again.bridged_with == []
     with app.app_context():
         assert app.extensions["db"].session().scalar(select(Call.outcome)) == "callback_completed"
@@ -460,7 +395,7 @@ def test_dial_action_and_caller_leg_status_settle_the_attempt_once_in_either_ord
     phone.network[CALLER].answers = caller_answers
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    (leg,) = twilio.ring(phone)
+    (leg,) = twilio.ring_pending()
     assert leg.problems == []
     # Both legs reported their end (the caller's through its own status callback, then Alice's).
     assert [d["status"] for _, d in events(app, "callback_caller_leg_status")] == [
@@ -476,20 +411,20 @@ def test_dial_action_and_caller_leg_status_settle_the_attempt_once_in_either_ord
         assert row.status == "scheduled" and "try again at" in leg.heard("Alice Mediator")
     assert leases(app) == {"Alice Mediator": None}
     work(app)
-    assert len(twilio.placed) == 1  # nobody is called again: reached, or not due for 10 minutes
+    assert len(twilio.calls) == 1  # nobody is called again: reached, or not due for 10 minutes
 
 
 def test_a_specialist_hanging_up_after_pressing_1_does_not_requeue_a_caller_already_reached(app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    sent = twilio.placed[0]
-    params = {"CallSid": sent["Sid"], "From": LINE, "To": ALICE, "Direction": "outbound-api"}
-    base = sent["Url"].replace("/whisper?", "/{}?")
+    sent = twilio.calls[0]
+    params = {"CallSid": sent.sid, "From": LINE, "To": ALICE, "Direction": "outbound-api"}
+    base = sent.url.replace("/whisper?", "/{}?")
     status, _ = phone.signed_post(base.format("answer"), {**params, "Digits": "1"})
     assert status == 200
     # Alice hangs up mid-conversation: her leg's status can reach us before the Dial's result.
-    status, _ = phone.signed_post(sent["StatusCallback"], {**params, "CallStatus": "completed", "CallDuration": "300"})
+    status, _ = phone.signed_post(sent.status_callback, {**params, "CallStatus": "completed", "CallDuration": "300"})
     assert status == 200
     assert request_row(app).status == "in_progress" and leases(app) == {"Alice Mediator": None}
     status, body = phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "completed",
@@ -498,16 +433,16 @@ def test_a_specialist_hanging_up_after_pressing_1_does_not_requeue_a_caller_alre
     row = request_row(app)
     assert row.status == "completed" and row.call.outcome == "callback_completed"
     work(app)
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
 
 
 def test_specialist_hanging_up_before_the_caller_answers_keeps_the_callers_place(app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    sent = twilio.placed[0]
-    params = {"CallSid": sent["Sid"], "From": LINE, "To": ALICE, "Direction": "outbound-api"}
-    base = sent["Url"].replace("/whisper?", "/{}?")
+    sent = twilio.calls[0]
+    params = {"CallSid": sent.sid, "From": LINE, "To": ALICE, "Direction": "outbound-api"}
+    base = sent.url.replace("/whisper?", "/{}?")
     assert phone.signed_post(base.format("answer"), {**params, "Digits": "1"})[0] == 200
     assert phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "canceled",
                                                           "DialCallDuration": "0"})[0] == 200
@@ -529,7 +464,7 @@ def test_a_specialist_whose_hold_ran_out_while_rq_waited_is_not_rung(app, phone,
     r.delete(Keys.lease(alice_id))
     assert routing.claim_next_specialist(r, "en", "call:CAlive", 60) == alice_id
     work(app)
-    assert twilio.placed == []
+    assert twilio.calls == []
     assert request_row(app).status == "pending"
     assert leases(app) == {"Alice Mediator": "call:CAlive"}
 
@@ -541,7 +476,7 @@ def test_a_job_for_an_older_attempt_does_nothing(app, phone, twilio):
         jobs.dispatch()
         row = app.extensions["db"].session().scalar(select(CallbackRequest))
         assert jobs.place_callback(row.id, row.attempt_specialist_id, "2026-01-01T00:00:00") == "nothing to do"
-    assert twilio.placed == []
+    assert twilio.calls == []
 
 
 def test_an_error_that_is_not_twilios_answer_never_ends_the_request(app, phone, twilio):
@@ -549,10 +484,10 @@ def test_an_error_that_is_not_twilios_answer_never_ends_the_request(app, phone, 
 
     queued_caller(app, phone)
     # (A connection reset is Twilio not answering: see test_twilio_down.)
-    twilio.call_failures = [RuntimeError("a bug")] * 4
+    twilio.fail_next_calls([RuntimeError("a bug")] * 4)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    assert twilio.placed == []
+    assert twilio.calls == []
     row = request_row(app)
     # After RQ's last retry the failure callback puts the caller back in line, not out of it.
     assert row.status == "pending" and row.attempts == 0 and row.call.outcome == "callback_queued"
@@ -600,7 +535,7 @@ def test_a_stored_premium_number_is_never_dialed_or_texted(app, phone, twilio):
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
 
-    assert twilio.placed == [] and twilio.texts == []
+    assert twilio.calls == [] and twilio.texts == []
     row = request_row(app)
     assert row.status == "unreachable" and "outside the numbers this line may call" in row.reason
 
@@ -613,14 +548,16 @@ def overdue_attempt(app, phone, twilio) -> tuple[str, str]:
     record = queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    (placed,) = twilio.placed
+    (placed,) = twilio.calls
+    # Neither call's end reaches us: as far as Twilio's API says, both are still going.
+    twilio.answer_fetches({placed.sid: "in-progress", record.call_sid: "in-progress"})
     with app.app_context():
         session = app.extensions["db"].session()
         earlier = utcnow() - timedelta(minutes=5)
         session.execute(update(CallbackRequest).values(attempt_started_at=earlier))
         session.execute(update(Call).values(started_at=earlier, ended_at=None))
         session.commit()
-    return placed["Sid"], record.call_sid
+    return placed.sid, record.call_sid
 
 
 def test_the_sweep_leaves_calls_twilio_says_are_still_live_alone(app, phone, twilio):
@@ -635,14 +572,14 @@ def test_the_sweep_leaves_calls_twilio_says_are_still_live_alone(app, phone, twi
     assert row.status == "in_progress" and row.attempt_call_sid == sid
     assert row.call.ended_at is None
     assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}
-    assert len(twilio.placed) == 1
+    assert len(twilio.calls) == 1
 
 
 def test_a_rest_failure_while_reconciling_leaves_things_for_a_later_sweep(app, phone, twilio):
     from voice.redisdb import Keys
 
     sid, caller_sid = overdue_attempt(app, phone, twilio)
-    twilio.statuses = {caller_sid: (503, 20503), sid: (503, 20503)}
+    twilio.answer_fetches({caller_sid: (503, 20503), sid: (503, 20503)})
 
     with app.app_context():
         summary = jobs.sweep()
@@ -655,7 +592,7 @@ def test_a_rest_failure_while_reconciling_leaves_things_for_a_later_sweep(app, p
 
     # The probe's interval passes and Twilio answers again: Alice never answered, the caller hung up long ago.
     app.extensions["redis"].delete(Keys.twilio_probe())
-    twilio.statuses = {caller_sid: "completed", sid: "no-answer"}
+    twilio.answer_fetches({caller_sid: "completed", sid: "no-answer"})
     with app.app_context():
         summary = jobs.sweep()
 
@@ -677,12 +614,12 @@ def test_a_5xx_frees_the_specialist_until_rqs_retry_places_the_call_as_the_next_
     r = app.extensions["redis"]
     app.config["REST_RETRY_SECONDS"] = [5]
     queued_caller(app, phone)
-    twilio.call_failures = [(503, 20503)]
+    twilio.fail_next_calls([(503, 20503)])
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
 
     # Twilio is down: Alice is free for anyone meanwhile; the request keeps its attempt for RQ's retry.
-    assert twilio.placed == [] and leases(app) == {"Alice Mediator": None}
+    assert twilio.calls == [] and leases(app) == {"Alice Mediator": None}
     row = request_row(app)
     assert row.status == "in_progress" and row.attempt_call_sid is None
     assert r.get(Keys.twilio_down_since()) is not None
@@ -697,8 +634,8 @@ def test_a_5xx_frees_the_specialist_until_rqs_retry_places_the_call_as_the_next_
     callback_queue(r).enqueue_job(Job.fetch(job_id, connection=r))
     work(app)
 
-    assert [p["To"] for p in twilio.placed] == [ALICE]
+    assert [c.to for c in twilio.calls] == [ALICE]
     assert r.get(Keys.twilio_down_since()) is None
     row = request_row(app)
-    assert row.status == "in_progress" and row.attempt_call_sid == twilio.placed[0]["Sid"]
+    assert row.status == "in_progress" and row.attempt_call_sid == twilio.calls[0].sid
     assert leases(app) == {"Alice Mediator": f"callback:{row.id}"}

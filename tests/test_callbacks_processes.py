@@ -1,12 +1,11 @@
 """Callbacks against real `rq worker` processes: one SIGKILLed while Twilio places the call, two racing.
 
-Twilio's REST API is a real HTTP server here (TWILIO_API_BASE_URL points at it), so the worker
+Twilio's REST API is the simulator's fake served over HTTP (TWILIO_API_BASE_URL points at it), so the worker
 processes reach it exactly as they would reach Twilio.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,62 +17,28 @@ import pytest
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from tests.conftest import AUTH_TOKEN, fresh_app, settings
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, fresh_app, settings
 from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
 from voice.models import CallbackRequest
 from voice.simulator import ScriptedCaller
+from voice.simulator.fake_twilio import FakeTwilio
 from voice.tasks import queue as callback_queue
 from workers import jobs
 
 
-class TwilioOverHttp:
-    """Twilio's REST API on a local port: records every Calls.create, can hold the first one unanswered,
-    and lists the calls it placed (as Twilio does) so a recovered attempt can find its call."""
-
-    def __init__(self, hold_first: bool = False):
-        from werkzeug.serving import make_server
-        from werkzeug.wrappers import Request, Response
-
-        self.received: list[dict] = []
-        self.lock = threading.Lock()
-        self.holding = threading.Event()
-        self.release = threading.Event()
-        if not hold_first:
-            self.release.set()
-
-        @Request.application
-        def wsgi(request):
-            if request.method == "POST" and request.path.endswith("/Calls.json"):
-                form = request.form.to_dict()
-                with self.lock:
-                    form["Sid"] = f"CA{len(self.received):032d}"
-                    self.received.append(form)
-                self.holding.set()
-                self.release.wait(30)
-                body = {"sid": form["Sid"], "status": "queued", "to": form["To"], "from": form["From"]}
-                return Response(json.dumps(body), status=201, mimetype="application/json")
-            if request.method == "GET" and request.path.endswith("/Calls.json"):
-                listed = [{"sid": f["Sid"], "status": "ringing", "to": f["To"], "from": f["From"]}
-                          for f in self.received if f["To"] == request.args.get("To")]
-                body = {"calls": listed, "end": 0, "page": 0, "page_size": 50, "start": 0, "next_page_uri": None}
-                return Response(json.dumps(body), mimetype="application/json")
-            return Response(json.dumps({"sid": "SM" + "0" * 32, "status": "queued"}), status=201,
-                            mimetype="application/json")
-
-        self.server = make_server("127.0.0.1", 0, wsgi, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.release.set()
-        self.server.shutdown()
+@pytest.fixture
+def fake_twilio():
+    """The fake Twilio REST API served on a local port; the calls it places ring when a test says."""
+    fake = FakeTwilio(None, ACCOUNT_SID, AUTH_TOKEN, LINE, autoplay=False)
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
-def fake_twilio(request):
-    fake = TwilioOverHttp(hold_first=getattr(request, "param", False))
-    yield fake
-    fake.stop()
+def phone(phone, fake_twilio):
+    fake_twilio.phone = phone
+    return phone
 
 
 @pytest.fixture
@@ -113,7 +78,6 @@ def kill_session(session_id: int) -> int:
     return killed
 
 
-@pytest.mark.parametrize("fake_twilio", [True], indirect=True)
 @pytest.mark.parametrize("then", ["rq_retries_the_job", "redis_flushed"])
 def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(app, config, phone, fake_twilio,
                                                                                runner, then):
@@ -121,13 +85,17 @@ def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(ap
     r = app.extensions["redis"]
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
+    fake_twilio.answer_gate = threading.Event()  # Twilio places the call and holds its answer
     worker = start_worker(config)
-    assert fake_twilio.holding.wait(30), "the worker never reached Twilio"
+    deadline = time.monotonic() + 30
+    while not fake_twilio.calls:
+        assert time.monotonic() < deadline, "the worker never reached Twilio"
+        time.sleep(0.01)
     assert kill_session(worker.pid) >= 2  # the worker and the work-horse inside Calls.create
     worker.wait(10)
-    fake_twilio.release.set()
+    fake_twilio.answer_gate.set()
     time.sleep(0.3)  # a surviving work-horse would save the Call SID now; a killed one cannot
-    assert len(fake_twilio.received) == 1
+    assert len(fake_twilio.calls) == 1
     row = request_row(app)
     assert row.status == "in_progress" and row.attempt_call_sid is None
     time.sleep(1.1)  # older than STALE_ATTEMPT_SECONDS
@@ -148,19 +116,17 @@ def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(ap
         assert summary["recovered"] == 0
 
     row = request_row(app)
-    assert len(fake_twilio.received) == 1
-    assert row.status == "in_progress" and row.attempt_call_sid == fake_twilio.received[0]["Sid"]
+    assert len(fake_twilio.calls) == 1
+    assert row.status == "in_progress" and row.attempt_call_sid == fake_twilio.calls[0].sid
     assert leases(app)["Alice Mediator"] == f"callback:{row.id}"  # no live call can take her meanwhile
 
     # Twilio goes on with the call it placed: Alice hears the case, presses 1, the caller is reached.
-    form = fake_twilio.received[0]
-    leg = phone.outbound_call(form["To"], form["From"], form["Url"], status_callback=form["StatusCallback"],
-                              call_sid=form["Sid"])
+    (leg,) = fake_twilio.ring_pending()
     assert leg.bridged_with == [CALLER]
     with app.app_context():
         jobs.sweep()
     work(app)
-    assert len(fake_twilio.received) == 1, "the specialist must be rung exactly once for this attempt"
+    assert len(fake_twilio.calls) == 1, "the specialist must be rung exactly once for this attempt"
     assert request_row(app).status == "completed"
 
 
@@ -180,10 +146,10 @@ def test_two_worker_processes_racing_never_dial_a_request_or_a_specialist_twice(
     for worker in workers:
         assert worker.wait(60) == 0, worker.stdout.read().decode()[-2000:]
 
-    placed = fake_twilio.received
+    placed = fake_twilio.calls
     assert len(placed) == 3  # three specialists, each rung once, for three different requests
-    assert sorted(p["To"] for p in placed) == sorted([ALICE, BRUNO, "+19375550203"])
-    request_ids = [p["Url"].split("request=")[1].split("&")[0] for p in placed]
+    assert sorted(p.to for p in placed) == sorted([ALICE, BRUNO, "+19375550203"])
+    request_ids = [p.url.split("request=")[1].split("&")[0] for p in placed]
     assert len(set(request_ids)) == 3
     with app.app_context():
         rows = app.extensions["db"].session().scalars(select(CallbackRequest).order_by(CallbackRequest.id)).all()

@@ -11,11 +11,12 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from tests.conftest import settings
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, settings
 from voice import create_app, specialists
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User, utcnow
+from voice.simulator.fake_twilio import SILENT_MP3, FakeTwilio
 
 PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -227,10 +228,10 @@ def test_viewing_playing_and_exporting_are_audited(client, people, db, app):
     login(client, "coord@city.gov")
     detail = client.get(f"/dashboard/calls/{call.id}").get_data(as_text=True)
     assert "twilio.com" not in detail and f"/dashboard/calls/{call.id}/recording" in detail
-    with responses.RequestsMock() as rsps:
-        rsps.add(responses.GET, call.recording_url + ".mp3", body=b"ID3fake-mp3", content_type="audio/mpeg")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        FakeTwilio(None, ACCOUNT_SID, AUTH_TOKEN, LINE).mount(rsps)
         played = client.get(f"/dashboard/calls/{call.id}/recording")
-        assert played.status_code == 200 and played.data == b"ID3fake-mp3"
+        assert played.status_code == 200 and played.data == SILENT_MP3
         assert rsps.calls[0].request.headers["Authorization"].startswith("Basic ")
     client.get("/dashboard/calls.csv?category=noise")
     db.expire_all()
@@ -247,6 +248,7 @@ def test_a_recording_twilio_will_not_give_is_a_502_not_a_crash(client, people, d
     app.config["TWILIO_API_BASE_URL"] = "http://twilio.test"
     login(client, "coord@city.gov")
     proxied = f"http://twilio.test/2010-04-01/Accounts/AC{'0' * 32}/Recordings/RE{'2' * 32}.mp3"
+    # `responses`, not the fake Twilio: the fake serves every recording, and this needs a 404 and a refused connection.
     with responses.RequestsMock() as rsps:
         rsps.add(responses.GET, proxied, status=404)
         assert client.get(f"/dashboard/calls/{call.id}/recording").status_code == 502

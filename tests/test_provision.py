@@ -1,5 +1,5 @@
-"""Provisioning the line's number (voice.provisioning, its flask command and script) against Twilio's REST
-API as `responses` plays it: the exact fields sent, and nothing sent on a dry run."""
+"""Provisioning the line's number (voice.provisioning, its flask command and script) against the fake Twilio
+REST API mounted in `responses` (which records each request): the exact fields sent, and nothing sent on a dry run."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from urllib.parse import parse_qs
 
 import responses
 
-from tests.conftest import PUBLIC
+from tests.conftest import AUTH_TOKEN, PUBLIC
 from voice.provisioning import provision, wanted
+from voice.simulator.fake_twilio import FakeTwilio
 
 ACCOUNT = "AC" + "1" * 32
 NUMBER_SID = "PN" + "2" * 32
-API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}"
 BASE = "https://line.dayton.example"
 CONFIG = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": "secret", "TWILIO_PHONE_NUMBER": "+19375550100",
           "PUBLIC_BASE_URL": BASE, "TWILIO_API_BASE_URL": ""}
@@ -29,10 +29,17 @@ def number(account: str = ACCOUNT, **fields) -> dict:
     return base
 
 
-def listing(rsps, *numbers, api: str = API):
-    rsps.add(responses.GET, f"{api}/IncomingPhoneNumbers.json",
-             json={"incoming_phone_numbers": list(numbers), "end": 0, "page": 0, "page_size": 50, "start": 0,
-                   "next_page_uri": None, "uri": ""})
+def twilio(rsps, *numbers, account: str = ACCOUNT, token: str = CONFIG["TWILIO_AUTH_TOKEN"]) -> FakeTwilio:
+    """The fake Twilio REST API for `account`, holding just `numbers`, mounted in `rsps`."""
+    fake = FakeTwilio(None, account, token, CONFIG["TWILIO_PHONE_NUMBER"])
+    fake.numbers = {n["phone_number"]: n for n in numbers}
+    fake.mount(rsps)
+    return fake
+
+
+def mocked():
+    # The fake mounts a callback per method; a test that never deletes anything is no failure.
+    return responses.RequestsMock(assert_all_requests_are_fired=False)
 
 
 def posted(call) -> dict:
@@ -41,9 +48,8 @@ def posted(call) -> dict:
 
 def test_provision_sets_every_webhook_and_says_what_changed():
     lines: list[str] = []
-    with responses.RequestsMock() as rsps:
-        listing(rsps, number())
-        rsps.add(responses.POST, f"{API}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=number())
+    with mocked() as rsps:
+        twilio(rsps, number())
         assert provision(CONFIG, dry_run=False, out=lines.append) == 0
         assert "PhoneNumber=%2B19375550100" in rsps.calls[0].request.url
         assert rsps.calls[1].request.headers["Authorization"].startswith("Basic ")
@@ -64,9 +70,8 @@ def test_provision_sets_every_webhook_and_says_what_changed():
 
 def test_a_blank_number_gets_every_field_including_the_methods():
     blank = number(**{name: "" for name in wanted(BASE)})
-    with responses.RequestsMock() as rsps:
-        listing(rsps, blank)
-        rsps.add(responses.POST, f"{API}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=blank)
+    with mocked() as rsps:
+        twilio(rsps, blank)
         assert provision(CONFIG, dry_run=False, out=lambda _: None) == 0
         sent = posted(rsps.calls[1])
     assert sent == {"VoiceUrl": f"{BASE}/voice/incoming", "VoiceMethod": "POST",
@@ -77,8 +82,8 @@ def test_a_blank_number_gets_every_field_including_the_methods():
 
 def test_dry_run_sends_no_post():
     lines: list[str] = []
-    with responses.RequestsMock() as rsps:
-        listing(rsps, number())
+    with mocked() as rsps:
+        twilio(rsps, number())
         assert provision(CONFIG, dry_run=True, out=lines.append) == 0
         assert [c.request.method for c in rsps.calls] == ["GET"]
     assert f"https://old.example/x -> {BASE}/voice/incoming" in "\n".join(lines)
@@ -87,25 +92,24 @@ def test_dry_run_sends_no_post():
 
 def test_a_number_not_on_the_account_is_a_clear_error():
     lines: list[str] = []
-    with responses.RequestsMock() as rsps:
-        listing(rsps)
+    with mocked() as rsps:
+        twilio(rsps)
         assert provision(CONFIG, dry_run=False, out=lines.append) == 1
     assert "+19375550100 is not a number on account" in lines[-1]
 
 
 def test_wrong_credentials_are_a_clear_error_not_a_traceback():
     lines: list[str] = []
-    with responses.RequestsMock() as rsps:
-        rsps.add(responses.GET, f"{API}/IncomingPhoneNumbers.json", status=401,
-                 json={"code": 20003, "message": "Authenticate", "status": 401})
+    with mocked() as rsps:
+        twilio(rsps, number(), token="not-the-configured-token")
         assert provision(CONFIG, dry_run=False, out=lines.append) == 1
     assert "refused to list" in lines[-1] and "HTTP 401" in lines[-1] and "20003" in lines[-1]
 
 
 def test_already_provisioned_sends_no_update():
     lines: list[str] = []
-    with responses.RequestsMock() as rsps:
-        listing(rsps, number(**wanted(BASE)))
+    with mocked() as rsps:
+        twilio(rsps, number(**wanted(BASE)))
         assert provision(CONFIG, dry_run=False, out=lines.append) == 0
         assert len(rsps.calls) == 1
     assert "already set up" in lines[-1]
@@ -121,10 +125,8 @@ def test_a_local_address_is_refused_before_asking_twilio():
 
 def test_the_flask_command_provisions_the_configured_number(runner, app):
     account = app.config["TWILIO_ACCOUNT_SID"]
-    api = f"https://api.twilio.com/2010-04-01/Accounts/{account}"
-    with responses.RequestsMock() as rsps:
-        listing(rsps, number(account), api=api)
-        rsps.add(responses.POST, f"{api}/IncomingPhoneNumbers/{NUMBER_SID}.json", json=number(account))
+    with mocked() as rsps:
+        twilio(rsps, number(account), account=account, token=AUTH_TOKEN)
         dry = runner.invoke(args=["twilio", "provision", "--dry-run"])
         assert dry.exit_code == 0, dry.output
         assert len(rsps.calls) == 1
@@ -144,8 +146,8 @@ def test_the_script_reads_its_settings_from_the_environment(monkeypatch, capsys)
     spec.loader.exec_module(script)
     # A developer's .env must neither decide this test nor leak into the others.
     monkeypatch.setattr(script, "load_dotenv", lambda: None)
-    with responses.RequestsMock() as rsps:
-        listing(rsps, number())
+    with mocked() as rsps:
+        twilio(rsps, number())
         assert script.main(["--dry-run"]) == 0
     assert "nothing was changed" in capsys.readouterr().out
     monkeypatch.delenv("PUBLIC_BASE_URL")

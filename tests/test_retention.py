@@ -84,6 +84,7 @@ def personal_data_in(state: dict) -> list[str]:
     return [piece for piece in PERSONAL if piece in text]
 
 
+# `responses`, not the fake Twilio: these need one recording's delete to fail with a 503 and every attempt counted.
 @pytest.fixture
 def twilio():
     """Twilio's REST API: deleting a recording answers 204; nothing else is mocked (anything else fails)."""

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+import requests
+import responses
 from flask import Flask, Response, abort, request
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
@@ -457,3 +459,91 @@ def test_redirecting_a_bridged_caller_breaks_the_bridge_and_ends_the_dialers_dia
     assert done["DialCallStatus"] == "completed" and int(done["DialCallDuration"]) < 240
     assert line.sent("/voice/after-queue")[0]["QueueResult"] == "redirected-from-bridged"
     assert "You were moved." in caller.record.heard() and caller.record.problems == []
+
+
+# --- one fake, mounted in `responses` or served over HTTP -------------------------------------
+
+
+def exchange(base: str) -> list[tuple[int, str, dict]]:
+    """The same requests, in order, to the fake at `base`: each answer's status, content type and JSON
+    (less its timestamps, which tick between the two runs)."""
+    api = f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}"
+    auth = (ACCOUNT_SID, AUTH_TOKEN)
+    whisper = f"{PUBLIC}/voice/whisper"
+    answers = []
+
+    def send(method: str, path: str, data: dict | None = None, params: dict | None = None, signed: bool = True):
+        response = requests.request(method, api + path, data=data, params=params, auth=auth if signed else None,
+                                    timeout=10)
+        body = {k: v for k, v in response.json().items()
+                if not k.startswith("date_") and k not in ("start_time", "end_time")}
+        if "calls" in body:
+            body["calls"] = [{k: v for k, v in c.items() if not k.startswith("date_") and k not in
+                              ("start_time", "end_time")} for c in body["calls"]]
+        answers.append((response.status_code, response.headers["Content-Type"], body))
+        return body
+
+    sid = send("POST", "/Calls.json", {"To": ALICE, "From": LINE, "Url": whisper})["sid"]
+    send("POST", "/Calls.json", {"To": "12345", "From": LINE, "Url": whisper})
+    send("GET", "/Calls.json", signed=False)
+    send("GET", f"/Calls/{sid}.json")
+    send("POST", f"/Calls/{sid}.json", {"Status": "canceled"})
+    send("POST", "/Calls.json", {"To": BRUNO, "From": LINE, "Url": whisper})
+    send("GET", "/Calls.json", params={"To": ALICE, "From": LINE, "Status": "canceled"})
+    send("POST", "/Messages.json", {"To": CALLER, "From": LINE, "Body": "We will call you back."})
+    return answers
+
+
+def test_the_mounted_fake_answers_every_request_as_the_served_fake_does():
+    def fresh_fake() -> FakeTwilio:
+        return FakeTwilio(phone_for(Line({})), ACCOUNT_SID, AUTH_TOKEN, LINE, autoplay=False)
+
+    mounted = fresh_fake()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mounted.mount(rsps)
+        in_process = exchange("https://api.twilio.com")
+    served = fresh_fake()
+    try:
+        over_http = exchange(served.start())
+    finally:
+        served.stop()
+
+    assert in_process == over_http
+    statuses = [(status, body.get("code")) for status, _, body in in_process]
+    assert statuses == [(201, None), (400, 21211), (401, 20003), (200, None), (200, None), (201, None), (200, None),
+                        (201, None)]
+    assert in_process[4][2]["status"] == "canceled"
+    assert [c["to"] for c in in_process[6][2]["calls"]] == [ALICE]
+    assert [c.to for c in mounted.calls] == [c.to for c in served.calls] == [ALICE, BRUNO]
+    assert mounted.texts[0]["body"] == served.texts[0]["body"] == "We will call you back."
+
+
+@pytest.mark.parametrize("how", ["mounted", "served"])
+def test_injected_failures_reach_the_client_as_twilios_answer_or_no_answer_at_all(how):
+    fake = FakeTwilio(phone_for(Line({})), ACCOUNT_SID, AUTH_TOKEN, LINE, autoplay=False)
+    config = {"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        if how == "mounted":
+            fake.mount(rsps)
+        else:
+            rsps.add_passthru("http://127.0.0.1")
+            config["TWILIO_API_BASE_URL"] = fake.start()
+        client = rest_client(config)
+        fake.fail_next_calls([(429, 20429), ConnectionResetError("reset by peer")])
+        fake.fail_texts(400, 21614)
+        try:
+            with pytest.raises(TwilioRestException) as refused:
+                client.calls.create(to=ALICE, from_=LINE, url=f"{PUBLIC}/voice/whisper")
+            assert (refused.value.status, refused.value.code) == (429, 20429)
+            # Mounted, the request raises the exception itself; served, the connection drops.
+            with pytest.raises(ConnectionResetError if how == "mounted" else requests.ConnectionError):
+                client.calls.create(to=ALICE, from_=LINE, url=f"{PUBLIC}/voice/whisper")
+            placed = client.calls.create(to=ALICE, from_=LINE, url=f"{PUBLIC}/voice/whisper")
+            with pytest.raises(TwilioRestException) as not_texted:
+                client.messages.create(to=CALLER, from_=LINE, body="hi")
+            assert (not_texted.value.status, not_texted.value.code) == (400, 21614)
+            fake.fail_texts(None)
+            client.messages.create(to=CALLER, from_=LINE, body="hi")
+        finally:
+            fake.stop()
+    assert [c.sid for c in fake.calls] == [placed.sid] and [t["body"] for t in fake.texts] == ["hi"]

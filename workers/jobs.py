@@ -73,6 +73,7 @@ def dispatch() -> int:
         # Once a caller found nobody free, nobody newer of their language is offered anyone in this pass: a
         # specialist freed a moment later goes to the caller waiting longest, in the dispatch their freeing queues.
         starved: set[str] = set()
+        earlier_holds: list[Hold] = []
         for _, _, item in sorted(waiting, key=lambda entry: (entry[0], entry[1], entry[2].id)):
             language = item.language or "en"
             if language in starved:
@@ -80,6 +81,10 @@ def dispatch() -> int:
             if twilio_rest.down_since(r) is not None:
                 break  # a ring in this pass found Twilio down: claim nobody else
             if isinstance(item, Hold):
+                # Someone freed since we passed an earlier caller goes to that caller, not to this newer one.
+                rung += sum(ring_for_hold(db, r, earlier) for earlier in earlier_holds
+                            if earlier.language == item.language)
+                earlier_holds.append(item)
                 count = ring_for_hold(db, r, item)
                 if not count and not r.hlen(Keys.offers(item.id)):
                     starved.add(language)
@@ -109,6 +114,9 @@ def twilio_answers(r, config) -> bool:
 def ring_for_hold(db, r, hold: Hold) -> int:
     """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s)."""
     config = current_app.config
+    db.refresh(hold)
+    if hold.status != holds.WAITING:
+        return 0  # taken (or gone) since this pass read the queue
     outstanding = r.hlen(Keys.offers(hold.id))
     chosen = bridge.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
     if not chosen:

@@ -6,14 +6,19 @@ Messages.create keeps the text; IncomingPhoneNumbers lets provisioning be tried 
 Live calls (the ones it placed and the simulated phone's inbound calls) can be fetched, hung up, canceled
 and redirected, and the phone's queues listed and dequeued, as on Twilio.
 Requests Twilio would refuse are refused with Twilio's status and error code (401/20003, 400/21211, ...).
+
+Tests can also mount it into a `responses.RequestsMock` (the same app answers https://api.twilio.com/...
+in-process, no server), make the next calls or every text fail, and hold placed calls until they ring them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -27,6 +32,8 @@ from voice.simulator.phone import CallRecord, CallStateError, Leg, Queue, Simula
 
 API_VERSION = "2010-04-01"
 API = f"/{API_VERSION}/Accounts/<account>"
+# What every recording's .mp3 plays: a few bytes of an MP3 header, enough for a browser to show a (silent) player.
+SILENT_MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method", "status_callback",
                  "status_callback_method", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method")
 
@@ -47,21 +54,40 @@ class PlacedCall:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+# A failure injected into Calls.create: Twilio's answer (HTTP status, error code), or an exception instead of any
+# answer (mounted, the client's request raises it; served, the connection drops).
+CallFailure = tuple[int, int] | Exception
+
+
 class FakeTwilio:
-    """The fake REST API for one account; `phone` plays every call it is asked to place."""
+    """The fake REST API for one account; `phone` plays every call it is asked to place.
+
+    With autoplay=False a placed call stays queued until the test plays it with `ring_pending()`.
+    """
 
     def __init__(self, phone: SimulatedPhone, account_sid: str, auth_token: str, line_number: str,
-                 on_text: Callable[[dict], None] | None = None, on_call: Callable[[PlacedCall], None] | None = None):
+                 on_text: Callable[[dict], None] | None = None, on_call: Callable[[PlacedCall], None] | None = None,
+                 autoplay: bool = True):
         self.phone = phone
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.calls: list[PlacedCall] = []
         self.texts: list[dict] = []
+        # Every Calls/{sid}.json fetched, in order, and answers a test set for some of them.
+        self.fetched: list[str] = []
+        self._fetch_answers: dict[str, str | tuple[int, int]] = {}
         self.numbers = {line_number: self._number_json("PN" + "0" * 32, line_number)}
         # Recording SIDs deleted through the API (the retention purge).
         self.deleted_recordings: list[str] = []
         self.on_text = on_text
         self.on_call = on_call
+        self.autoplay = autoplay
+        self._pending: list[PlacedCall] = []
+        self._call_failures: list[CallFailure] = []
+        self._text_failure: tuple[int, int] | None = None
+        # Set by a test to make Calls.create place the call, then answer only once the gate opens (a worker
+        # can be killed while it waits for the answer, as Twilio acts on a request the client never hears back).
+        self.answer_gate: threading.Event | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.app = self._build()
@@ -78,19 +104,69 @@ class FakeTwilio:
         return self.url
 
     def stop(self) -> None:
+        if self.answer_gate is not None:
+            self.answer_gate.set()  # no request left waiting on a server that is going away
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
+    def mount(self, rsps, base_url: str = "https://api.twilio.com") -> None:
+        """Answer every request to `base_url` made while `rsps` (a `responses.RequestsMock`) is active, in-process.
+
+        One callback per method (GET, POST, DELETE): make `rsps` with assert_all_requests_are_fired=False.
+        """
+        pattern = re.compile(re.escape(base_url.rstrip("/")) + r"/")
+        for method in ("GET", "POST", "DELETE"):
+            rsps.add_callback(method, pattern, callback=self._answer, content_type=None)
+
+    def _answer(self, prepared) -> tuple[int, dict, bytes]:
+        """One `requests` request, answered by this app's test client exactly as the served app answers it."""
+        parts = urlsplit(prepared.url)
+        headers = {k: v for k, v in prepared.headers.items() if k.lower() not in ("host", "content-length")}
+        response = self.app.test_client().open(parts.path, method=prepared.method, query_string=parts.query,
+                                               headers=headers, data=prepared.body or b"")
+        return response.status_code, dict(response.headers), response.get_data()
+
     def wait_for_calls(self, timeout: float = 30) -> bool:
-        """Wait until every call placed so far has been played to its end."""
+        """Wait until every call placed so far has been played to its end (with autoplay=False: rung and ended)."""
         return all(call.done.wait(timeout) for call in list(self.calls))
+
+    # -- what tests control --
+
+    def fail_next_calls(self, failures: Iterable[CallFailure]) -> None:
+        """Refuse the next Calls.create requests, one failure each (then place calls again)."""
+        with self._lock:
+            self._call_failures.extend(failures)
+
+    def answer_fetches(self, answers: dict[str, str | tuple[int, int]]) -> None:
+        """What Calls/{sid}.json says for these calls: a status ("completed", "no-answer", ...), or a refusal
+        (HTTP status, Twilio code). For a call whose end the phone never played, as when webhooks are lost."""
+        with self._lock:
+            self._fetch_answers = dict(answers)
+
+    def fail_texts(self, status: int | None, code: int | None = None) -> None:
+        """Refuse every Messages.create with Twilio's `status` and error `code` (None: send texts again)."""
+        self._text_failure = None if status is None else (status, code)
+
+    def ring_pending(self) -> list[CallRecord]:
+        """With autoplay=False: play each call placed and not yet played (and any placed meanwhile), in order."""
+        records = []
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return records
+                call = self._pending.pop(0)
+            self._play(call)
+            records.append(call.record)
 
     # -- the API --
 
     def _build(self) -> Flask:
         app = Flask("fake_twilio")
+
+        # An injected exception reaches whoever made the request rather than becoming a 500.
+        app.config["PROPAGATE_EXCEPTIONS"] = True
 
         @app.before_request
         def authenticate():
@@ -103,6 +179,17 @@ class FakeTwilio:
 
         @app.post(f"{API}/Calls.json")
         def create_call(account):
+            with self._lock:
+                failure = self._call_failures.pop(0) if self._call_failures else None
+            if isinstance(failure, Exception):
+                connection = request.environ.get("werkzeug.socket")
+                if connection is None:
+                    raise failure  # mounted: the client's request raises it
+                # Served: no answer at all, the connection just drops (werkzeug closes it quietly).
+                connection.shutdown(socket.SHUT_RDWR)
+                raise ConnectionAbortedError(f"injected: {failure!r}") from failure
+            if failure is not None:
+                return _error(*failure, "Simulated failure")
             form = request.form
             to, from_, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
             if not to:
@@ -125,7 +212,12 @@ class FakeTwilio:
             self.phone.place_call(to, from_, call.sid)
             with self._lock:
                 self.calls.append(call)
-            threading.Thread(target=self._play, args=(call,), daemon=True).start()
+                if not self.autoplay:
+                    self._pending.append(call)
+            if self.autoplay:
+                threading.Thread(target=self._play, args=(call,), daemon=True).start()
+            if self.answer_gate is not None:
+                self.answer_gate.wait(30)
             return _json(self._call_json(call), 201)
 
         @app.get(f"{API}/Calls.json")
@@ -141,7 +233,14 @@ class FakeTwilio:
 
         @app.get(f"{API}/Calls/<sid>.json")
         def fetch_call(account, sid):
+            self.fetched.append(sid)
+            answer = self._fetch_answers.get(sid)
+            if isinstance(answer, tuple):
+                return _error(answer[0], answer[1], "simulated failure")
             call = self._find_call(sid)
+            if answer is not None:
+                found = self._call_json(call) if call is not None else self._leg_json(self.phone.legs[sid])
+                return _json({**found, "status": answer})
             if call is not None:
                 return _json(self._call_json(call))
             leg = self.phone.legs.get(sid)
@@ -159,15 +258,23 @@ class FakeTwilio:
                 return _error(400, 20001, f"Status must be completed or canceled, not {form['Status']}")
             if form.get("Url") and not _absolute(form["Url"]):
                 return _error(400, 21205, f"Url is not a valid URL: {form['Url']}")
+            call = self._find_call(sid)
+            with self._lock:
+                # Ending a call still held for ring_pending: it never rings, so it ends now, as on Twilio.
+                ends_unplayed = call in self._pending and form.get("Status") is not None
+                if ends_unplayed:
+                    self._pending.remove(call)
             try:
                 leg = self.phone.update_call(sid, status=form.get("Status"), url=form.get("Url"),
-                                             method=form.get("Method"), twiml=form.get("Twiml"))
+                                             method=form.get("Method"), twiml=form.get("Twiml"),
+                                             wait=not ends_unplayed)
             except KeyError:
                 return _not_found()
             except CallStateError as error:
                 # https://www.twilio.com/docs/errors/21220 (Invalid call state)
                 return _error(400, 21220, str(error))
-            call = self._find_call(sid)
+            if ends_unplayed:
+                self._play(call)
             return _json(self._call_json(call) if call else self._leg_json(leg))
 
         @app.get(f"{API}/Queues.json")
@@ -213,6 +320,8 @@ class FakeTwilio:
 
         @app.post(f"{API}/Messages.json")
         def create_message(account):
+            if self._text_failure is not None:
+                return _error(*self._text_failure, "Simulated failure")
             form = request.form
             to, from_ = form.get("To", ""), form.get("From", "")
             if not _valid_number(to):
@@ -257,8 +366,7 @@ class FakeTwilio:
 
         @app.get(f"{API}/Recordings/<sid>.mp3")
         def recording(account, sid):
-            # A few bytes of an MP3 header: enough for a browser to show a (silent) player.
-            return Response(b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64, mimetype="audio/mpeg")
+            return Response(SILENT_MP3, mimetype="audio/mpeg")
 
         @app.delete(f"{API}/Recordings/<sid>.json")
         def delete_recording(account, sid):

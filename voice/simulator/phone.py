@@ -468,8 +468,10 @@ class SimulatedPhone:
         return record
 
     def update_call(self, sid: str, status: str | None = None, url: str | None = None,
-                    method: str | None = None, twiml: str | None = None) -> Leg:
+                    method: str | None = None, twiml: str | None = None, wait: bool = True) -> Leg:
         """Change a live call as Twilio's REST API does; KeyError if unknown, CallStateError (21220) if over.
+
+        A hangup or cancel waits (`wait`) for the call to end; a call nobody is playing yet ends when played.
 
         https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
         """
@@ -498,7 +500,7 @@ class SimulatedPhone:
                 elif leg.status == "in-progress":
                     leg.control = ("hangup",)
         leg.wake.set()
-        if status in ("canceled", "completed") and leg.control is not None:
+        if wait and status in ("canceled", "completed") and leg.control is not None:
             leg.ended.wait(5)
         return leg
 
