@@ -110,7 +110,9 @@ def test_make_run_migrates_then_keeps_web_worker_and_cron_up(tmp_path):
     env_file(env_path, {
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "run-it-secret",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", "REDIS_URL": line_redis,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/line.db", "WEB_CONCURRENCY": "1",
+        # On PostgreSQL too when the suite runs there (.ci/run's second pass): the same three processes.
+        "DATABASE_URL": os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path}/line.db",
+        "WEB_CONCURRENCY": "1",
     })
     log = (tmp_path / "run.log").open("wb")
     # A clean environment: everything the line reads comes from the .env file; PORT as a user would pass it.
