@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -52,7 +54,29 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A connection the server has dropped (a restart, a killed backend) must never reach a caller's request.
+    # pool_pre_ping would ask the server on every checkout, one more round trip on every webhook; a dropped
+    # connection shows without asking, as something to read on a socket where nothing is expected.
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_dropped_connections(dbapi_connection, _record, _proxy):
+        if was_dropped(dbapi_connection):
+            # The pool throws it away and checks out another (SQLAlchemy's documented disconnect handling).
+            raise DisconnectionError("the database server closed this pooled connection")
+
+    return engine
+
+
+def was_dropped(dbapi_connection) -> bool:
+    """Whether an idle pooled connection was closed by the server: its socket has a goodbye or end of file."""
+    if getattr(dbapi_connection, "closed", 0):
+        return True
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (AttributeError, OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def alembic_config(url: str):
