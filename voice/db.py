@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -38,16 +40,43 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         # WAL lets the web process read while a worker writes; foreign keys are off by default in SQLite.
+        # synchronous=NORMAL is SQLite's recommended setting under WAL: a commit is written to the WAL before
+        # COMMIT returns, so it survives any crash of the app, and the fsync moves to the checkpoint instead
+        # of every commit (only a power cut or OS crash can lose the last commits). FULL, the default, made
+        # each webhook wait for the disk while holding the one write lock all web threads share.
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A connection the server has dropped (a restart, a killed backend) must never reach a caller's request.
+    # pool_pre_ping would ask the server on every checkout, one more round trip on every webhook; a dropped
+    # connection shows without asking, as something to read on a socket where nothing is expected.
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_dropped_connections(dbapi_connection, _record, _proxy):
+        if was_dropped(dbapi_connection):
+            # The pool throws it away and checks out another (SQLAlchemy's documented disconnect handling).
+            raise DisconnectionError("the database server closed this pooled connection")
+
+    return engine
+
+
+def was_dropped(dbapi_connection) -> bool:
+    """Whether an idle pooled connection was closed by the server: its socket has a goodbye or end of file."""
+    if getattr(dbapi_connection, "closed", 0):
+        return True
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (AttributeError, OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def alembic_config(url: str):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 
+import redis
 from flask import Response, current_app, request
 from twilio.request_validator import RequestValidator
 
@@ -16,6 +18,12 @@ from voice.redisdb import Keys, get_redis
 log = logging.getLogger("voice.webhooks")
 
 REPLAY_SECONDS = 24 * 3600
+# Held in place of the answer while the first copy of a request is being answered. It outlives gunicorn's
+# --timeout (20 s), so a worker killed mid-request lets go of it on its own.
+PENDING = b"\0answering"
+CLAIM_SECONDS = 30
+# How long a copy that arrives while the first is still being answered waits for that answer.
+WAIT_FOR_FIRST_SECONDS = 10.0
 
 
 def signed_url() -> str:
@@ -25,18 +33,39 @@ def signed_url() -> str:
     return f"{url}?{query}" if query else url
 
 
-def signature_is_valid() -> bool:
+def signature_is_valid(url: str | None = None) -> bool:
     validator = RequestValidator(current_app.config["TWILIO_AUTH_TOKEN"])
     signature = request.headers.get("X-Twilio-Signature", "")
-    return bool(signature) and validator.validate(signed_url(), request.form.to_dict(flat=True), signature)
+    return bool(signature) and validator.validate(url or signed_url(), request.form.to_dict(flat=True), signature)
 
 
-def fingerprint() -> str:
+def fingerprint(url: str | None = None) -> str:
     """Identifies one Twilio request; a retry of it has the same fingerprint."""
-    digest = hashlib.sha256(signed_url().encode())
+    digest = hashlib.sha256((url or signed_url()).encode())
     for key, value in sorted(request.form.items(multi=True)):
         digest.update(b"\0" + key.encode() + b"=" + value.encode())
     return digest.hexdigest()
+
+
+class StillAnswering(Exception):
+    """The first copy of this request has not been answered in WAIT_FOR_FIRST_SECONDS."""
+
+
+def claim_or_replay(r: redis.Redis, key: str) -> bytes | None:
+    """None when this request is ours to answer (one SET NX claims it); else the answer the first copy got."""
+    deadline = time.monotonic() + WAIT_FOR_FIRST_SECONDS
+    while True:
+        if r.set(key, PENDING, nx=True, ex=CLAIM_SECONDS):
+            return None
+        answer = r.get(key)
+        if answer is not None and answer != PENDING:
+            return answer
+        # Still being answered (Twilio retried a slow request), or the first copy failed and let go (None:
+        # claim it ourselves on the next turn). Either way, never answer the same request twice at once.
+        if time.monotonic() > deadline:
+            raise StillAnswering(key)
+        if answer == PENDING:
+            time.sleep(0.05)
 
 
 def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
@@ -45,19 +74,22 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
     def decorate(view: Callable[..., str]):
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if not signature_is_valid():
+            url = signed_url()
+            if not signature_is_valid(url):
                 log.warning("rejected unsigned request to %s", request.path)
                 return Response("invalid Twilio signature", status=403, mimetype="text/plain")
-            key = None
+            key = Keys.webhook_response(fingerprint(url))
             try:
-                redis_client = get_redis()
-                key = Keys.webhook_response(fingerprint())
-                replay = redis_client.get(key)
+                replay = claim_or_replay(get_redis(), key)
                 if replay is not None:
                     return Response(replay, mimetype=mimetype)
+            except StillAnswering:
+                log.error("a repeat of %s came while the first was still unanswered", request.path)
+                return Response(on_fault(), mimetype=mimetype)
             except Exception:
                 # Redis is down: the view will find out too and take its own safe path.
                 log.exception("could not check for a repeated request")
+                key = None
             try:
                 body = view(*args, **kwargs)
                 database.session().commit()
@@ -67,6 +99,9 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
                     database.session().rollback()
                 except Exception:
                     log.exception("rollback failed")
+                if key is not None:
+                    # Nothing was written: a retry of this request may try again.
+                    forget(key)
                 return Response(on_fault(), mimetype=mimetype)
             if key is not None:
                 try:
@@ -78,3 +113,10 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
         return wrapper
 
     return decorate
+
+
+def forget(key: str) -> None:
+    try:
+        get_redis().delete(key)
+    except Exception:
+        log.exception("could not let go of %s", key)
