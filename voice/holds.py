@@ -44,7 +44,9 @@ DEFAULT_HANDLE_MINUTES = 8
 
 
 def hold_of(db: Session, call: Call) -> Hold | None:
-    return db.scalar(select(Hold).where(Hold.call_id == call.id))
+    # No autoflush: a read must not take SQLite's write lock before the request's one commit.
+    with db.no_autoflush:
+        return db.scalar(select(Hold).where(Hold.call_id == call.id))
 
 
 def join(db: Session, r: redis.Redis, call: Call) -> Hold:
@@ -177,11 +179,12 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
     """The next thing a held caller hears: their place in line, one question, or music (each interruptible)."""
     call = hold.call
     language = call.language
-    # Ringing, or about to be: a free specialist is being offered this caller as we speak.
-    ringing = bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0
+    # Ringing, or about to be: a free specialist is being offered this caller as we speak (asked only when
+    # it decides the first words; later documents go by the questions left).
+    ringing = first and (bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0)
     asked = set(filter(None, (hold.asked or "").split(",")))
     following = next((name for name in WAITING_QUESTIONS if name not in asked), None)
-    if first and ringing:
+    if ringing:
         say(response, MESSAGES["connecting"][language], language)
     elif first or following is None:
         # Their place when they join, then once per piece of music (30-60 s) once the questions are done.
@@ -191,7 +194,7 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
         hold.last_announced_at = utcnow()
         if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
             say(response, MESSAGES["long_wait"][language], language)
-    if following is not None and not (first and ringing):
+    if following is not None and not ringing:
         from voice import intake
 
         hold.asked = ",".join([*asked, following])

@@ -99,8 +99,10 @@ def question(call: Call, step_name: str, attempt: int, action: str, response: Vo
         say(gather, step.prompt["es"], "es")
         say(gather, SAFETY_QUESTION["en"], "en")
     else:
-        number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"])
-        say(gather, fill(step.prompt[call.language], call, number=number), call.language)
+        prompt = step.prompt[call.language]
+        # Parsing the caller ID is only worth it for the one prompt that says it.
+        number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"]) if "{number}" in prompt else ""
+        say(gather, fill(prompt, call, number=number), call.language)
     return response
 
 
