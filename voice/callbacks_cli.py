@@ -11,10 +11,7 @@ from voice import db as database
 from voice.redisdb import get_redis
 from voice.tasks import dispatch_at, dispatch_soon
 
-
-@click.group("callbacks", cls=AppGroup, help="Callers waiting to be called back.")
-def callbacks_cli():
-    pass
+callbacks_cli = AppGroup("callbacks", help="Callers waiting to be called back.")
 
 
 @callbacks_cli.command("list")
@@ -52,9 +49,7 @@ def callbacks_reconcile():
                "a worker will dial them")
 
 
-@click.group("queue", cls=AppGroup, help="Callers holding on the line for a specialist.")
-def queue_cli():
-    pass
+queue_cli = AppGroup("queue", help="Callers holding on the line for a specialist.")
 
 
 @queue_cli.command("list")

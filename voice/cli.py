@@ -31,9 +31,7 @@ def roster_member(raw: str) -> Specialist:
     return specialist
 
 
-@click.group("specialist", cls=AppGroup, help="The roster of mediation specialists.")
-def specialist_cli():
-    pass
+specialist_cli = AppGroup("specialist", help="The roster of mediation specialists.")
 
 
 @specialist_cli.command("add")
@@ -86,9 +84,7 @@ def specialist_off(phone: str):
     _switch(phone, False)
 
 
-@click.group("calls", cls=AppGroup, help="The call log.")
-def calls_cli():
-    pass
+calls_cli = AppGroup("calls", help="The call log.")
 
 
 @calls_cli.command("export")

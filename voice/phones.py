@@ -88,14 +88,21 @@ def callable_number(raw: str | None, region: str, countries: Iterable[str]) -> s
     return check_callable(raw, region, countries).number
 
 
+def _read_back(e164: str | None, region: str) -> phonenumbers.PhoneNumber | None:
+    """A stored number parsed for showing or saying, or None when there is none or it does not parse."""
+    if not e164:
+        return None
+    try:
+        return phonenumbers.parse(e164, region)
+    except NumberParseException:
+        return None
+
+
 def display(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """A number as people in the program's region write it."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, region)
-    except NumberParseException:
-        return e164
+    number = _read_back(e164, region)
+    if number is None:
+        return e164 or ""
     if phonenumbers.region_code_for_number(number) == region:
         return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
@@ -118,11 +125,8 @@ def masked(e164: str | None, region: str = DEFAULT_REGION) -> str:
 
 def spoken(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """Digits grouped for text-to-speech: '9 3 7, 5 5 5, 0 1 2 3'."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, region)
-    except NumberParseException:
+    number = _read_back(e164, region)
+    if number is None:
         return ""
     national = str(number.national_number)
     groups = [national[:3], national[3:6], national[6:]] if len(national) == 10 else [national]

@@ -85,9 +85,7 @@ def changes_for(number, base_url: str, out: Callable[[str], None]) -> dict[str, 
     return changes
 
 
-@click.group("twilio", cls=AppGroup, help="The line's Twilio number.")
-def twilio_cli():
-    pass
+twilio_cli = AppGroup("twilio", help="The line's Twilio number.")
 
 
 @twilio_cli.command("provision")

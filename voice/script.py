@@ -93,111 +93,86 @@ SAFETY_WORDS = {
            "policia": "0", "central": "0"},
 }
 
+def _spoken(name: str, prompt: dict[str, str], timeout: int = 6, **more) -> Step:
+    """A question answered in words (or a key): asked twice in all, then the default is taken."""
+    return Step(name=name, input="dtmf speech", prompt=prompt, retry=SORRY, tries=2, num_digits=1, timeout=timeout,
+                **more)
+
+
+def _keyed(name: str, prompt: dict[str, str], timeout: int = 6) -> Step:
+    """A menu answered with one key: asked twice in all, then the default is taken."""
+    return Step(name=name, input="dtmf", prompt=prompt, retry=SORRY, tries=2, timeout=timeout)
+
+
+def _phone_number(name: str, prompt: dict[str, str]) -> Step:
+    """A phone number keyed in and ended with the pound key: asked three times in all."""
+    return Step(name=name, input="dtmf", prompt=prompt, retry=NOT_A_NUMBER, tries=3, num_digits=None,
+                finish_on_key="#", timeout=8)
+
+
 STEPS: dict[str, Step] = {
     # The first thing every caller hears: who we are, Spanish on 9, then straight to danger (and dispatch on 0).
-    "greeting": Step(
-        name="greeting",
-        input="dtmf speech",
-        prompt={"en": "{program}.", "es": "Para español, oprima 9."},
-        retry=SORRY,
-        tries=2,
+    "greeting": _spoken(
+        "greeting",
+        {"en": "{program}.", "es": "Para español, oprima 9."},
         timeout=5,
         spoken_choices=SAFETY_WORDS,
         hints={"en": "yes, no, español, Spanish", "es": "sí, no, español"},
     ),
-    "safety": Step(
-        name="safety",
-        input="dtmf speech",
-        prompt=SAFETY_QUESTION,
-        retry=SORRY,
-        tries=2,
+    "safety": _spoken(
+        "safety",
+        SAFETY_QUESTION,
         timeout=5,
         spoken_choices=SAFETY_WORDS,
         hints={"en": "yes, no", "es": "sí, no"},
     ),
-    "category": Step(
-        name="category",
-        input="dtmf",
-        prompt={"en": _menu("en"), "es": _menu("es")},
-        retry=SORRY,
-        tries=2,
-        timeout=5,
-    ),
-    "name": Step(
-        name="name",
-        input="dtmf speech",
-        prompt={
+    "category": _keyed("category", {"en": _menu("en"), "es": _menu("es")}, timeout=5),
+    "name": _spoken(
+        "name",
+        {
             "en": "Please say your first and last name.",
             "es": "Por favor, diga su nombre y apellido.",
         },
-        retry=SORRY,
-        tries=2,
-        num_digits=1,
         timeout=5,
     ),
-    "location": Step(
-        name="location",
-        input="dtmf speech",
-        prompt={
+    "location": _spoken(
+        "location",
+        {
             "en": "Where is this happening? Please say the street address, or the nearest cross streets.",
             "es": "¿Dónde está pasando esto? Por favor, diga la dirección, o las calles más cercanas.",
         },
-        retry=SORRY,
-        tries=2,
-        num_digits=1,
-        timeout=6,
     ),
-    "callback_number": Step(
-        name="callback_number",
-        input="dtmf",
-        prompt={
+    "callback_number": _phone_number(
+        "callback_number",
+        {
             "en": "If we need to call you back, we will call {number}. Press 1 if that is the best number, "
             "or enter a different number now, followed by the pound key.",
             "es": "Si necesitamos llamarle, llamaremos al {number}. Oprima 1 si ese es el mejor número, "
             "o marque otro número ahora, seguido de la tecla de número.",
         },
-        retry=NOT_A_NUMBER,
-        tries=3,
-        num_digits=None,
-        finish_on_key="#",
-        timeout=8,
     ),
-    "callback_number_new": Step(
-        name="callback_number_new",
-        input="dtmf",
-        prompt={
+    "callback_number_new": _phone_number(
+        "callback_number_new",
+        {
             "en": "Please enter the best phone number to reach you, with the area code, followed by the pound key.",
             "es": "Por favor, marque el mejor número para comunicarnos con usted, con el código de área, seguido de la tecla de número.",
         },
-        retry=NOT_A_NUMBER,
-        tries=3,
-        num_digits=None,
-        finish_on_key="#",
-        timeout=8,
     ),
-    "description": Step(
-        name="description",
-        input="dtmf speech",
-        prompt={
+    "description": _spoken(
+        "description",
+        {
             "en": "In a few words, please tell us what is going on.",
             "es": "En pocas palabras, por favor cuéntenos qué está pasando.",
         },
-        retry=SORRY,
-        tries=2,
-        num_digits=1,
-        timeout=6,
     ),
-    "window": Step(
-        name="window",
-        input="dtmf",
-        prompt={
+    "window": _keyed(
+        "window",
+        {
             "en": "When is the best time to call? "
             + " ".join(f"For {en}, press {d}." for d, (_, en, _es) in WINDOWS.items()),
             "es": "¿Cuándo es el mejor momento para llamarle? "
             + " ".join(f"Para {es}, oprima {d}." for d, (_, _en, es) in WINDOWS.items()),
         },
-        retry=SORRY,
-        tries=2,
     ),
 }
 

@@ -92,27 +92,38 @@ def _when(visit: Visit, language: str) -> str:
     return f"{local:%A %b %-d at %-I:%M %p}"
 
 
+# The caller's texts, English and Spanish side by side; {name} is the program's name in that language.
+CALLER_TEXTS: dict[str, dict[str, str]] = {
+    "confirm": {
+        "en": "{name}: mediation specialists will visit you {when} at {where}.",
+        "es": "{name}: especialistas en mediación le visitarán {when} en {where}.",
+    },
+    "changed": {
+        "en": "{name}: your visit has changed. It is now {when} at {where}.",
+        "es": "{name}: su visita cambió. Ahora es {when} en {where}.",
+    },
+    "cancelled": {
+        "en": "{name}: your visit at {where} is cancelled. We will call you to arrange another.",
+        "es": "{name}: su visita en {where} fue cancelada. Le llamaremos para acordar otra.",
+    },
+    "day_before": {
+        "en": "{name}: a reminder, we will visit you tomorrow, {when}, at {where}.",
+        "es": "{name}: recordatorio, le visitaremos mañana, {when}, en {where}.",
+    },
+    "hour_before": {
+        "en": "{name}: a reminder, we will visit you in an hour, {when}, at {where}.",
+        "es": "{name}: recordatorio, le visitaremos en una hora, {when}, en {where}.",
+    },
+}
+
+
 def caller_text(visit: Visit, kind: str, language: str) -> str:
     """The caller's text, in their language."""
     config = current_app.config
-    when, where = _when(visit, language), visit.address
-    if language == "es":
-        name = config["PROGRAM_NAME_ES"]
-        return {
-            "confirm": f"{name}: especialistas en mediación le visitarán {when} en {where}.",
-            "changed": f"{name}: su visita cambió. Ahora es {when} en {where}.",
-            "cancelled": f"{name}: su visita en {where} fue cancelada. Le llamaremos para acordar otra.",
-            "day_before": f"{name}: recordatorio, le visitaremos mañana, {when}, en {where}.",
-            "hour_before": f"{name}: recordatorio, le visitaremos en una hora, {when}, en {where}.",
-        }[kind]
-    name = config["PROGRAM_NAME"]
-    return {
-        "confirm": f"{name}: mediation specialists will visit you {when} at {where}.",
-        "changed": f"{name}: your visit has changed. It is now {when} at {where}.",
-        "cancelled": f"{name}: your visit at {where} is cancelled. We will call you to arrange another.",
-        "day_before": f"{name}: a reminder, we will visit you tomorrow, {when}, at {where}.",
-        "hour_before": f"{name}: a reminder, we will visit you in an hour, {when}, at {where}.",
-    }[kind]
+    spanish = language == "es"
+    name = config["PROGRAM_NAME_ES"] if spanish else config["PROGRAM_NAME"]
+    return CALLER_TEXTS[kind]["es" if spanish else "en"].format(name=name, when=_when(visit, language),
+                                                                 where=visit.address)
 
 
 def team_text(visit: Visit, kind: str) -> str:

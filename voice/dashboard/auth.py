@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 
 from argon2 import PasswordHasher
@@ -140,6 +142,34 @@ def audit(action: str, target: str = "") -> None:
         user_id=current_user.id if current_user.is_authenticated else None,
         action=action[:40], target=target[:200], ip=(request.remote_addr or "")[:64],
     ))
+
+
+def record_change(action: str, target: str, message: str, url: str, then: Callable[[], object] | None = None):
+    """How a change made from the dashboard ends: audited, committed, said, and on to `url`.
+
+    `then` runs after the commit: jobs queued there must find the change in the database."""
+    audit(action, target)
+    database.session().commit()
+    if then is not None:
+        then()
+    flash(message, "ok")
+    return redirect(url)
+
+
+def refuse(message: str, url: str):
+    """How a change that cannot be made ends: said, nothing committed, and back to `url`."""
+    flash(message, "error")
+    return redirect(url)
+
+
+@contextmanager
+def refused_on(errors: type[Exception] | tuple[type[Exception], ...], url: str,
+               say: Callable[[Exception], str] = str) -> Iterator[None]:
+    """Around a change: one of `errors` ends the request as `refuse` does, in the error's words."""
+    try:
+        yield
+    except errors as error:
+        abort(refuse(say(error), url))
 
 
 class LoginForm(FlaskForm):
@@ -457,10 +487,8 @@ def end_user_sessions(user_id: int):
     db = database.session()
     user = db.get(User, user_id) or abort(404)
     end_sessions(user)
-    audit("end_sessions", f"user:{user.id}")
-    db.commit()
-    flash(f"Every session of {user.email} has ended.", "ok")
-    return redirect(url_for("auth.users"))
+    return record_change("end_sessions", f"user:{user.id}", f"Every session of {user.email} has ended.",
+                         url_for("auth.users"))
 
 
 @bp.post("/users/<int:user_id>/reset-2fa")
@@ -469,11 +497,8 @@ def reset_user_two_factor(user_id: int):
     db = database.session()
     user = db.get(User, user_id) or abort(404)
     reset_two_factor(db, user)
-    audit("2fa_reset", f"user:{user.id}")
-    db.commit()
-    flash(f"Two-factor sign-in of {user.email} was reset and their sessions ended; they set it up again at "
-          "their next sign-in.", "ok")
-    return redirect(url_for("auth.users"))
+    return record_change("2fa_reset", f"user:{user.id}", f"Two-factor sign-in of {user.email} was reset and their "
+                         "sessions ended; they set it up again at their next sign-in.", url_for("auth.users"))
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -483,10 +508,7 @@ def set_user_active(user_id: int):
     user = db.get(User, user_id) or abort(404)
     active = request.form.get("active") == "1"
     if not active and user.id == current_user.id:
-        flash("You cannot disable your own account.", "error")
-        return redirect(url_for("auth.users"))
+        return refuse("You cannot disable your own account.", url_for("auth.users"))
     set_active(user, active)
-    audit("user_enable" if active else "user_disable", f"user:{user.id}")
-    db.commit()
-    flash(f"{user.email} {'enabled' if active else 'disabled and signed out'}.", "ok")
-    return redirect(url_for("auth.users"))
+    return record_change("user_enable" if active else "user_disable", f"user:{user.id}",
+                         f"{user.email} {'enabled' if active else 'disabled and signed out'}.", url_for("auth.users"))

@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
@@ -28,11 +41,13 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from voice import callbacks, calls, cases, models, phones, visits
 from voice import db as database
-from voice.dashboard.auth import audit, coordinator_required
+from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
 from voice.models import Call, CallNote, Case, CaseEvent, Specialist, Visit, VisitMember
 from voice.redisdb import get_redis
 from voice.script import CATEGORY_LABELS
 from voice.tasks import dispatch_at
+
+T = TypeVar("T")
 
 bp = Blueprint("case_views", __name__, url_prefix="/dashboard")
 
@@ -172,6 +187,14 @@ def case_timeline(db, case: Case, case_calls: list[Call]) -> list[tuple]:
 # --- linking, merging, splitting, closing -----------------------------------------------------------------
 
 
+def _case_url(case_id: int) -> str:
+    return url_for("case_views.case_page", case_id=case_id)
+
+
+def _sentence(error: Exception) -> str:
+    return f"{str(error).capitalize()}."
+
+
 @bp.post("/cases/<int:case_id>/link")
 @coordinator_required
 def link(case_id: int):
@@ -180,17 +203,11 @@ def link(case_id: int):
     raw = request.form.get("call_id", "")
     call = db.get(Call, int(raw)) if raw.isdigit() else None
     if call is None:
-        flash("Choose a call to link.", "error")
-        return redirect(url_for("case_views.case_page", case_id=case.id))
-    try:
+        return refuse("Choose a call to link.", _case_url(case.id))
+    with refused_on(cases.CaseError, _case_url(case.id), say=lambda error: f"{error}."):
         cases.link_call(db, call, case, current_user.id)
-    except cases.CaseError as error:
-        flash(f"{error}.", "error")
-        return redirect(url_for("case_views.case_page", case_id=case.id))
-    audit("link_call", f"case:{case.id} call:{call.id}")
-    db.commit()
-    flash(f"The call of {call.started_at:%b %-d} is now in case {case.id}.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=case.id))
+    return record_change("link_call", f"case:{case.id} call:{call.id}",
+                         f"The call of {call.started_at:%b %-d} is now in case {case.id}.", _case_url(case.id))
 
 
 @bp.post("/cases/<int:case_id>/merge")
@@ -201,18 +218,12 @@ def merge(case_id: int):
     raw = (request.form.get("into") or "").strip().lstrip("#")
     target = db.get(Case, int(raw)) if raw.isdigit() else None
     if target is None:
-        flash(f"There is no case {raw!r} to merge into." if raw else "Enter the number of the case to merge into.",
-              "error")
-        return redirect(url_for("case_views.case_page", case_id=source.id))
-    try:
+        return refuse(f"There is no case {raw!r} to merge into." if raw else
+                      "Enter the number of the case to merge into.", _case_url(source.id))
+    with refused_on(cases.CaseError, _case_url(source.id), say=_sentence):
         cases.merge(db, source, target, current_user.id)
-    except cases.CaseError as error:
-        flash(f"{str(error).capitalize()}.", "error")
-        return redirect(url_for("case_views.case_page", case_id=source.id))
-    audit("merge_cases", f"case:{source.id} into case:{target.id}")
-    db.commit()
-    flash(f"Case {source.id} merged into case {target.id}.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=target.id))
+    return record_change("merge_cases", f"case:{source.id} into case:{target.id}",
+                         f"Case {source.id} merged into case {target.id}.", _case_url(target.id))
 
 
 @bp.post("/calls/<int:call_id>/split")
@@ -220,16 +231,11 @@ def merge(case_id: int):
 def split(call_id: int):
     db = database.session()
     call = db.get(Call, call_id) or abort(404)
-    old = call.case_id
-    try:
+    back = _case_url(call.case_id) if call.case_id else url_for("pages.call_log")
+    with refused_on(cases.CaseError, back, say=_sentence):
         case = cases.split_call(db, call, current_user.id)
-    except cases.CaseError as error:
-        flash(f"{str(error).capitalize()}.", "error")
-        return redirect(url_for("case_views.case_page", case_id=old) if old else url_for("pages.call_log"))
-    audit("split_call", f"call:{call.id} to case:{case.id}")
-    db.commit()
-    flash(f"The call is now case {case.id} of its own.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=case.id))
+    return record_change("split_call", f"call:{call.id} to case:{case.id}",
+                         f"The call is now case {case.id} of its own.", _case_url(case.id))
 
 
 @bp.post("/cases/<int:case_id>/close")
@@ -239,35 +245,21 @@ def close(case_id: int):
     case = own_case_or_404(case_id)
     form = CloseForm()
     if not form.validate():
-        flash("Choose how the case ended.", "error")
-        return redirect(url_for("case_views.case_page", case_id=case.id))
+        return refuse("Choose how the case ended.", _case_url(case.id))
     in_person = db.scalar(select(Visit.id).where(Visit.case_id == case.id, Visit.status == visits.DONE)
                           .limit(1)) is not None
-    try:
+    with refused_on(cases.CaseError, _case_url(case.id), say=_sentence):
         cases.close(db, case, form.outcome.data, in_person=in_person, user_id=current_user.id)
-    except cases.CaseError as error:
-        flash(f"{str(error).capitalize()}.", "error")
-        return redirect(url_for("case_views.case_page", case_id=case.id))
-    audit("close_case", f"case:{case.id}")
-    db.commit()
-    flash("Case closed.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=case.id))
+    return record_change("close_case", f"case:{case.id}", "Case closed.", _case_url(case.id))
 
 
 @bp.post("/cases/<int:case_id>/reopen")
 @login_required
 def reopen(case_id: int):
-    db = database.session()
     case = own_case_or_404(case_id)
-    try:
-        cases.reopen(db, case, current_user.id)
-    except cases.CaseError as error:
-        flash(f"{str(error).capitalize()}.", "error")
-        return redirect(url_for("case_views.case_page", case_id=case.id))
-    audit("reopen_case", f"case:{case.id}")
-    db.commit()
-    flash("Case reopened.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=case.id))
+    with refused_on(cases.CaseError, _case_url(case.id), say=_sentence):
+        cases.reopen(database.session(), case, current_user.id)
+    return record_change("reopen_case", f"case:{case.id}", "Case reopened.", _case_url(case.id))
 
 
 # --- visits ------------------------------------------------------------------------------------------------
@@ -286,28 +278,40 @@ def _apply_error(form: VisitForm, error: visits.VisitError) -> None:
     field.errors = [*field.errors, str(error)] if isinstance(field.errors, list) else [str(error)]
 
 
+def _form_change(form: FlaskForm, render: Callable[..., tuple], change: Callable[[], T],
+                 errors: type[Exception], show: Callable[[Exception], None]) -> T:
+    """Validate `form` and make `change`; a problem ends the request with `render(form, ...)`: the form with
+    its errors (400, `show` puts a refusal of `errors` on its field), or a visit's warnings to confirm (409)."""
+    db = database.session()
+    if not form.validate():
+        abort(make_response(render(form, status=400)))
+    try:
+        return change()
+    except errors as error:
+        db.rollback()
+        show(error)
+        abort(make_response(render(form, status=400)))
+    except visits.NeedsConfirmation as warning:
+        db.rollback()
+        abort(make_response(render(form, warnings=warning.warnings, status=409)))
+
+
 @bp.post("/cases/<int:case_id>/visits")
 @login_required
 def schedule_visit(case_id: int):
     db = database.session()
     case = own_case_or_404(case_id)
     form = _visit_form()
-    if not form.validate():
-        return render_case(case, visit_form=form, status=400)
-    try:
-        visit = visits.schedule(db, get_redis(), current_app.config, case, _plan(form, case), current_user.id,
-                                confirmed=form.confirm.data)
-    except visits.VisitError as error:
-        db.rollback()
-        _apply_error(form, error)
-        return render_case(case, visit_form=form, status=400)
-    except visits.NeedsConfirmation as warning:
-        db.rollback()
-        return render_case(case, visit_form=form, warnings=warning.warnings, status=409)
-    audit("schedule_visit", f"case:{case.id} visit:{visit.id}")
-    db.commit()
-    flash("Visit booked. The caller and the team are being texted.", "ok")
-    return redirect(url_for("case_views.visit_page", visit_id=visit.id))
+    visit = _form_change(form, lambda form, **shown: render_case(case, visit_form=form, **shown),
+                         lambda: visits.schedule(db, get_redis(), current_app.config, case, _plan(form, case),
+                                                 current_user.id, confirmed=form.confirm.data),
+                         visits.VisitError, lambda error: _apply_error(form, error))
+    return record_change("schedule_visit", f"case:{case.id} visit:{visit.id}",
+                         "Visit booked. The caller and the team are being texted.", _visit_url(visit.id))
+
+
+def _visit_url(visit_id: int) -> str:
+    return url_for("case_views.visit_page", visit_id=visit_id)
 
 
 def own_visit_or_404(visit_id: int) -> Visit:
@@ -345,23 +349,14 @@ def reschedule_visit(visit_id: int):
     db = database.session()
     visit = own_visit_or_404(visit_id)
     form = _visit_form()
-    if not form.validate():
-        return render_visit(visit, form=form, status=400)
-    try:
-        visits.reschedule(db, get_redis(), current_app.config, visit, _plan(form, db.get(Case, visit.case_id)),
-                          current_user.id, confirmed=form.confirm.data)
-    except visits.VisitError as error:
-        db.rollback()
-        visit = db.get(Visit, visit_id)
-        _apply_error(form, error)
-        return render_visit(visit, form=form, status=400)
-    except visits.NeedsConfirmation as warning:
-        db.rollback()
-        return render_visit(db.get(Visit, visit_id), form=form, warnings=warning.warnings, status=409)
-    audit("reschedule_visit", f"visit:{visit.id}")
-    db.commit()
-    flash("Visit changed. The caller and the team are being texted.", "ok")
-    return redirect(url_for("case_views.visit_page", visit_id=visit.id))
+    # After a rollback the visit is read again, as it stands in the database.
+    _form_change(form, lambda form, **shown: render_visit(db.get(Visit, visit_id), form=form, **shown),
+                 lambda: visits.reschedule(db, get_redis(), current_app.config, visit,
+                                           _plan(form, db.get(Case, visit.case_id)), current_user.id,
+                                           confirmed=form.confirm.data),
+                 visits.VisitError, lambda error: _apply_error(form, error))
+    return record_change("reschedule_visit", f"visit:{visit.id}",
+                         "Visit changed. The caller and the team are being texted.", _visit_url(visit.id))
 
 
 @bp.post("/visits/<int:visit_id>/cancel")
@@ -371,17 +366,11 @@ def cancel_visit(visit_id: int):
     visit = own_visit_or_404(visit_id)
     form = CancelForm()
     if not form.validate():
-        flash("The reason can be at most 300 characters.", "error")
-        return redirect(url_for("case_views.visit_page", visit_id=visit.id))
-    try:
+        return refuse("The reason can be at most 300 characters.", _visit_url(visit.id))
+    with refused_on(visits.VisitError, _visit_url(visit.id)):
         visits.cancel(db, get_redis(), visit, calls.clean_text(form.reason.data, 300), current_user.id)
-    except visits.VisitError as error:
-        flash(str(error), "error")
-        return redirect(url_for("case_views.visit_page", visit_id=visit.id))
-    audit("cancel_visit", f"visit:{visit.id}")
-    db.commit()
-    flash("Visit cancelled. The caller and the team are being texted.", "ok")
-    return redirect(url_for("case_views.visit_page", visit_id=visit.id))
+    return record_change("cancel_visit", f"visit:{visit.id}",
+                         "Visit cancelled. The caller and the team are being texted.", _visit_url(visit.id))
 
 
 @bp.post("/visits/<int:visit_id>/outcome")
@@ -390,18 +379,11 @@ def visit_outcome(visit_id: int):
     db = database.session()
     visit = own_visit_or_404(visit_id)
     form = OutcomeForm()
-    if not form.validate():
-        return render_visit(visit, outcome_form=form, status=400)
-    try:
-        visits.record_outcome(db, visit, form.outcome.data, calls.clean_text(form.notes.data, 4000), current_user.id)
-    except visits.VisitError as error:
-        db.rollback()
-        form.outcome.errors = [str(error)]
-        return render_visit(db.get(Visit, visit_id), outcome_form=form, status=400)
-    audit("visit_outcome", f"visit:{visit.id}")
-    db.commit()
-    flash("Outcome recorded.", "ok")
-    return redirect(url_for("case_views.visit_page", visit_id=visit.id))
+    _form_change(form, lambda form, **shown: render_visit(db.get(Visit, visit_id), outcome_form=form, **shown),
+                 lambda: visits.record_outcome(db, visit, form.outcome.data, calls.clean_text(form.notes.data, 4000),
+                                               current_user.id),
+                 visits.VisitError, lambda error: setattr(form.outcome, "errors", [str(error)]))
+    return record_change("visit_outcome", f"visit:{visit.id}", "Outcome recorded.", _visit_url(visit.id))
 
 
 # --- follow-ups --------------------------------------------------------------------------------------------
@@ -413,20 +395,14 @@ def follow_up(case_id: int):
     db = database.session()
     case = own_case_or_404(case_id)
     form = FollowUpForm()
-    if not form.validate():
-        return render_case(case, follow_up_form=form, status=400)
-    try:
-        request_row = callbacks.queue_follow_up(db, case, models.utcnow() + timedelta(days=form.days.data),
-                                                calls.clean_text(form.note.data, 300), _zone())
-    except callbacks.FollowUpError as error:
-        db.rollback()
-        form.days.errors = [str(error)]
-        return render_case(case, follow_up_form=form, status=400)
-    audit("schedule_follow_up", f"case:{case.id}")
-    db.commit()
-    dispatch_at(get_redis(), request_row.due_at)
-    flash(f"Follow-up call set for {form.days.data} days from now.", "ok")
-    return redirect(url_for("case_views.case_page", case_id=case.id))
+    request_row = _form_change(
+        form, lambda form, **shown: render_case(case, follow_up_form=form, **shown),
+        lambda: callbacks.queue_follow_up(db, case, models.utcnow() + timedelta(days=form.days.data),
+                                          calls.clean_text(form.note.data, 300), _zone()),
+        callbacks.FollowUpError, lambda error: setattr(form.days, "errors", [str(error)]))
+    return record_change("schedule_follow_up", f"case:{case.id}",
+                         f"Follow-up call set for {form.days.data} days from now.", _case_url(case.id),
+                         then=lambda: dispatch_at(get_redis(), request_row.due_at))
 
 
 # --- calendar feeds ----------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from voice import db as database
 from voice import phones, specialists
@@ -59,41 +62,46 @@ def _account(db, email: str) -> User:
     return user
 
 
-@user_cli.command("set-password")
-@click.argument("email")
-def set_password_command(email: str):
-    """Give an account a new password (prompted); every session signed in with the old one ends."""
+def _change_account(email: str, change: Callable[[Session, User], None], done: str) -> None:
+    """Find the account, make the change, commit, and say `done` (formatted with the account's email)."""
     db = database.session()
     user = _account(db, email)
+    change(db, user)
+    db.commit()
+    click.echo(done.format(email=user.email))
+
+
+def _new_password(db: Session, user: User) -> None:
     password = click.prompt("New password (10 characters or more)", hide_input=True, confirmation_prompt=True)
     try:
         set_password(user, password)
     except AccountError as error:
         raise click.ClickException(str(error)) from None
-    db.commit()
-    click.echo(f"new password set for {user.email}; their sessions have ended")
+
+
+def _reset_two_factor(db: Session, user: User) -> None:
+    reset_two_factor(db, user)
+    # No one is signed in at a terminal: the log says it came from the command line.
+    db.add(AuditEntry(user_id=None, action="2fa_reset", target=f"user:{user.id}", ip="cli"))
+
+
+@user_cli.command("set-password")
+@click.argument("email")
+def set_password_command(email: str):
+    """Give an account a new password (prompted); every session signed in with the old one ends."""
+    _change_account(email, _new_password, "new password set for {email}; their sessions have ended")
 
 
 @user_cli.command("disable")
 @click.argument("email")
 def disable_command(email: str):
     """Disable an account and end its sessions at once."""
-    db = database.session()
-    user = _account(db, email)
-    set_active(user, False)
-    db.commit()
-    click.echo(f"disabled {user.email}; their sessions have ended")
+    _change_account(email, lambda db, user: set_active(user, False), "disabled {email}; their sessions have ended")
 
 
 @user_cli.command("reset-2fa")
 @click.argument("email")
 def reset_two_factor_command(email: str):
     """Forget an account's authenticator and recovery codes (a lost phone) and end its sessions."""
-    db = database.session()
-    user = _account(db, email)
-    reset_two_factor(db, user)
-    # No one is signed in at a terminal: the log says it came from the command line.
-    db.add(AuditEntry(user_id=None, action="2fa_reset", target=f"user:{user.id}", ip="cli"))
-    db.commit()
-    click.echo(f"two-factor sign-in reset for {user.email}; their sessions have ended and they set it up "
-               "again at their next sign-in if their role needs it")
+    _change_account(email, _reset_two_factor, "two-factor sign-in reset for {email}; their sessions have ended and "
+                    "they set it up again at their next sign-in if their role needs it")

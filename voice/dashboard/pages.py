@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from voice import callbacks, calls, cases, durations, phones, specialists, twilio_rest
 from voice import db as database
 from voice.dashboard import limiter, queries
-from voice.dashboard.auth import audit, coordinator_required
+from voice.dashboard.auth import audit, coordinator_required, record_change, refuse
 from voice.models import AuditEntry, Call, CallbackRequest, CallNote, Specialist, utcnow
 from voice.redisdb import get_redis
 from voice.script import CATEGORY_LABELS
@@ -219,18 +219,15 @@ def set_disposition(call_id: int):
     call = own_call_or_404(call_id)
     choice = request.form.get("disposition", "")
     if choice not in DISPOSITIONS:
-        flash("Choose how the case ended.", "error")
-        return redirect(url_for("pages.call_detail", call_id=call.id))
+        return refuse("Choose how the case ended.", url_for("pages.call_detail", call_id=call.id))
     db = database.session()
     call.disposition = choice
     call.disposition_notes = calls.clean_text(request.form.get("notes"), 4000)
     call.disposition_at = utcnow()
     call.disposition_by_id = current_user.id
     calls.record_event(db, call, "disposition", disposition=choice, by=current_user.email)
-    audit("set_disposition", call.call_sid)
-    db.commit()
-    flash("Disposition saved.", "ok")
-    return redirect(url_for("pages.call_detail", call_id=call.id))
+    return record_change("set_disposition", call.call_sid, "Disposition saved.",
+                         url_for("pages.call_detail", call_id=call.id))
 
 
 def _note_limit() -> str:
@@ -373,11 +370,8 @@ def callback_action(request_id: int, action: str):
         callbacks.reassign(db, row, int(raw) if raw.isdigit() else None)
     else:
         abort(404)
-    audit(f"callback_{action}", f"callback:{row.id}")
-    db.commit()
-    dispatch_soon(get_redis())
-    flash("Callback updated.", "ok")
-    return redirect(url_for("pages.callbacks_page"))
+    return record_change(f"callback_{action}", f"callback:{row.id}", "Callback updated.",
+                         url_for("pages.callbacks_page"), then=lambda: dispatch_soon(get_redis()))
 
 
 # --- reports and the audit log --------------------------------------------------------------------

@@ -45,17 +45,19 @@ def dial_result():
                                      request.form.to_dict())
 
 
+def _status_report(record) -> str:
+    """Hand Twilio's status report on a leg to `record`; Twilio wants an empty answer."""
+    record(database.session(), get_redis(), callback_request(), specialist_arg(), request.form.to_dict())
+    return empty_twiml()
+
+
 @bp.post("/status")
 @twilio_webhook(empty_twiml)
 def status():
-    callback_legs.leg_status(database.session(), get_redis(), callback_request(), specialist_arg(),
-                             request.form.to_dict())
-    return empty_twiml()
+    return _status_report(callback_legs.leg_status)
 
 
 @bp.post("/caller-status")
 @twilio_webhook(empty_twiml)
 def caller_status():
-    callback_legs.caller_leg_status(database.session(), get_redis(), callback_request(), specialist_arg(),
-                                    request.form.to_dict())
-    return empty_twiml()
+    return _status_report(callback_legs.caller_leg_status)
