@@ -256,3 +256,22 @@ def test_held_callers_are_served_in_arrival_order_and_nobody_is_offered_two_at_o
     offers = [d for n in range(5) for d in details(load_call(line.app, records[n].call_sid), "specialist_offered")]
     assert len(offers) >= 5
     assert line.max_offers_at_once_per_specialist() == 1
+
+
+def test_a_program_can_ask_more_before_the_bridge_and_the_hold_does_not_ask_it_again(line, monkeypatch):
+    from voice import script
+
+    monkeypatch.setattr(script, "SHORT_PATH", ("greeting", "name", "category"))
+    line.add_specialist("Alice Mediator", ALICE)
+    busy(line.app, "Alice Mediator")
+
+    record = line.phone.call_line(CALLER, ScriptedCaller(["2", "Dana Whitfield", "1", "400 West Third Street", "1",
+                                                          "Loud music", "2", "1"]))
+
+    assert record.problems == []
+    heard = record.heard()
+    assert heard.count("Please say your first and last name.") == 1
+    assert heard.index("Please say your first and last name.") < heard.index("What is it about?")
+    assert heard.index("You are number 1 in line") < heard.index("Where is this happening?")
+    call = load_call(line.app, record.call_sid)
+    assert (call.caller_name, call.category, call.location) == ("Dana Whitfield", "noise", "400 West Third Street")

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, cases, holds, hours, phones, routing, tasks, twilio_rest, visits
+from voice import callbacks, calls, cases, holds, hours, phones, routing, script, tasks, twilio_rest, visits
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
@@ -142,7 +142,7 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["RING_LEASE_SECONDS"])
     call = hold.call
     response = VoiceResponse()
-    if call.category is None and call.step == "category" and poll < WHISPER_POLLS:
+    if call.category is None and call.step in script.SHORT_PATH and poll < WHISPER_POLLS:
         # The caller is still choosing the kind of problem: say what we know, and wait a moment for the rest.
         if poll == 0:
             say(response, f"Mediation call, in {LANGUAGE_NAMES.get(call.language, 'English')}.", "en")

@@ -183,7 +183,11 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
     # it decides the first words; later documents go by the questions left).
     ringing = first and (bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0)
     asked = set(filter(None, (hold.asked or "").split(",")))
-    following = next((name for name in WAITING_QUESTIONS if name not in asked), None)
+    from voice import intake
+
+    # Not what they already answered (a program may ask the name on the short path, before the bridge).
+    following = next((name for name in WAITING_QUESTIONS
+                      if name not in asked and not intake.already_answered(call, name)), None)
     if ringing:
         say(response, MESSAGES["connecting"][language], language)
     elif first or following is None:
@@ -195,8 +199,6 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
         if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
             say(response, MESSAGES["long_wait"][language], language)
     if following is not None and not ringing:
-        from voice import intake
-
         hold.asked = ",".join([*asked, following])
         step_name = intake.step_for(call, following)
         action = webhook_url("/voice/hold/answer", hold=hold.id, step=step_name)

@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import calls, cases, holds, hours, phones, routing
+from voice import calls, cases, holds, hours, phones, routing, script
 from voice.models import Call
 from voice.script import (
     CALLBACK_QUESTIONS,
@@ -137,7 +137,8 @@ def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int
     if value == "dispatch":
         return escalate(db, call, reason="caller asked for dispatch")
     if value is None:
-        if attempt < step.tries and not (step_name == "category" and holds.specialist_waiting(db, call)):
+        # A specialist already took them while they answer the short path: no second try, go on.
+        if attempt < step.tries and not (step_name in script.SHORT_PATH and holds.specialist_waiting(db, call)):
             return str(ask(call, step_name, attempt + 1, retry=refusal_words(step_name, digits)))
         value = default_for(call, step_name)
         calls.record_event(db, call, "intake_default", step=step_name, value=value)
@@ -209,11 +210,22 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
         if value in {"danger", "no_answer"}:
             return escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
         return after_safety(db, r, call)
-    if step_name == "category":
-        call.category = value
-        return after_short_path(db, r, call)
+    if step_name in script.SHORT_PATH:
+        if step_name == "category":
+            call.category = value
+        else:
+            store_answer(call, step_name, value)
+        return next_short_step(db, r, call, after=step_name)
     store_answer(call, step_name, value)
     return next_callback_question(db, r, call, after=step_name)
+
+
+def next_short_step(db: Session, r: redis.Redis, call: Call, after: str) -> str:
+    """The next question of the short path (SHORT_PATH in voice/script.py); after the last, hold or call back."""
+    following = script.SHORT_PATH[script.SHORT_PATH.index(after) + 1:]
+    if following:
+        return str(ask(call, following[0], attempt=1))
+    return after_short_path(db, r, call)
 
 
 def store_answer(call: Call, step_name: str, value: str | None) -> None:
@@ -240,7 +252,7 @@ def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
         return next_callback_question(db, r, call, response=response)
     if routing.on_count(r, call.language) > 0:
         holds.join(db, r, call)
-    return str(ask(call, "category", attempt=1))
+    return next_short_step(db, r, call, after="greeting")
 
 
 def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:

@@ -176,10 +176,12 @@ STEPS: dict[str, Step] = {
     ),
 }
 
-# Asked of every caller before a specialist is rung or the caller waits: only what routing needs.
+# Asked of every caller before a specialist is rung or the caller waits: only what routing needs. Free
+# specialists start ringing once "greeting" (with the safety question) is answered. A program may add a
+# question here (e.g. ("greeting", "name", "category")); every word costs a caller who could be talking.
 SHORT_PATH = ("greeting", "category")
-# Asked of callers who wait, one at a time between the hold music, and of callers who will be called back.
-# A program may reorder these, or move one into SHORT_PATH before "category".
+# Asked of callers who wait, one at a time between the hold music, and of callers who will be called back,
+# skipping what they already answered. A program may reorder these.
 WAITING_QUESTIONS = ("name", "location", "callback_number", "description")
 # The callback path adds when to call.
 CALLBACK_QUESTIONS = (*WAITING_QUESTIONS, "window")
