@@ -315,7 +315,7 @@ FOLLOW_UP_SID = "followup-%"
 
 
 def case_report(db: Session, start: date, end: date, zone: str) -> dict:
-    """The case figures for cases opened in [start, end] (program time zone), merged ones left out: five
+    """The case figures for cases opened in [start, end] (program time zone), merged ones left out: four
     GROUP BY queries, whatever the number of calls."""
     dialect = db.get_bind().dialect.name
     since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
