@@ -319,7 +319,8 @@ def case_report(db: Session, start: date, end: date, zone: str) -> dict:
     GROUP BY queries, whatever the number of calls."""
     dialect = db.get_bind().dialect.name
     since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
-    in_range = (Case.opened_at >= since, Case.opened_at < until, Case.status != cases.MERGED)
+    # IN, not != merged: two ranges of the (status, opened_at) index instead of a walk of every case.
+    in_range = (Case.status.in_((cases.OPEN, cases.CLOSED)), Case.opened_at >= since, Case.opened_at < until)
     by_outcome: Counter[str] = Counter()
     closed_how: Counter[str] = Counter()
     for status, outcome, how, count in db.execute(
