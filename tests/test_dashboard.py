@@ -623,9 +623,10 @@ def test_pages_have_a_skip_link_labelled_note_and_a_legend_for_the_disposition(c
 def test_each_report_chart_has_its_numbers_as_a_table(client, people):
     login(client, "coord@city.gov")
     html = client.get("/dashboard/reports").get_data(as_text=True)
-    for chart in ["perDay", "perWeek", "handled", "outcome", "category", "language"]:
+    for chart in ["perDay", "perWeek", "handled", "outcome", "category", "language", "caseOutcome", "closedHow",
+                  "perSpecialist"]:
         assert re.search(rf'<canvas id="{chart}" role="img" aria-label="[^"]+the table below it', html), chart
-    assert html.count('<table class="numbers">') == 6
+    assert html.count('<table class="numbers">') == 9
     numbers = html[html.index("The numbers: by outcome"):]
     assert '<th scope="row">Answered live</th><td>2</td>' in numbers
 

@@ -147,7 +147,7 @@ def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
     for count, call in enumerate(calls, start=1):
-        writer.writerow({k: _csv_safe(v) for k, v in export_row(call).items()})
+        writer.writerow({k: csv_safe(v) for k, v in export_row(call).items()})
         if count % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -161,7 +161,7 @@ def write_csv(calls: Iterable[Call], out: IO[str]) -> None:
         out.write(chunk)
 
 
-def _csv_safe(value: str) -> str:
+def csv_safe(value: str) -> str:
     # A spreadsheet runs a cell that starts with = + - @ as a formula; callers' words must not.
     if value and value[0] in "=+-@\t\r" and not re.fullmatch(r"[+-]?\d[\d\s().-]*", value):
         return "'" + value

@@ -84,8 +84,10 @@ def test_coordinator_watches_a_call_records_the_outcome_reads_reports_and_export
     page.screenshot(path=str(SHOTS / "call-detail.png"), full_page=True)
 
     page.click("text=Reports")
-    expect(page.locator(".stats")).to_contain_text("answered live")
-    assert page.evaluate("() => !!Chart.getChart('perDay') && !!Chart.getChart('handled')")
+    expect(page.locator(".stats").first).to_contain_text("answered live")
+    expect(page.locator(".stats").nth(1)).to_contain_text("cases opened")
+    assert page.evaluate("() => ['perDay', 'handled', 'caseOutcome', 'closedHow', 'perSpecialist']"
+                         ".every((id) => !!Chart.getChart(id))")
     page.screenshot(path=str(SHOTS / "reports.png"), full_page=True)
 
     page.click("text=Callbacks")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -377,9 +379,8 @@ def callback_action(request_id: int, action: str):
 # --- reports and the audit log --------------------------------------------------------------------
 
 
-@bp.get("/reports")
-@coordinator_required
-def reports():
+def _report_range() -> tuple[date, date]:
+    """The reports' dates from the query string: this month by default, at most two years."""
     today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
     try:
         start = date.fromisoformat(request.args.get("start") or today.replace(day=1).isoformat())
@@ -389,9 +390,34 @@ def reports():
         start, end = today.replace(day=1), today
     if end < start:
         start, end = end, start
-    end = min(end, start + timedelta(days=366 * 2))
-    data = queries.report(database.session(), start, end, current_app.config["TIMEZONE"])
-    return render_template("dashboard/reports.html", data=data, start=start, end=end)
+    return start, min(end, start + timedelta(days=366 * 2))
+
+
+@bp.get("/reports")
+@coordinator_required
+def reports():
+    start, end = _report_range()
+    zone = current_app.config["TIMEZONE"]
+    data = queries.report(database.session(), start, end, zone)
+    case_data = queries.case_report(database.session(), start, end, zone)
+    return render_template("dashboard/reports.html", data=data, cases=case_data, start=start, end=end,
+                           CASE_OUTCOME_WORDS=queries.CASE_OUTCOME_WORDS, CLOSED_HOW_WORDS=queries.CLOSED_HOW_WORDS)
+
+
+@bp.get("/reports/cases.csv")
+@coordinator_required
+def case_report_csv():
+    start, end = _report_range()
+    audit("export_case_report", f"{start.isoformat()}..{end.isoformat()}")
+    database.session().commit()
+    data = queries.case_report(database.session(), start, end, current_app.config["TIMEZONE"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["figure", "item", "value"])
+    for figure, item, value in queries.case_report_rows(data, start, end):
+        writer.writerow([figure, calls.csv_safe(str(item)), value])
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="cases-{start.isoformat()}-{end.isoformat()}.csv"'})
 
 
 @bp.get("/audit")

@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from voice import callbacks, calls, holds, phones, routing, specialists, visits
-from voice.models import Call, CallbackRequest, Specialist, utcnow
+from voice import callbacks, calls, cases, holds, phones, routing, specialists, visits
+from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember, utcnow
 
 PAGE_SIZE = 50
 UTC = ZoneInfo("UTC")
@@ -306,3 +306,92 @@ def report(db: Session, start: date, end: date, zone: str) -> dict:
         "callback_p90_min": percentile(callback_waits, 90),
         "heat": heat,
     }
+
+
+# --- case reports ---------------------------------------------------------------------------------
+
+# Follow-up rows (callbacks.queue_follow_up) are the program calling out, not the caller calling again.
+FOLLOW_UP_SID = "followup-%"
+
+
+def case_report(db: Session, start: date, end: date, zone: str) -> dict:
+    """The case figures for cases opened in [start, end] (program time zone), merged ones left out: four
+    GROUP BY queries, whatever the number of calls."""
+    dialect = db.get_bind().dialect.name
+    since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
+    # IN, not != merged: two ranges of the (status, opened_at) index instead of a walk of every case.
+    in_range = (Case.status.in_((cases.OPEN, cases.CLOSED)), Case.opened_at >= since, Case.opened_at < until)
+    by_outcome: Counter[str] = Counter()
+    closed_how: Counter[str] = Counter()
+    for status, outcome, how, count in db.execute(
+            select(Case.status, Case.outcome, Case.closed_how, func.count())
+            .where(*in_range).group_by(Case.status, Case.outcome, Case.closed_how)):
+        # A reopened case keeps its old outcome in the row; it is counted as open.
+        by_outcome[outcome if status == cases.CLOSED else "open"] += count
+        if status == cases.CLOSED:
+            closed_how[how or "phone"] += count
+    per_case = (select(Call.case_id, func.count().label("n")).join(Case, Case.id == Call.case_id)
+                .where(*in_range, Call.call_sid.not_like(FOLLOW_UP_SID)).group_by(Call.case_id).subquery())
+    with_calls, repeat, call_total = db.execute(
+        select(func.count(), func.coalesce(func.sum(case((per_case.c.n > 1, 1), else_=0)), 0),
+               func.coalesce(func.sum(per_case.c.n), 0))).one()
+    first_visit = (select(Visit.case_id, func.min(Visit.starts_at).label("at")).join(Case, Case.id == Visit.case_id)
+                   .where(*in_range, Visit.status != visits.CANCELLED).group_by(Visit.case_id).subquery())
+    # Whole seconds: SQLite's julianday arithmetic is a float a few microseconds off.
+    to_visit = sorted(round(s) / 3600 for (s,) in db.execute(
+        select(_seconds_between(dialect, Case.opened_at, first_visit.c.at))
+        .join(first_visit, first_visit.c.case_id == Case.id)) if s is not None)
+    per_specialist: dict[str, dict[str, int]] = {}
+    for _, name, status, count in db.execute(
+            select(Specialist.id, Specialist.name, Visit.status, func.count())
+            .select_from(VisitMember).join(Visit, Visit.id == VisitMember.visit_id)
+            .join(Specialist, Specialist.id == VisitMember.specialist_id).join(Case, Case.id == Visit.case_id)
+            .where(*in_range, Visit.status != visits.CANCELLED).group_by(Specialist.id, Specialist.name, Visit.status)):
+        row = per_specialist.setdefault(name, {"done": 0, "scheduled": 0, "total": 0})
+        row["done" if status == visits.DONE else "scheduled"] += count
+        row["total"] += count
+    joined = call_total - with_calls
+    return {
+        "cases": sum(by_outcome.values()),
+        "by_outcome": {k: v for k, v in sorted(by_outcome.items(), key=lambda kv: (-kv[1], kv[0]))},
+        "closed_how": {"in_person": closed_how.get("in_person", 0), "phone": closed_how.get("phone", 0)},
+        "cases_with_calls": with_calls,
+        "repeat_cases": repeat,
+        "repeat_case_share": repeat / with_calls if with_calls else None,
+        "calls": call_total,
+        "joined_calls": joined,
+        "joined_call_share": joined / call_total if call_total else None,
+        "visited_cases": len(to_visit),
+        "to_visit_median_h": percentile(to_visit, 50),
+        "to_visit_p90_h": percentile(to_visit, 90),
+        "visits_per_specialist": dict(sorted(per_specialist.items(), key=lambda kv: (-kv[1]["total"], kv[0]))),
+    }
+
+
+CASE_OUTCOME_WORDS = {**cases.OUTCOMES, "open": "still open"}
+CLOSED_HOW_WORDS = {"in_person": "in person", "phone": "by phone"}
+
+
+def case_report_rows(data: dict, start: date, end: date) -> list[tuple[str, str, object]]:
+    """The case report as (figure, item, value) rows, for the CSV download."""
+    def share(value):
+        return "" if value is None else f"{value:.3f}"
+
+    def hours(value):
+        return "" if value is None else f"{value:.1f}"
+
+    rows: list[tuple[str, str, object]] = [("range", "start", start.isoformat()), ("range", "end", end.isoformat()),
+                                           ("cases", "opened in range", data["cases"])]
+    rows += [("cases by outcome", CASE_OUTCOME_WORDS.get(k, k), v) for k, v in data["by_outcome"].items()]
+    rows += [("cases closed", CLOSED_HOW_WORDS[k], v) for k, v in data["closed_how"].items()]
+    rows += [("repeat calls", "cases with calls", data["cases_with_calls"]),
+             ("repeat calls", "cases with more than one call", data["repeat_cases"]),
+             ("repeat calls", "share of cases with more than one call", share(data["repeat_case_share"])),
+             ("repeat calls", "calls", data["calls"]),
+             ("repeat calls", "calls that joined an existing case", data["joined_calls"]),
+             ("repeat calls", "share of calls that joined an existing case", share(data["joined_call_share"])),
+             ("first call to visit", "cases with a visit", data["visited_cases"]),
+             ("first call to visit", "median hours", hours(data["to_visit_median_h"])),
+             ("first call to visit", "90th percentile hours", hours(data["to_visit_p90_h"]))]
+    rows += [("visits per specialist", name, counts["total"]) for name, counts in data["visits_per_specialist"].items()]
+    return rows

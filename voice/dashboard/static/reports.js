@@ -31,4 +31,24 @@
   across("outcome", data.by_outcome, labels.outcome);
   across("category", data.by_category, labels.category);
   across("language", data.by_language, labels.language);
+  const cases = JSON.parse(document.getElementById("case-data").textContent);
+  across("caseOutcome", cases.by_outcome, labels.caseOutcome);
+  const how = Object.entries(cases.closed_how);
+  new Chart(document.getElementById("closedHow"), {
+    type: "doughnut",
+    data: { labels: how.map((e) => labels.closedHow[e[0]]), datasets: [{ data: how.map((e) => e[1]), backgroundColor: palette }] },
+    options: { plugins: { legend: { position: "right" } } },
+  });
+  const team = Object.entries(cases.visits_per_specialist);
+  new Chart(document.getElementById("perSpecialist"), {
+    type: "bar",
+    data: {
+      labels: team.map((e) => e[0]),
+      datasets: [
+        { label: "Done", data: team.map((e) => e[1].done), backgroundColor: ink, maxBarThickness: 32 },
+        { label: "Booked", data: team.map((e) => e[1].scheduled), backgroundColor: soft, maxBarThickness: 32 },
+      ],
+    },
+    options: { indexAxis: "y", scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true } } },
+  });
 })();
