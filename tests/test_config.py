@@ -195,3 +195,17 @@ def test_an_unknown_role_for_two_factor_is_refused(value):
     message = refusal(REQUIRE_2FA_FOR=value)
     assert message.startswith("setting REQUIRE_2FA_FOR must list roles (coordinator or specialist)")
     assert repr(value) in message
+
+
+def test_settings_come_from_the_env_file_of_the_directory_the_line_runs_in(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text("TWILIO_ACCOUNT_SID=AC" + "0" * 32 + "\nTWILIO_AUTH_TOKEN=x\n"
+                                   "TWILIO_PHONE_NUMBER=+19375550100\nDISPATCH_TRANSFER_NUMBER=+19375550911\n"
+                                   "PUBLIC_BASE_URL=http://127.0.0.1:5000\nSECRET_KEY=s\nPROGRAM_NAME='Dayton Mediation'\n")
+    script = "from voice import create_app; print(create_app().config['PROGRAM_NAME'])"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Dayton Mediation"

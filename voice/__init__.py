@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
-    from dotenv import load_dotenv
+    from dotenv import find_dotenv, load_dotenv
 
     from voice import callbacks_cli, cli, dashboard, db, health, provisioning, redisdb, retention, routing
     from voice.config import ConfigError, load_settings
@@ -19,7 +19,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from voice.webhooks import bridge, callbacks, intake, sms, status
 
     if test_config is None:
-        load_dotenv()
+        # The .env of the directory the line runs in (the README's promise), not one found beside the package.
+        load_dotenv(find_dotenv(usecwd=True))
     app = Flask(__name__, instance_relative_config=True)
     try:
         settings = load_settings(test_config)
