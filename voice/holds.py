@@ -177,23 +177,24 @@ def wait(db: Session, r: redis.Redis, hold: Hold | None, queue_seconds: int) -> 
 def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceResponse, first: bool = False,
                        queue_seconds: int = 0) -> str:
     """The next thing a held caller hears: their place in line, one question, or music (each interruptible)."""
+    from voice import intake
+
     call = hold.call
     language = call.language
     # Ringing, or about to be: a free specialist is being offered this caller as we speak (asked only when
     # it decides the first words; later documents go by the questions left).
     ringing = first and (bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0)
     asked = set(filter(None, (hold.asked or "").split(",")))
-    from voice import intake
-
     # Not what they already answered (a program may ask the name on the short path, before the bridge).
     following = next((name for name in WAITING_QUESTIONS
                       if name not in asked and not intake.already_answered(call, name)), None)
     if ringing:
         say(response, MESSAGES["connecting"][language], language)
-    elif first or following is None:
-        # Their place when they join, then once per piece of music (30-60 s) once the questions are done.
+    elif first or following is None or hold.last_announced_at is None:
+        # Their place when they join (or once the phones rung for them stop), then once per piece of music
+        # (30-60 s) once the questions are done.
         place = position(db, hold)
-        say(response, MESSAGES["busy" if first else "position"][language].format(
+        say(response, MESSAGES["busy" if hold.last_announced_at is None else "position"][language].format(
             position=place, minutes=wait_minutes(db, r, hold, place)), language)
         hold.last_announced_at = utcnow()
         if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
