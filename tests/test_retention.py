@@ -283,3 +283,14 @@ def test_the_purge_deletes_recordings_through_twilio_api_base_url(redis_url, dat
             assert snapshot(db, old)["call"]["redacted_at"] is not None
     finally:
         fake.stop()
+
+
+def test_every_job_rq_cron_queues_keeps_its_result_and_failure_days_not_a_year(r):
+    scheduler = CronScheduler(connection=r)
+    scheduler.load_config_from_file("workers.cron")
+    jobs = scheduler.get_jobs()
+    assert {job.func_name for job in jobs} == {"workers.cron.sweep_and_note_run",
+                                              "workers.retention.purge_personal_data"}
+    for job in jobs:
+        assert job.job_options["result_ttl"] == RESULT_TTL_SECONDS
+        assert job.job_options["failure_ttl"] == FAILURE_TTL_SECONDS

@@ -24,6 +24,7 @@ def sweep_and_note_run() -> dict:
     return summary
 
 
-cron.register(sweep_and_note_run, QUEUE_NAME, interval=SWEEP_SECONDS, job_timeout=120)
+cron.register(sweep_and_note_run, QUEUE_NAME, interval=SWEEP_SECONDS, job_timeout=120,
+              result_ttl=RESULT_TTL_SECONDS, failure_ttl=FAILURE_TTL_SECONDS)
 cron.register(purge_personal_data, QUEUE_NAME, cron=PURGE_CRON, job_timeout=PURGE_JOB_TIMEOUT,
               result_ttl=RESULT_TTL_SECONDS, failure_ttl=FAILURE_TTL_SECONDS)
