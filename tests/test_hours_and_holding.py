@@ -121,3 +121,21 @@ def test_after_hold_max_minutes_the_caller_is_offered_a_callback_that_keeps_thei
         assert "Sorry for the wait. To keep your place and get a call back, press 2." in heard
         assert heard.index("Sorry for the wait") < heard.index("will call you back")
         assert the_request(line).reason == "caller asked to be called back"
+
+
+def test_a_caller_whose_rung_specialists_did_not_take_them_then_hears_their_place(line):
+    # Phones ring in (scaled) real time: Alice's rings on, unanswered, while the caller hears "Connecting".
+    line.phone.time_scale = 0.01
+    line.add_specialist("Alice Mediator", ALICE, answers=False)
+    # Hears "Connecting", listens to the music, then (nobody took them) the place in line and the questions;
+    # silent through them, and presses 2 over the next music.
+    caller = HoldingCaller([*SHORT, None, None, None, None, "1"], music_keys=[None, "2"])
+
+    record = line.phone.call_line(CALLER, caller)
+    line.settle()
+
+    assert record.problems == []
+    heard = record.heard()
+    assert heard.index("Connecting you with a specialist.") < heard.index("All our specialists are busy.")
+    assert heard.index("All our specialists are busy.") < heard.index("Please say your first and last name.")
+    assert "For a call back instead, press 2 at any time." in heard
