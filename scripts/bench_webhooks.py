@@ -8,14 +8,18 @@ callback questions: every intake webhook), and a Spanish caller who holds (their
 answers the questions from the queue, hears the music --waits times (the wait URL is requested again each
 time), then presses 2 for a callback. No RQ worker runs: the jobs the line queues are only queued.
 
-The floor is scripts/floor_app.py (Twilio's RequestValidator and a fixed TwiML answer, nothing else),
-served by the same gunicorn command in the same run and sent the very same requests, call by call, at the
-same concurrency and with the same idle pauses the simulated phone took (hold music).
+The simulated phone plays every call once through the line, which records its requests and checks the
+call as a test would. The timed runs then replay those very requests, signed anew, with the same idle
+pauses (hold music), from one driver, to the line (from an empty database and Redis each time) and to the
+floor: scripts/floor_app.py (Twilio's RequestValidator and a fixed TwiML answer, nothing else) served by
+the same gunicorn command in the same run. So both servers pay the same client's cost on the same cores.
+Two runs each, as the issue measures: --serial-calls calls one at a time (the median), then every call
+with --concurrency at once (throughput and p99). Every answer of the line is checked again (HTTP 200,
+TwiML, never the fault message that sends a caller to dispatch).
 
-Prints, for the line and the floor: median and p99 per request, requests per second, and the ratios; then
-the line's webhooks one by one. Twilio gives up after 15 seconds. Redis is an embedded redis-server
-unless --redis-url names an empty database (emptied again afterwards); the database is a fresh SQLite file
-unless --database-url names an empty one.
+Prints the measures with the floor's and the ratios against their targets, then the line's webhooks one
+by one. Redis is an embedded redis-server unless --redis-url names an empty database (emptied again
+afterwards); the database is a fresh SQLite file unless --database-url names an empty one.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from voice.models import Base  # noqa: E402
 from voice.redisdb import Keys  # noqa: E402
 from voice.simulator import HttpTransport, ScriptedCaller, SimulatedPhone  # noqa: E402
+from voice.simulator.phone import FAULT_TEXTS  # noqa: E402
 
 TOKEN = "bench-token"  # noqa: S105 (signs requests to the local benchmark servers only)
 SID = "AC" + "b" * 32
@@ -141,9 +147,8 @@ def run_threads(count: int, target) -> float:
     return time.monotonic() - started
 
 
-def drive_line(public: str, scripts: list[tuple[str, list]], concurrency: int):
-    """Play every call through the line; each caller thread has its own phone and HTTP connection."""
-    timings: dict[str, list[float]] = defaultdict(list)
+def record_calls(public: str, scripts: list[tuple[str, list]], concurrency: int):
+    """Play every call through the line with the simulated phone, noting each request it sent."""
     problems: list[str] = []
     calls: list[Call | None] = [None] * len(scripts)
     lock = threading.Lock()
@@ -164,25 +169,24 @@ def drive_line(public: str, scripts: list[tuple[str, list]], concurrency: int):
             with lock:
                 calls[n] = call
                 problems.extend(f"{kind} call {n}: {p}" for p in record.problems)
-                for exchange in record.exchanges:
-                    path = urlsplit(exchange.url).path
-                    path = "/voice/intake/<step>" if path.startswith("/voice/intake/") else path
-                    timings[path].append(exchange.seconds * 1000)
 
-    elapsed = run_threads(concurrency, caller_loop)
-    return calls, timings, problems, elapsed
+    run_threads(concurrency, caller_loop)
+    return calls, problems
 
 
-def drive_floor(line_public: str, floor_public: str, calls: list[Call], concurrency: int):
-    """Send the floor the line's requests, call by call, signed for the floor, with the same idle pauses."""
+def replay(line_public: str, public: str, calls: list[Call], concurrency: int, check_line: bool):
+    """Send `public` the recorded requests, call by call, signed for it, with the same idle pauses.
+
+    Returns the times by webhook, the problems seen and the elapsed seconds.
+    """
     validator = RequestValidator(TOKEN)
-    timings: list[float] = []
+    timings: dict[str, list[float]] = defaultdict(list)
     problems: list[str] = []
     lock = threading.Lock()
     todo = list(range(len(calls)))
 
     def caller_loop():
-        transport = HttpTransport(floor_public)
+        transport = HttpTransport(public)
         while True:
             with lock:
                 if not todo:
@@ -192,20 +196,39 @@ def drive_floor(line_public: str, floor_public: str, calls: list[Call], concurre
             for sent in calls[n].requests:
                 if sent.idle_before:
                     time.sleep(sent.idle_before)
-                url = floor_public + sent.url.removeprefix(line_public)
+                url = public + sent.url.removeprefix(line_public)
                 headers = {"X-Twilio-Signature": validator.compute_signature(url, sent.params)}
                 started = time.monotonic()
                 status, body, _ = transport.post(url, sent.params, headers)
-                mine.append((time.monotonic() - started) * 1000)
-                if status != 200:
-                    problems.append(f"floor: {url} answered HTTP {status}")
-                else:
-                    fromstring(body.encode())  # read it as the phone reads the line's answers
+                mine.append((webhook_name(url), (time.monotonic() - started) * 1000))
+                problem = answer_problem(status, body, check_line)
+                if problem:
+                    with lock:
+                        problems.append(f"{calls[n].kind} call {n}: {urlsplit(url).path} {problem}")
             with lock:
-                timings.extend(mine)
+                for path, ms in mine:
+                    timings[path].append(ms)
 
     elapsed = run_threads(concurrency, caller_loop)
     return timings, problems, elapsed
+
+
+def answer_problem(status: int, body: str, check_line: bool) -> str | None:
+    """What Twilio (or the caller) would object to in an answer; None when it is sound."""
+    if status != 200:
+        return f"answered HTTP {status}"
+    try:
+        root = fromstring(body.encode())
+    except Exception as error:  # noqa: BLE001 (any parse failure is the finding)
+        return f"answered with invalid TwiML: {error}"
+    if check_line and any((node.text or "").strip() in FAULT_TEXTS for node in root.iter("Say")):
+        return "answered with the fault message (the caller would be sent to dispatch)"
+    return None
+
+
+def webhook_name(url: str) -> str:
+    path = urlsplit(url).path
+    return "/voice/intake/<step>" if path.startswith("/voice/intake/") else path
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -213,16 +236,19 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * share) - 1)]
 
 
+TARGETS = {"median": 1.5, "throughput": 0.7, "p99": 100.0}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--serial-calls", type=int, default=40, help="calls replayed one at a time for the median")
     parser.add_argument("--hold-share", type=float, default=0.5, help="share of calls that hold (0 to 1)")
     parser.add_argument("--waits", type=int, default=2, help="times a held caller hears the music before pressing 2")
     parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: the Procfile's)")
     parser.add_argument("--redis-url", help="an empty Redis database to use (default: an embedded redis-server)")
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite file)")
-    parser.add_argument("--no-floor", action="store_true", help="measure the line alone")
     args = parser.parse_args()
 
     embedded = None
@@ -243,35 +269,35 @@ def main() -> int:
     env = {**os.environ, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_PHONE_NUMBER": LINE,
            "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": line_public, "SECRET_KEY": "bench",
            "REDIS_URL": redis_url, "DATABASE_URL": database_url}
-    from voice import create_app, routing, specialists
+    from voice import create_app
 
     app = create_app({k: v for k, v in env.items() if k.isupper()})
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app.extensions["db"].upgrade()
-    with app.app_context():
-        db = app.extensions["db"].session()
-        r = app.extensions["redis"]
-        # One Spanish specialist on and busy with someone else: Spanish callers hold; nobody is on for English.
-        specialist = specialists.add_specialist(db, "Busy Specialist", "+19375552000", ["es"])
-        db.commit()
-        specialists.set_available(db, r, specialist, True)
-        r.set(Keys.lease(specialist.id), routing.call_holder("CA" + "f" * 32))
 
     holds = round(args.calls * args.hold_share)
     scripts = [("hold", hold_call(args.waits)) if _spread(n, args.calls, holds) else ("callback", CALLBACK_CALL)
                for n in range(args.calls)]
     web = procfile_web(line_port, args.workers, "voice:create_app()")
+    floor = procfile_web(floor_port, args.workers, "floor_app:create_app()", chdir=ROOT / "scripts")
+    serial = max(1, min(args.serial_calls, args.calls))
+    runs: dict[tuple[str, str], tuple[dict, float]] = {}
     try:
-        with serving(web, env, line_public, workdir / "line.log"):
-            calls, line_paths, problems, line_elapsed = drive_line(line_public, scripts, args.concurrency)
-        floor_times: list[float] = []
-        floor_elapsed = 0.0
-        if not args.no_floor:
-            floor = procfile_web(floor_port, args.workers, "floor_app:create_app()", chdir=ROOT / "scripts")
-            with serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log"):
-                floor_times, floor_problems, floor_elapsed = drive_floor(line_public, floor_public, calls,
-                                                                         args.concurrency)
-            problems += floor_problems
+        with serving(web, env, line_public, workdir / "line.log"), \
+                serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log"):
+            fresh_line(app)
+            calls, problems = record_calls(line_public, scripts, args.concurrency)
+            # Each kind of call in the serial share, as in the whole mix.
+            order = sorted(range(len(calls)), key=lambda n: (n * serial) % len(calls))[:serial]
+            for phase, chosen, concurrency in (("serial", [calls[n] for n in order], 1),
+                                               ("concurrent", calls, args.concurrency)):
+                fresh_line(app)
+                timings, seen, elapsed = replay(line_public, line_public, chosen, concurrency, check_line=True)
+                runs["line", phase] = timings, elapsed
+                problems += seen
+                timings, seen, elapsed = replay(line_public, floor_public, chosen, concurrency, check_line=False)
+                runs["floor", phase] = timings, elapsed
+                problems += [f"floor: {problem}" for problem in seen]
     finally:
         app.extensions["redis"].flushdb()
         app.extensions["db"].dispose()
@@ -279,34 +305,75 @@ def main() -> int:
             stop_embedded_redis(embedded)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    line_times = [t for values in line_paths.values() for t in values]
     kinds = defaultdict(int)
     for kind, _ in scripts:
         kinds[kind] += 1
     engine = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
-    print(f"{args.calls} calls ({dict(kinds)}), {args.concurrency} at a time, {len(line_times)} requests; "
-          f"{engine} + Redis; web: {' '.join(web[1:-1])}")
+    requests_made = sum(len(call.requests) for call in calls)
+    print(f"{args.calls} calls ({dict(kinds)}), {requests_made} requests; {engine} + Redis; "
+          f"web: {' '.join(web[1:-1])}")
+    print(f"one call at a time: {serial} of the calls; {args.concurrency} at once: all of them")
     print(f"problems: {len(problems)}")
     for problem in problems[:10]:
         print(f"  {problem}")
     print()
-    print(f"{'measure':<28}{'the line':>10}{'the floor':>11}{'ratio':>8}")
-    rows = [("median per request, ms", statistics.median(line_times),
-             statistics.median(floor_times) if floor_times else None, "{:.1f}"),
-            ("requests per second", len(line_times) / line_elapsed,
-             len(floor_times) / floor_elapsed if floor_times else None, "{:.0f}"),
-            ("p99 per request, ms", percentile(line_times, 0.99),
-             percentile(floor_times, 0.99) if floor_times else None, "{:.1f}")]
-    for name, line_value, floor_value, shape in rows:
-        floor_text = shape.format(floor_value) if floor_value is not None else "-"
+    measures = figures(runs)
+    print(f"{'measure':<40}{'the line':>10}{'the floor':>11}{'ratio':>8}  target")
+    for name, (line_value, floor_value, shape, target, met) in measures.items():
         ratio = f"{line_value / floor_value:.2f}x" if floor_value else "-"
-        print(f"{name:<28}{shape.format(line_value):>10}{floor_text:>11}{ratio:>8}")
+        verdict = "" if target is None else f"  {target}: {'met' if met else 'NOT met'}"
+        print(f"{name:<40}{shape.format(line_value):>10}{shape.format(floor_value):>11}{ratio:>8}{verdict}")
     print()
-    print(f"{'the line, by webhook':<28}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for path, values in sorted(line_paths.items()):
-        print(f"{path:<28}{len(values):>9}{statistics.median(values):>9.1f}{percentile(values, 0.95):>9.1f}"
-              f"{percentile(values, 0.99):>9.1f}{max(values):>9.1f}")
+    for phase, label in (("serial", "one call at a time"), ("concurrent", f"{args.concurrency} calls at once")):
+        line_paths = runs["line", phase][0]
+        print(f"{'the line, ' + label:<34}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        for path, values in sorted(line_paths.items()):
+            print(f"{path:<34}{len(values):>9}{statistics.median(values):>9.1f}{percentile(values, 0.95):>9.1f}"
+                  f"{percentile(values, 0.99):>9.1f}{max(values):>9.1f}")
+        print()
     return 1 if problems else 0
+
+
+def figures(runs: dict) -> dict[str, tuple]:
+    """The issue's measures for the line and the floor, each with its target and whether it is met."""
+
+    def flat(who: str, phase: str) -> list[float]:
+        return [ms for values in runs[who, phase][0].values() for ms in values]
+
+    def rate(who: str, phase: str) -> float:
+        return len(flat(who, phase)) / runs[who, phase][1]
+
+    median = statistics.median(flat("line", "serial")), statistics.median(flat("floor", "serial"))
+    throughput = rate("line", "concurrent"), rate("floor", "concurrent")
+    p99 = percentile(flat("line", "concurrent"), 0.99), percentile(flat("floor", "concurrent"), 0.99)
+    middle = statistics.median(flat("line", "concurrent")), statistics.median(flat("floor", "concurrent"))
+    return {
+        "median per request, one call at a time": (*median, "{:.1f}", f"<= {TARGETS['median']}x the floor",
+                                                   median[0] <= TARGETS["median"] * median[1]),
+        "requests per second, N at once": (*throughput, "{:.0f}", f">= {TARGETS['throughput']}x the floor",
+                                           throughput[0] >= TARGETS["throughput"] * throughput[1]),
+        "p99 per request, N at once, ms": (*p99, "{:.1f}", f"< {TARGETS['p99']:.0f} ms", p99[0] < TARGETS["p99"]),
+        "median per request, N at once, ms": (*middle, "{:.1f}", None, None),
+    }
+
+
+def fresh_line(app) -> None:
+    """An empty database and Redis, then the bench's one specialist: Spanish, on, and busy with someone else."""
+    from voice import routing, specialists
+
+    engine = app.extensions["db"].engine
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    r = app.extensions["redis"]
+    r.flushdb()
+    with app.app_context():
+        db = app.extensions["db"].session()
+        specialist = specialists.add_specialist(db, "Busy Specialist", "+19375552000", ["es"])
+        db.commit()
+        specialists.set_available(db, r, specialist, True)
+        r.set(Keys.lease(specialist.id), routing.call_holder("CA" + "f" * 32))
+        app.extensions["db"].session.remove()
 
 
 def _spread(n: int, total: int, chosen: int) -> bool:
