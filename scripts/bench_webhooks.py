@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import redis
 import requests
 from defusedxml.ElementTree import fromstring
@@ -281,10 +282,10 @@ def main() -> int:
     web = procfile_web(line_port, args.workers, "voice:create_app()")
     floor = procfile_web(floor_port, args.workers, "floor_app:create_app()", chdir=ROOT / "scripts")
     serial = max(1, min(args.serial_calls, args.calls))
-    runs: dict[tuple[str, str], tuple[dict, float]] = {}
+    runs: dict[tuple[str, str], tuple[dict, float, float]] = {}
     try:
-        with serving(web, env, line_public, workdir / "line.log"), \
-                serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log"):
+        with serving(web, env, line_public, workdir / "line.log") as line_server, \
+                serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log") as floor_server:
             fresh_line(app)
             calls, problems = record_calls(line_public, scripts, args.concurrency)
             # Each kind of call in the serial share, as in the whole mix.
@@ -292,11 +293,13 @@ def main() -> int:
             for phase, chosen, concurrency in (("serial", [calls[n] for n in order], 1),
                                                ("concurrent", calls, args.concurrency)):
                 fresh_line(app)
+                before = cpu_seconds(line_server)
                 timings, seen, elapsed = replay(line_public, line_public, chosen, concurrency, check_line=True)
-                runs["line", phase] = timings, elapsed
+                runs["line", phase] = timings, elapsed, cpu_seconds(line_server) - before
                 problems += seen
+                before = cpu_seconds(floor_server)
                 timings, seen, elapsed = replay(line_public, floor_public, chosen, concurrency, check_line=False)
-                runs["floor", phase] = timings, elapsed
+                runs["floor", phase] = timings, elapsed, cpu_seconds(floor_server) - before
                 problems += [f"floor: {problem}" for problem in seen]
     finally:
         app.extensions["redis"].flushdb()
@@ -347,6 +350,7 @@ def figures(runs: dict) -> dict[str, tuple]:
     throughput = rate("line", "concurrent"), rate("floor", "concurrent")
     p99 = percentile(flat("line", "concurrent"), 0.99), percentile(flat("floor", "concurrent"), 0.99)
     middle = statistics.median(flat("line", "concurrent")), statistics.median(flat("floor", "concurrent"))
+    cpu = tuple(1000 * runs[who, "concurrent"][2] / len(flat(who, "concurrent")) for who in ("line", "floor"))
     return {
         "median per request, one call at a time": (*median, "{:.1f}", f"<= {TARGETS['median']}x the floor",
                                                    median[0] <= TARGETS["median"] * median[1]),
@@ -354,7 +358,18 @@ def figures(runs: dict) -> dict[str, tuple]:
                                            throughput[0] >= TARGETS["throughput"] * throughput[1]),
         "p99 per request, N at once, ms": (*p99, "{:.1f}", f"< {TARGETS['p99']:.0f} ms", p99[0] < TARGETS["p99"]),
         "median per request, N at once, ms": (*middle, "{:.1f}", None, None),
+        "server CPU per request, N at once, ms": (*cpu, "{:.2f}", None, None),
     }
+
+
+def cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time the server's gunicorn workers have used so far (user and system)."""
+    total = 0.0
+    for worker in psutil.Process(server.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = worker.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def fresh_line(app) -> None:

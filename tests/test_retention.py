@@ -58,8 +58,7 @@ def make_call(db, days_ago: int, sid: str, recording: str | None = None, categor
     for kind, detail in [("call_started", {"from_number": "+19375550123"}),
                          ("intake_answer", {"step": "name", "speech": "Dana Whitfield"}),
                          ("intake_answer", {"step": "description", "speech": "The landlord shut off the heat"})]:
-        event = calls.record_event(db, call, kind, **detail)
-        event.at = started
+        calls.record_event(db, call, kind, at=started, **detail)
     db.commit()
     return call.id
 

@@ -7,9 +7,10 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,11 +92,38 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     return call
 
 
-def record_event(db: Session, call: Call, kind: str, **detail: object) -> CallEvent:
-    """Append one step to a call's timeline; the only way events are written."""
-    event = CallEvent(call_id=call.id, kind=kind, detail=json.dumps(detail, default=str, ensure_ascii=False))
-    db.add(event)
-    return event
+def record_event(db: Session, call: Call, kind: str, *, at: datetime | None = None, **detail: object) -> None:
+    """Append one step to a call's timeline; the only way events are written.
+
+    The events of a transaction go in as one INSERT when the session flushes or commits (no ORM objects).
+    """
+    pending = db.info.setdefault(PENDING_EVENTS, [])
+    pending.append((call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False)))
+
+
+PENDING_EVENTS = "pending_call_events"
+
+
+@event.listens_for(Session, "after_flush")
+def _write_events(db: Session, _flush_context=None) -> None:
+    pending = db.info.pop(PENDING_EVENTS, None)
+    if pending:
+        # A webhook writes one or two events; the ORM's unit of work cost more than the rest of its SQL.
+        db.connection().execute(insert(CallEvent.__table__), [
+            {"call_id": call.id, "at": at, "kind": kind, "detail": detail} for call, at, kind, detail in pending])
+
+
+@event.listens_for(Session, "before_commit")
+def _write_events_before_commit(db: Session) -> None:
+    if db.info.get(PENDING_EVENTS):
+        db.flush()  # gives new calls their ids; writes the events when anything else changed
+        _write_events(db)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_events(db: Session) -> None:
+    # Rolled back with the transaction they belonged to, as unflushed ORM objects would be.
+    db.info.pop(PENDING_EVENTS, None)
 
 
 def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None) -> None:
