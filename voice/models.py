@@ -93,9 +93,8 @@ class Call(Base):
     location_key: Mapped[str | None] = mapped_column(String(120), index=True)
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
-    events: Mapped[list[CallEvent]] = relationship(
-        back_populates="call", order_by="CallEvent.id", cascade="all, delete-orphan"
-    )
+    # Read only: events are written by calls.record_event, and the database deletes them with their call.
+    events: Mapped[list[CallEvent]] = relationship(order_by="CallEvent.id", viewonly=True)
 
 
 # The dashboard's search by name: a case-insensitive prefix looked up in an index, not a scan.
@@ -115,7 +114,7 @@ class CallEvent(Base):
     # JSON text: the details of this step (input, status, specialist, ...).
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
-    call: Mapped[Call] = relationship(back_populates="events")
+    call: Mapped[Call] = relationship(viewonly=True)
 
 
 class CallbackRequest(Base):

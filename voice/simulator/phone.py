@@ -77,9 +77,11 @@ class FlaskTransport:
         try:
             with self.app.test_client() as client:
                 response = client.post(path, data=data, headers=headers)
+                body = response.get_data(as_text=True)
+                response.close()  # as a WSGI server does once the answer is sent
         finally:
             root.removeHandler(catcher)
-        return response.status_code, response.get_data(as_text=True), response.content_type or "", catcher.seen
+        return response.status_code, body, response.content_type or "", catcher.seen
 
 
 class _ExceptionCatcher(logging.Handler):

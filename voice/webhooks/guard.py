@@ -6,7 +6,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 
 import redis
 from flask import Response, current_app, request
@@ -103,16 +103,23 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
                     # Nothing was written: a retry of this request may try again.
                     forget(key)
                 return Response(on_fault(), mimetype=mimetype)
+            response = Response(body, mimetype=mimetype)
             if key is not None:
-                try:
-                    get_redis().set(key, body, ex=REPLAY_SECONDS)
-                except Exception:
-                    log.exception("could not remember the answer to %s", request.path)
-            return Response(body, mimetype=mimetype)
+                # Stored once the answer is on its way (the server closes the response after sending it): a
+                # Redis round trip the caller need not wait for. A copy arriving meanwhile waits for it.
+                response.call_on_close(partial(remember, get_redis(), key, body))
+            return response
 
         return wrapper
 
     return decorate
+
+
+def remember(r: redis.Redis, key: str, body: str) -> None:
+    try:
+        r.set(key, body, ex=REPLAY_SECONDS)
+    except Exception:
+        log.exception("could not remember the answer for %s", key)
 
 
 def forget(key: str) -> None:
