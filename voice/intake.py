@@ -41,8 +41,9 @@ def fill(text: str, call: Call | None = None, **extra: str) -> str:
         "program_es": config["PROGRAM_NAME_ES"],
         # Prompts end the sentence themselves ("We are open {hours}."): no "p.m.." twice.
         "hours": (config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"]).rstrip("."),
-        "line": phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]),
     }
+    if "{line}" in text:
+        values["line"] = phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
     values.update(extra)
     return text.format(**values)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
@@ -98,6 +99,7 @@ def _read_back(e164: str | None, region: str) -> phonenumbers.PhoneNumber | None
         return None
 
 
+@lru_cache(maxsize=4096)
 def display(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """A number as people in the program's region write it."""
     number = _read_back(e164, region)
@@ -123,6 +125,7 @@ def masked(e164: str | None, region: str = DEFAULT_REGION) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=4096)  # said in prompts on every request; parsing a number costs more than the rest of a prompt
 def spoken(e164: str | None, region: str = DEFAULT_REGION) -> str:
     """Digits grouped for text-to-speech: '9 3 7, 5 5 5, 0 1 2 3'."""
     number = _read_back(e164, region)

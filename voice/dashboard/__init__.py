@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask, g, redirect, url_for
+from flask import Flask, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -59,6 +59,13 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
     limiter.init_app(app)
+    webhook_names = frozenset(blueprint.name for blueprint in webhooks)
+
+    @limiter.request_filter
+    def _twilio_webhook() -> bool:
+        # Never rate-limit a caller (Twilio is one client for every call), and skip the limiter's per-request work.
+        return request.blueprint in webhook_names
+
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(cases.bp)
