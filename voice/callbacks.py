@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from voice import calls, cases, durations, routing, specialists
@@ -46,13 +46,24 @@ TRIED_SECONDS = 10 * 60
 DEFAULT_MINUTES_PER_CALLBACK = 15
 
 
+# Built once (see calls.CALL_BY_SID).
+REQUEST_OF_CALL = select(CallbackRequest).where(CallbackRequest.call_id == bindparam("call_id"))
+CALLBACKS_AHEAD = select(func.count(CallbackRequest.id)).where(
+    CallbackRequest.status.in_((PENDING, IN_PROGRESS)), CallbackRequest.language == bindparam("language"),
+    CallbackRequest.arrived_at < bindparam("arrived"))
+RECENT_CALLBACKS = (
+    select(CallbackRequest.created_at, CallbackRequest.completed_at)
+    .where(CallbackRequest.status == COMPLETED, CallbackRequest.completed_at >= bindparam("since"))
+    .order_by(CallbackRequest.completed_at.desc()).limit(20))
+
+
 def queue_callback(db: Session, call: Call, reason: str, timezone: str,
                    not_before: datetime | None = None) -> CallbackRequest:
     """Save the caller's request to be called back (once per call) and settle the call as queued.
 
     `not_before` is the line's next opening when it is closed now; the caller keeps their arrival time.
     """
-    request = db.scalar(select(CallbackRequest).where(CallbackRequest.call_id == call.id))
+    request = db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
     if request is None:
         due = window_start(call.callback_window, max(utcnow(), not_before or utcnow()), timezone)
         request = CallbackRequest(
@@ -342,19 +353,9 @@ def minutes_ago(request: CallbackRequest) -> str:
 
 def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest) -> int:
     """Roughly how long until this caller is called: people ahead, specialists on, recent pace."""
-    ahead = db.scalar(
-        select(func.count(CallbackRequest.id)).where(
-            CallbackRequest.status.in_((PENDING, IN_PROGRESS)),
-            CallbackRequest.language == request.language,
-            CallbackRequest.arrived_at < request.arrived_at,
-        )
-    ) or 0
+    ahead = db.scalar(CALLBACKS_AHEAD, {"language": request.language, "arrived": request.arrived_at}) or 0
     on = int(r.zcard(Keys.available(request.language or "en")))
-    recent = db.execute(
-        select(CallbackRequest.created_at, CallbackRequest.completed_at)
-        .where(CallbackRequest.status == COMPLETED, CallbackRequest.completed_at >= utcnow() - timedelta(days=7))
-        .order_by(CallbackRequest.completed_at.desc()).limit(20)
-    ).all()
+    recent = db.execute(RECENT_CALLBACKS, {"since": utcnow() - timedelta(days=7)}).all()
     if recent:
         waits = sorted((done - made).total_seconds() / 60 for made, done in recent)
         pace = max(5, int(waits[len(waits) // 2]))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,9 +71,14 @@ def clean_text(value: object, limit: int) -> str | None:
     return text or None
 
 
+# Built once: a webhook's statements are the same every time, and building one costs more than running it.
+CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("sid"))
+INSERT_EVENTS = insert(CallEvent.__table__)
+
+
 def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> Call:
     """The call's row, created on its first request; a repeated request gets the same row."""
-    call = db.scalar(select(Call).where(Call.call_sid == call_sid))
+    call = db.scalar(CALL_BY_SID, {"sid": call_sid})
     if call is not None:
         return call
     call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="greeting")
@@ -83,7 +88,7 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     except IntegrityError:
         # Twilio retried while the first request was still writing: use the row it made.
         db.rollback()
-        call = db.scalar(select(Call).where(Call.call_sid == call_sid))
+        call = db.scalar(CALL_BY_SID, {"sid": call_sid})
         if call is None:
             raise
         return call
@@ -109,7 +114,7 @@ def _write_events(db: Session, _flush_context=None) -> None:
     pending = db.info.pop(PENDING_EVENTS, None)
     if pending:
         # A webhook writes one or two events; the ORM's unit of work cost more than the rest of its SQL.
-        db.connection().execute(insert(CallEvent.__table__), [
+        db.connection().execute(INSERT_EVENTS, [
             {"call_id": call.id, "at": at, "kind": kind, "detail": detail} for call, at, kind, detail in pending])
 
 

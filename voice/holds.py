@@ -22,7 +22,7 @@ from statistics import median
 
 import redis
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -43,10 +43,27 @@ WAITING_STATUSES = (WAITING, CONNECTING)
 DEFAULT_HANDLE_MINUTES = 8
 
 
+# Built once (see calls.CALL_BY_SID).
+HOLD_OF_CALL = select(Hold).where(Hold.call_id == bindparam("call_id"))
+PLACE_IN_LINE = select(
+    select(func.count(Hold.id)).where(
+        Hold.status == WAITING, Hold.language == bindparam("language"), Hold.arrived_at < bindparam("arrived"))
+    .scalar_subquery()
+    + select(func.count(CallbackRequest.id)).where(
+        CallbackRequest.status.in_(("pending", "in_progress")), CallbackRequest.language == bindparam("language"),
+        CallbackRequest.due_at <= bindparam("now"), CallbackRequest.arrived_at < bindparam("arrived"))
+    .scalar_subquery())
+RECENT_CONVERSATIONS = (
+    select(Call.connected_at, Call.ended_at)
+    .where(Call.outcome.in_((calls.BRIDGED, calls.CALLBACK_COMPLETED)), Call.started_at >= bindparam("since"),
+           Call.connected_at.is_not(None), Call.ended_at.is_not(None))
+    .order_by(Call.started_at.desc()).limit(50))
+
+
 def hold_of(db: Session, call: Call) -> Hold | None:
     # No autoflush: a read must not take SQLite's write lock before the request's one commit.
     with db.no_autoflush:
-        return db.scalar(select(Hold).where(Hold.call_id == call.id))
+        return db.scalar(HOLD_OF_CALL, {"call_id": call.id})
 
 
 def join(db: Session, r: redis.Redis, call: Call) -> Hold:
@@ -293,25 +310,15 @@ def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
 
 def position(db: Session, hold: Hold) -> int:
     """1 for the next caller served: held callers and callbacks of the same language who arrived earlier."""
-    holds_ahead = select(func.count(Hold.id)).where(
-        Hold.status == WAITING, Hold.language == hold.language, Hold.arrived_at < hold.arrived_at)
-    callbacks_ahead = select(func.count(CallbackRequest.id)).where(
-        CallbackRequest.status.in_(("pending", "in_progress")), CallbackRequest.language == hold.language,
-        CallbackRequest.due_at <= utcnow(), CallbackRequest.arrived_at < hold.arrived_at)
     # One statement for both counts: each is a round trip and a pass through the ORM.
     with db.no_autoflush:
-        return 1 + (db.scalar(select(holds_ahead.scalar_subquery() + callbacks_ahead.scalar_subquery())) or 0)
+        ahead = db.scalar(PLACE_IN_LINE, {"language": hold.language, "arrived": hold.arrived_at, "now": utcnow()})
+    return 1 + (ahead or 0)
 
 
 def handle_minutes(db: Session) -> float:
     """How long a conversation lasts lately: the median of the last 50 answered calls of the past week."""
-    since = utcnow() - timedelta(days=7)
-    rows = db.execute(
-        select(Call.connected_at, Call.ended_at)
-        .where(Call.outcome.in_((calls.BRIDGED, calls.CALLBACK_COMPLETED)), Call.started_at >= since,
-               Call.connected_at.is_not(None), Call.ended_at.is_not(None))
-        .order_by(Call.started_at.desc()).limit(50)
-    ).all()
+    rows = db.execute(RECENT_CONVERSATIONS, {"since": utcnow() - timedelta(days=7)}).all()
     spans = [(ended - connected).total_seconds() / 60 for connected, ended in rows if ended > connected]
     return median(spans) if spans else DEFAULT_HANDLE_MINUTES
 
