@@ -100,10 +100,13 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
 def record_event(db: Session, call: Call, kind: str, *, at: datetime | None = None, **detail: object) -> None:
     """Append one step to a call's timeline; the only way events are written.
 
-    The events of a transaction go in as one INSERT when the session flushes or commits (no ORM objects).
+    A transaction's events go in as one INSERT (no ORM objects) at its next flush, autoflushing read, or
+    commit; a rollback drops them.
     """
-    pending = db.info.setdefault(PENDING_EVENTS, [])
-    pending.append((call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False)))
+    if not db.in_transaction():
+        db.begin()  # so a rollback before any SQL still takes the events with it
+    db.info.setdefault(PENDING_EVENTS, []).append(
+        (call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False)))
 
 
 PENDING_EVENTS = "pending_call_events"
@@ -118,17 +121,28 @@ def _write_events(db: Session, _flush_context=None) -> None:
             {"call_id": call.id, "at": at, "kind": kind, "detail": detail} for call, at, kind, detail in pending])
 
 
-@event.listens_for(Session, "before_commit")
-def _write_events_before_commit(db: Session) -> None:
-    if db.info.get(PENDING_EVENTS):
-        db.flush()  # gives new calls their ids; writes the events when anything else changed
+@event.listens_for(Session, "do_orm_execute")
+def _write_events_before_a_read(state) -> None:
+    # As autoflush would write pending ORM objects: a query in the same transaction sees them.
+    # Never from inside a flush (its own loads come through here), nor for the ORM's lazy loads.
+    db = state.session
+    if (db.info.get(PENDING_EVENTS) and db.autoflush and not getattr(db, "_flushing", False)
+            and not (state.is_relationship_load or state.is_column_load)):
+        db.flush()  # gives new calls their ids first
         _write_events(db)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_events(db: Session) -> None:
-    # Rolled back with the transaction they belonged to, as unflushed ORM objects would be.
-    db.info.pop(PENDING_EVENTS, None)
+@event.listens_for(Session, "before_commit")
+def _write_events_before_commit(db: Session) -> None:
+    if db.info.get(PENDING_EVENTS):
+        db.flush()
+        _write_events(db)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_events(db: Session, previous_transaction) -> None:
+    if not previous_transaction.nested:
+        db.info.pop(PENDING_EVENTS, None)
 
 
 def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None) -> None:

@@ -1,0 +1,48 @@
+"""The call timeline: events are written with their transaction, in order, and only if it commits."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from voice import calls
+from voice.models import CallEvent
+
+
+def timeline(db) -> list[tuple[str, int, dict]]:
+    rows = db.scalars(select(CallEvent).order_by(CallEvent.id)).all()
+    return [(event.kind, event.call_id, json.loads(event.detail)) for event in rows]
+
+
+def test_a_new_calls_events_are_written_with_it_in_order(db):
+    call = calls.start_call(db, "CA" + "1" * 32, "+19375550123", "+19375550100")
+    calls.record_event(db, call, "intake_answer", step="name", speech="Dana")
+    call.caller_name = "Dana"
+    db.commit()
+    db.expire_all()
+    assert timeline(db) == [
+        ("call_started", call.id, {"from_number": "+19375550123", "to_number": "+19375550100"}),
+        ("intake_answer", call.id, {"step": "name", "speech": "Dana"}),
+    ]
+
+
+def test_events_are_written_when_nothing_else_changed_and_seen_by_a_read(db):
+    call = calls.start_call(db, "CA" + "2" * 32, "+19375550123", "+19375550100")
+    db.commit()
+    calls.record_event(db, call, "call_status", status="ringing")
+    db.commit()  # the session had nothing else to write
+    calls.record_event(db, call, "call_status", status="in-progress")
+    # A read in the same transaction sees it, as autoflush shows ORM objects.
+    assert [detail.get("status") for kind, _, detail in timeline(db) if kind == "call_status"] == [
+        "ringing", "in-progress"]
+
+
+def test_a_rolled_back_transaction_takes_its_events_with_it(db):
+    call = calls.start_call(db, "CA" + "3" * 32, "+19375550123", "+19375550100")
+    db.commit()
+    calls.record_event(db, call, "intake_answer", step="name", speech="lost")
+    db.rollback()
+    calls.record_event(db, call, "intake_answer", step="name", speech="kept")
+    db.commit()
+    assert [detail["speech"] for kind, _, detail in timeline(db) if kind == "intake_answer"] == ["kept"]
