@@ -71,7 +71,7 @@ def clean_text(value: object, limit: int) -> str | None:
     return text or None
 
 
-# Built once: a webhook's statements are the same every time, and building one costs more than running it.
+# Built once: a webhook's statements are the same every time, and building one cost nearly as much as running it.
 CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("sid"))
 INSERT_EVENTS = insert(CallEvent.__table__)
 
