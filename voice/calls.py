@@ -128,15 +128,19 @@ def _write_events_before_a_read(state) -> None:
     db = state.session
     if (db.info.get(PENDING_EVENTS) and db.autoflush and not getattr(db, "_flushing", False)
             and not (state.is_relationship_load or state.is_column_load)):
-        db.flush()  # gives new calls their ids first
-        _write_events(db)
+        _flush_with_events(db)
 
 
 @event.listens_for(Session, "before_commit")
 def _write_events_before_commit(db: Session) -> None:
     if db.info.get(PENDING_EVENTS):
-        db.flush()
-        _write_events(db)
+        _flush_with_events(db)
+
+
+def _flush_with_events(db: Session) -> None:
+    # The flush gives new calls their ids, and writes the events itself when anything else changed.
+    db.flush()
+    _write_events(db)
 
 
 @event.listens_for(Session, "after_soft_rollback")

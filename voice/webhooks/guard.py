@@ -116,6 +116,7 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
 
 
 def remember(r: redis.Redis, key: str, body: str) -> None:
+    """Keep an answer for replay; runs as the response closes, after the request's app context is gone."""
     try:
         r.set(key, body, ex=REPLAY_SECONDS)
     except Exception:
