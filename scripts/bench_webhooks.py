@@ -138,9 +138,23 @@ def serving(argv: list[str], env: dict, url: str, log: Path):
         server.wait(10)
 
 
-def run_threads(count: int, target) -> float:
+def share_out(count: int, concurrency: int, make_handler) -> float:
+    """Handle calls 0..count-1 on `concurrency` threads, each thread with its own handler (its own phone or
+    HTTP connection), taking the next call as it finishes one; returns the elapsed seconds."""
+    todo = list(range(count))
+    lock = threading.Lock()
+
+    def loop():
+        handle = make_handler()
+        while True:
+            with lock:
+                if not todo:
+                    return
+                n = todo.pop(0)
+            handle(n)
+
     started = time.monotonic()
-    threads = [threading.Thread(target=target) for _ in range(count)]
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -153,15 +167,11 @@ def record_calls(public: str, scripts: list[tuple[str, list]], concurrency: int)
     problems: list[str] = []
     calls: list[Call | None] = [None] * len(scripts)
     lock = threading.Lock()
-    todo = list(range(len(scripts)))
 
-    def caller_loop():
+    def make_handler():
         phone = BenchPhone(HttpTransport(public), TOKEN, SID, LINE, public, max_wait_cycles=50)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                n = todo.pop(0)
+
+        def handle(n: int) -> None:
             kind, inputs = scripts[n]
             record = phone.call_line(f"+1937556{n:04d}", ScriptedCaller(inputs))
             call = Call(kind)
@@ -171,7 +181,9 @@ def record_calls(public: str, scripts: list[tuple[str, list]], concurrency: int)
                 calls[n] = call
                 problems.extend(f"{kind} call {n}: {p}" for p in record.problems)
 
-    run_threads(concurrency, caller_loop)
+        return handle
+
+    share_out(len(scripts), concurrency, make_handler)
     return calls, problems
 
 
@@ -184,15 +196,11 @@ def replay(line_public: str, public: str, calls: list[Call], concurrency: int, c
     timings: dict[str, list[float]] = defaultdict(list)
     problems: list[str] = []
     lock = threading.Lock()
-    todo = list(range(len(calls)))
 
-    def caller_loop():
+    def make_handler():
         transport = HttpTransport(public)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                n = todo.pop(0)
+
+        def handle(n: int) -> None:
             mine = []
             for sent in calls[n].requests:
                 if sent.idle_before:
@@ -210,7 +218,9 @@ def replay(line_public: str, public: str, calls: list[Call], concurrency: int, c
                 for path, ms in mine:
                     timings[path].append(ms)
 
-    elapsed = run_threads(concurrency, caller_loop)
+        return handle
+
+    elapsed = share_out(len(calls), concurrency, make_handler)
     return timings, problems, elapsed
 
 
