@@ -63,7 +63,9 @@ def queue_callback(db: Session, call: Call, reason: str, timezone: str,
 
     `not_before` is the line's next opening when it is closed now; the caller keeps their arrival time.
     """
-    request = db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
+    # No autoflush: the request's changes so far go in once, with the new row (see holds.hold_of).
+    with db.no_autoflush:
+        request = db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
     if request is None:
         due = window_start(call.callback_window, max(utcnow(), not_before or utcnow()), timezone)
         request = CallbackRequest(
@@ -351,11 +353,14 @@ def minutes_ago(request: CallbackRequest) -> str:
     return durations.ago(request.arrived_at, spoken=True)
 
 
-def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest) -> int:
+def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest, on: int | None = None) -> int:
     """Roughly how long until this caller is called: people ahead, specialists on, recent pace."""
-    ahead = db.scalar(CALLBACKS_AHEAD, {"language": request.language, "arrived": request.arrived_at}) or 0
-    on = int(r.zcard(Keys.available(request.language or "en")))
-    recent = db.execute(RECENT_CALLBACKS, {"since": utcnow() - timedelta(days=7)}).all()
+    # Other callers' requests only: nothing this request changes needs writing first (see holds.hold_of).
+    with db.no_autoflush:
+        ahead = db.scalar(CALLBACKS_AHEAD, {"language": request.language, "arrived": request.arrived_at}) or 0
+        recent = db.execute(RECENT_CALLBACKS, {"since": utcnow() - timedelta(days=7)}).all()
+    if on is None:
+        on = int(r.zcard(Keys.available(request.language or "en")))
     if recent:
         waits = sorted((done - made).total_seconds() / 60 for made, done in recent)
         pace = max(5, int(waits[len(waits) // 2]))
@@ -369,11 +374,12 @@ def wait_phrase(db: Session, r: redis.Redis, request: CallbackRequest, language:
     if request.status == SCHEDULED:
         return {"en": "We will call you at the time you chose.",
                 "es": "Le llamaremos en el horario que eligió."}[language]
-    if not r.zcard(Keys.available(request.language or "en")):
+    on = int(r.zcard(Keys.available(request.language or "en")))
+    if not on:
         # Nobody is on (perhaps after hours): promise no time we cannot keep.
         return {"en": "We will call you as soon as a specialist is available.",
                 "es": "Le llamaremos en cuanto haya un especialista disponible."}[language]
-    minutes = estimated_wait_minutes(db, r, request)
+    minutes = estimated_wait_minutes(db, r, request, on)
     if minutes <= 15:
         return {"en": "We expect to call you within about 15 minutes.",
                 "es": "Esperamos llamarle en unos 15 minutos."}[language]

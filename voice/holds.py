@@ -23,7 +23,7 @@ from statistics import median
 import redis
 from flask import current_app
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import calls, hours, routing, tasks
@@ -44,7 +44,11 @@ DEFAULT_HANDLE_MINUTES = 8
 
 
 # Built once (see calls.CALL_BY_SID).
-HOLD_OF_CALL = select(Hold).where(Hold.call_id == bindparam("call_id"))
+# The call is already in the session when a hold is looked up by its call; specialists load only if asked for.
+HOLD_OF_CALL = select(Hold).where(Hold.call_id == bindparam("call_id")).options(
+    lazyload(Hold.call), lazyload(Hold.specialist))
+HOLD_BY_ID = select(Hold).where(Hold.id == bindparam("id")).options(
+    joinedload(Hold.call).lazyload(Call.specialist), lazyload(Hold.specialist))
 PLACE_IN_LINE = select(
     select(func.count(Hold.id)).where(
         Hold.status == WAITING, Hold.language == bindparam("language"), Hold.arrived_at < bindparam("arrived"))
@@ -58,6 +62,11 @@ RECENT_CONVERSATIONS = (
     .where(Call.outcome.in_((calls.BRIDGED, calls.CALLBACK_COMPLETED)), Call.started_at >= bindparam("since"),
            Call.connected_at.is_not(None), Call.ended_at.is_not(None))
     .order_by(Call.started_at.desc()).limit(50))
+
+
+def by_id(db: Session, hold_id: int) -> Hold | None:
+    """A hold and its call, in one statement."""
+    return db.scalar(HOLD_BY_ID, {"id": hold_id})
 
 
 def hold_of(db: Session, call: Call) -> Hold | None:
@@ -318,7 +327,8 @@ def position(db: Session, hold: Hold) -> int:
 
 def handle_minutes(db: Session) -> float:
     """How long a conversation lasts lately: the median of the last 50 answered calls of the past week."""
-    rows = db.execute(RECENT_CONVERSATIONS, {"since": utcnow() - timedelta(days=7)}).all()
+    with db.no_autoflush:  # finished conversations only: nothing this request changes
+        rows = db.execute(RECENT_CONVERSATIONS, {"since": utcnow() - timedelta(days=7)}).all()
     spans = [(ended - connected).total_seconds() / 60 for connected, ended in rows if ended > connected]
     return median(spans) if spans else DEFAULT_HANDLE_MINUTES
 

@@ -17,7 +17,7 @@ bp = Blueprint("bridge", __name__, url_prefix="/voice")
 
 
 def current_hold() -> Hold | None:
-    return database.session().get(Hold, request.args.get("hold", 0, type=int) or 0)
+    return holds.by_id(database.session(), request.args.get("hold", 0, type=int) or 0)
 
 
 def wait_fault() -> str:
