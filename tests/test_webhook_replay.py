@@ -6,15 +6,17 @@ import threading
 import time
 
 from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
 
-from tests.test_webhook_safety import incoming, signed
+from tests.test_webhook_safety import AUTH_TOKEN, PUBLIC, incoming, signed
 from voice.models import CallEvent
 from voice.redisdb import Keys
 from voice.webhooks import guard
 
 
 def key_for(app, path: str, params: dict) -> str:
-    with app.test_request_context(path, method="POST", data=params):
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + path, params)
+    with app.test_request_context(path, method="POST", data=params, headers={"X-Twilio-Signature": signature}):
         return Keys.webhook_response(guard.fingerprint())
 
 

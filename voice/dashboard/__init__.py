@@ -15,6 +15,12 @@ from flask_wtf.csrf import CSRFProtect
 class IdleSessionInterface(SecureCookieSessionInterface):
     """Signed cookie sessions renewed by what a person does, not by a page polling on its own."""
 
+    def open_session(self, app: Flask, request):
+        # No cookie (every Twilio webhook): an empty session, without building the signer (1% of a webhook).
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
     def should_set_cookie(self, app: Flask, session) -> bool:
         # The cookie's signed timestamp is what expires; not re-signing it on a poll lets an open board time out.
         if g.get("passive_request") and not session.modified:
