@@ -1,4 +1,4 @@
-"""A webhook's last commit (db.commit_and_close): column changes as plain UPDATEs, everything else by the ORM."""
+"""A webhook's last commit (db.final_commit): column changes as plain UPDATEs, everything else by the ORM."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_column_changes_and_events_are_written_and_onupdate_applies(app, db):
     call.step, call.category = "name", "noise"
     hold.asked = "name"
     calls.record_event(db, call, "intake_answer", step="category")
-    database.commit_and_close(db)
+    database.final_commit(db)
 
     stored = fresh_copy(app, Call, call.id)
     assert (stored.step, stored.category) == ("name", "noise")
@@ -57,14 +57,14 @@ def test_a_changed_relationship_and_new_rows_go_through_the_orm(app, db):
 
     call.specialist = specialist  # a relationship: only the ORM's flush sets specialist_id from it
     call.step = None
-    database.commit_and_close(db)
+    database.final_commit(db)
     assert fresh_copy(app, Call, call.id).specialist_id == specialist.id
 
     db = app.extensions["db"].session()
     call = db.scalar(calls.CALL_BY_SID, {"sid": "CA" + "b" * 32})
     call.category = "parking"
     db.add(Hold(call_id=call.id, language="en"))  # a new row in the same commit: all of it by the ORM
-    database.commit_and_close(db)
+    database.final_commit(db)
     assert fresh_copy(app, Call, call.id).category == "parking"
     assert holds.hold_of(app.extensions["db"].session(), call) is not None
 
@@ -75,5 +75,5 @@ def test_a_row_deleted_meanwhile_is_an_error_not_a_silent_no_op(app, db):
     with app.extensions["db"].engine.begin() as connection:
         connection.execute(delete(Call.__table__).where(Call.__table__.c.id == call.id))
     with pytest.raises(StaleDataError):
-        database.commit_and_close(db)
+        database.final_commit(db)
     db.rollback()

@@ -95,11 +95,11 @@ def session() -> Session:
     return current_app.extensions["db"].session()
 
 
-def commit_and_close(db: Session) -> None:
-    """Commit a request's one transaction; its rows that only changed columns go in as plain UPDATEs.
+def final_commit(db: Session) -> None:
+    """A webhook's last commit: rows that only changed columns go in as plain UPDATEs, then the commit.
 
-    For the last commit of a request (the session is thrown away after it): the unit of work cost a webhook
-    more than its SQL did. Anything else (new or deleted rows, a changed relationship) takes the ORM's flush.
+    The session is thrown away after it (the rows written are expunged), and the ORM's unit of work cost
+    a webhook more than its SQL did. New or deleted rows, or a changed relationship, take the ORM's flush.
     """
     if not db.new and not db.deleted:
         for obj in list(db.dirty):

@@ -100,7 +100,7 @@ def twilio_webhook(on_fault: Callable[[], str], mimetype: str = "text/xml"):
                 key = None
             try:
                 body = view(*args, **kwargs)
-                database.commit_and_close(database.session())
+                database.final_commit(database.session())
             except Exception:
                 log.exception("webhook %s failed; answering with the safe path", request.path)
                 try:
