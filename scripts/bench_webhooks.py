@@ -15,11 +15,15 @@ floor: scripts/floor_app.py (Twilio's RequestValidator and a fixed TwiML answer,
 the same gunicorn command in the same run. So both servers pay the same client's cost on the same cores.
 Two runs each, as the issue measures: --serial-calls calls one at a time (the median), then every call
 with --concurrency at once (throughput and p99). Every answer of the line is checked again (HTTP 200,
-TwiML, never the fault message that sends a caller to dispatch).
+TwiML, never the fault message that sends a caller to dispatch). The two servers take turns for --rounds
+rounds (each goes first in every other one), since this machine's speed drifts from minute to minute.
 
-Prints the measures with the floor's and the ratios against their targets, then the line's webhooks one
-by one. Redis is an embedded redis-server unless --redis-url names an empty database (emptied again
-afterwards); the database is a fresh SQLite file unless --database-url names an empty one.
+Prints each measure from its median round (the worst round in brackets) with the floor's and the ratio
+against its target, then the line's webhooks one by one (the middle round). For a figure that does not
+drift at all, scripts/count_webhook_instructions.py counts the same calls in CPU instructions.
+
+Redis is an embedded redis-server unless --redis-url names an empty database (emptied again afterwards);
+the database is a fresh SQLite file unless --database-url names an empty one.
 """
 
 from __future__ import annotations
