@@ -99,36 +99,38 @@ def final_commit(db: Session) -> None:
     """A webhook's last commit: rows that only changed columns go in as plain UPDATEs, then the commit.
 
     The session is thrown away after it (the rows written are expunged), and the ORM's unit of work cost
-    a webhook more than its SQL did. New or deleted rows, or a changed relationship, take the ORM's flush.
+    a webhook more than its SQL did. New or deleted rows, or a changed relationship anywhere, and the whole
+    commit takes the ORM's flush.
     """
     if not db.new and not db.deleted:
-        for obj in list(db.dirty):
-            if _update_columns(db, obj):
+        changes = [_column_changes(obj) for obj in db.dirty]
+        if all(change is not None for change in changes):
+            for obj, statement, values in changes:
+                result = db.connection().execute(statement, values)
+                if result.rowcount != 1:
+                    # As the ORM's flush does: the row is gone, and nothing may be written as if it were there.
+                    raise StaleDataError(f"UPDATE of {obj!r} matched {result.rowcount} rows")
                 db.expunge(obj)  # written: the ORM's flush must not write it again
     db.commit()
 
 
-def _update_columns(db: Session, obj: object) -> bool:
+def _column_changes(obj: object) -> tuple[object, object, dict] | None:
+    """The UPDATE that writes `obj`'s changed columns and its parameters; None if only the ORM may write it."""
     state = inspect(obj)
     mapper = state.mapper
     attributes, columns = _attribute_keys(mapper)
     changed = attributes - state.unmodified
-    if mapper.version_id_col is not None or not changed <= columns:
-        return False
+    if mapper.version_id_col is not None or len(mapper.primary_key) != 1 or not changed <= columns:
+        return None
     table = mapper.local_table
     key = (table, frozenset(changed))
     statement = _UPDATES.get(key)
     if statement is None:
         (primary_key,) = mapper.primary_key
-        columns = {mapper.column_attrs[name].columns[0].key: bindparam(name) for name in changed}
+        assignments = {mapper.column_attrs[name].columns[0].key: bindparam(name) for name in changed}
         # Column onupdate defaults (updated_at) apply as in the ORM's own UPDATE.
-        statement = _UPDATES[key] = update(table).where(primary_key == bindparam("pk_")).values(columns)
-    values = {name: state.dict[name] for name in changed}
-    result = db.connection().execute(statement, {"pk_": state.identity[0], **values})
-    if result.rowcount != 1:
-        # As the ORM's flush does: the row is gone, and nothing may be written as if it were there.
-        raise StaleDataError(f"UPDATE of {table.name} {state.identity} matched {result.rowcount} rows")
-    return True
+        statement = _UPDATES[key] = update(table).where(primary_key == bindparam("pk_")).values(assignments)
+    return obj, statement, {"pk_": state.identity[0], **{name: state.dict[name] for name in changed}}
 
 
 _UPDATES: dict = {}
