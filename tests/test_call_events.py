@@ -46,3 +46,27 @@ def test_a_rolled_back_transaction_takes_its_events_with_it(db):
     calls.record_event(db, call, "intake_answer", step="name", speech="kept")
     db.commit()
     assert [detail["speech"] for kind, _, detail in timeline(db) if kind == "intake_answer"] == ["kept"]
+
+
+def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_another_caller(app, db, r, monkeypatch):
+    """Otherwise their next offer (written by a worker as soon as they are free) shows ahead of this call's end."""
+    from voice import bridge, routing
+    from voice.models import Hold, Specialist
+
+    call = calls.start_call(db, "CA" + "4" * 32, "+19375550123", "+19375550100")
+    specialist = Specialist(name="Bruno", phone="+19375550143", languages="en")
+    db.add(specialist)
+    db.flush()
+    hold = Hold(call_id=call.id, language="en", status="done", specialist_id=specialist.id)
+    db.add(hold)
+    db.commit()
+    seen_at_release = []
+
+    def release(_r, specialist_id, holder, keep_place=False):
+        with db.no_autoflush:  # what the database holds, not what the session would flush on a read
+            seen_at_release.append([kind for kind, _, _ in timeline(db)])
+        return True
+
+    monkeypatch.setattr(routing, "release_specialist", release)
+    bridge.offer_status(db, r, hold, specialist.id, {"CallStatus": "completed", "CallDuration": "30"})
+    assert seen_at_release and "offer_leg_status" in seen_at_release[0]

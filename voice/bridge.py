@@ -222,8 +222,9 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     r.hdel(Keys.offer_times(hold.id), str(specialist_id))
     calls.record_event(db, hold.call, "offer_leg_status", specialist_id=specialist_id, status=status,
                        duration=form.get("CallDuration"))
-    # Written before the release below, so the timeline never shows their next offer ahead of this call's end.
-    db.flush()
+    # Written before the release below, so the timeline never shows their next offer ahead of this call's end
+    # (a bare flush would leave the event pending: no row changed).
+    calls.flush_with_events(db)
     holder = routing.offer_holder(hold.id)
     if hold.specialist_id == specialist_id:
         if hold.status == holds.CONNECTING:

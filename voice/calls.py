@@ -129,16 +129,17 @@ def _write_events_before_a_read(state) -> None:
     db = state.session
     if (db.info.get(PENDING_EVENTS) and db.autoflush and not getattr(db, "_flushing", False)
             and not (state.is_relationship_load or state.is_column_load)):
-        _flush_with_events(db)
+        flush_with_events(db)
 
 
 @event.listens_for(Session, "before_commit")
 def _write_events_before_commit(db: Session) -> None:
     if db.info.get(PENDING_EVENTS):
-        _flush_with_events(db)
+        flush_with_events(db)
 
 
-def _flush_with_events(db: Session) -> None:
+def flush_with_events(db: Session) -> None:
+    """Flush, and write the transaction's pending events even when no row changed (a bare flush would not)."""
     # The flush gives new calls their ids, and writes the events itself when anything else changed.
     db.flush()
     _write_events(db)
