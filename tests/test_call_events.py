@@ -70,3 +70,27 @@ def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_anot
     monkeypatch.setattr(routing, "release_specialist", release)
     bridge.offer_status(db, r, hold, specialist.id, {"CallStatus": "completed", "CallDuration": "30"})
     assert seen_at_release and "offer_leg_status" in seen_at_release[0]
+
+
+def test_a_callback_legs_end_is_on_the_timeline_before_the_specialist_is_freed(app, db, r, monkeypatch):
+    from voice import callback_legs, callbacks, routing
+    from voice.models import CallbackRequest, Specialist, utcnow
+
+    call = calls.start_call(db, "CA" + "5" * 32, "+19375550123", "+19375550100")
+    specialist = Specialist(name="Ana", phone="+19375550142", languages="en")
+    db.add(specialist)
+    db.flush()
+    request = CallbackRequest(call_id=call.id, callback_number="+19375550123", status=callbacks.IN_PROGRESS,
+                              attempt_specialist_id=specialist.id, attempt_started_at=utcnow())
+    db.add(request)
+    db.commit()
+    seen_at_release = []
+
+    def release(_r, specialist_id, holder, keep_place=False):
+        with db.no_autoflush:
+            seen_at_release.append([kind for kind, _, _ in timeline(db)])
+        return True
+
+    monkeypatch.setattr(routing, "release_specialist", release)
+    callback_legs.leg_status(db, r, request, specialist.id, {"CallStatus": "no-answer"})
+    assert seen_at_release and "callback_leg_status" in seen_at_release[0]

@@ -139,6 +139,8 @@ def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, spe
         return
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
+    # On the timeline before they are freed below, as for a held caller's offer (bridge.offer_status).
+    calls.flush_with_events(db)
     if callbacks.is_attempt(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")
         dispatch_after_commit(db, r)
