@@ -108,6 +108,13 @@ class BenchPhone(SimulatedPhone):
                 leg.idle_seconds = 0.0
 
 
+def line_settings(public: str, redis_url: str, database_url: str) -> dict[str, str]:
+    """The line's settings for a benchmark: its own token and numbers, and the given Redis and database."""
+    return {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_PHONE_NUMBER": LINE,
+            "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": public, "SECRET_KEY": "bench",
+            "REDIS_URL": redis_url, "DATABASE_URL": database_url}
+
+
 def procfile_web(port: int, workers: int | None, app: str, chdir: Path | None = None) -> list[str]:
     """The Procfile's web line as an argv, on `port`, serving `app` instead of the line."""
     line = next(row for row in (ROOT / "Procfile").read_text().splitlines() if row.startswith("web:"))
@@ -282,9 +289,7 @@ def main() -> int:
     line_port, floor_port = free_port(), free_port()
     line_public, floor_public = f"http://127.0.0.1:{line_port}", f"http://127.0.0.1:{floor_port}"
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
-    env = {**os.environ, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_PHONE_NUMBER": LINE,
-           "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": line_public, "SECRET_KEY": "bench",
-           "REDIS_URL": redis_url, "DATABASE_URL": database_url}
+    env = {**os.environ, **line_settings(line_public, redis_url, database_url)}
     from voice import create_app
 
     app = create_app({k: v for k, v in env.items() if k.isupper()})

@@ -36,16 +36,10 @@ from voice.embedded_redis import EmbeddedRedis  # noqa: E402
 PUBLIC = "http://line.bench"
 
 
-def settings(redis_url: str, database_url: str) -> dict:
-    return {"TWILIO_ACCOUNT_SID": bench.SID, "TWILIO_AUTH_TOKEN": bench.TOKEN, "TWILIO_PHONE_NUMBER": bench.LINE,
-            "DISPATCH_TRANSFER_NUMBER": bench.DISPATCH, "PUBLIC_BASE_URL": PUBLIC, "SECRET_KEY": "bench",
-            "REDIS_URL": redis_url, "DATABASE_URL": database_url}
-
-
 def line_app(redis_url: str, workdir: Path):
     from voice import create_app
 
-    app = create_app(settings(redis_url, f"sqlite:///{workdir / 'line.db'}"))
+    app = create_app(bench.line_settings(PUBLIC, redis_url, f"sqlite:///{workdir / 'line.db'}"))
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app.extensions["db"].upgrade()
     return app

@@ -14,7 +14,7 @@ from voice.models import Call, Hold, Specialist
 
 
 def fresh_copy(app, model, row_id):
-    """The row as stored, read in a session of its own."""
+    """The row as stored, read on a connection of its own."""
     other = app.extensions["db"].engine
     with other.connect() as connection:
         return connection.execute(select(model.__table__).where(model.__table__.c.id == row_id)).one()

@@ -122,18 +122,17 @@ def _column_changes(obj: object) -> tuple[object, object, dict] | None:
     changed = attributes - state.unmodified
     if mapper.version_id_col is not None or len(mapper.primary_key) != 1 or not changed <= columns:
         return None
-    table = mapper.local_table
-    key = (table, frozenset(changed))
-    statement = _UPDATES.get(key)
-    if statement is None:
-        (primary_key,) = mapper.primary_key
-        assignments = {mapper.column_attrs[name].columns[0].key: bindparam(name) for name in changed}
-        # Column onupdate defaults (updated_at) apply as in the ORM's own UPDATE.
-        statement = _UPDATES[key] = update(table).where(primary_key == bindparam("pk_")).values(assignments)
+    statement = _update_statement(mapper, frozenset(changed))
     return obj, statement, {"pk_": state.identity[0], **{name: state.dict[name] for name in changed}}
 
 
-_UPDATES: dict = {}
+@functools.cache
+def _update_statement(mapper, changed: frozenset[str]):
+    """UPDATE of these columns by primary key, built once per set of columns."""
+    (primary_key,) = mapper.primary_key
+    assignments = {mapper.column_attrs[name].columns[0].key: bindparam(name) for name in changed}
+    # Column onupdate defaults (updated_at) apply as in the ORM's own UPDATE.
+    return update(mapper.local_table).where(primary_key == bindparam("pk_")).values(assignments)
 
 
 @functools.cache
