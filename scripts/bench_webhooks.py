@@ -55,6 +55,8 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import floor_app  # noqa: E402  (scripts/, beside this file)
+
 from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from voice.models import Base  # noqa: E402
 from voice.redisdb import Keys  # noqa: E402
@@ -64,6 +66,7 @@ from voice.simulator.phone import FAULT_TEXTS  # noqa: E402
 TOKEN = "bench-token"  # noqa: S105 (signs requests to the local benchmark servers only)
 SID = "AC" + "b" * 32
 LINE, DISPATCH = "+19375550100", "+19375550911"
+SERVERS = ("line", "floor", "durable")
 # Nobody on for English: safe, noise, then the callback questions (name, place, this number, words, when).
 CALLBACK_CALL = ["2", "1", "Dana", "Main Street", "1", "noise", "1"]
 # Spanish, safe, noise; holds: the questions from the queue, music, 2 for a callback, then when.
@@ -286,8 +289,9 @@ def main() -> int:
         embedded = EmbeddedRedis()
         redis_url = embedded.url
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
-    line_port, floor_port = free_port(), free_port()
+    line_port, floor_port, durable_port = free_port(), free_port(), free_port()
     line_public, floor_public = f"http://127.0.0.1:{line_port}", f"http://127.0.0.1:{floor_port}"
+    durable_public = f"http://127.0.0.1:{durable_port}"
     database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     env = {**os.environ, **line_settings(line_public, redis_url, database_url)}
     from voice import create_app
@@ -301,20 +305,25 @@ def main() -> int:
                for n in range(args.calls)]
     web = procfile_web(line_port, args.workers, "voice:create_app()")
     floor = procfile_web(floor_port, args.workers, "floor_app:create_app()", chdir=ROOT / "scripts")
+    durable = procfile_web(durable_port, args.workers, "floor_app:create_app(durable=True)", chdir=ROOT / "scripts")
     serial = max(1, min(args.serial_calls, args.calls))
     rounds: list[dict[tuple[str, str], tuple[dict, float, float]]] = []
     try:
+        floor_app.prepare_durable(redis_url, database_url)
         with serving(web, env, line_public, workdir / "line.log") as line_server, \
-                serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log") as floor_server:
+                serving(floor, {**env, "PUBLIC_BASE_URL": floor_public}, floor_public, workdir / "floor.log") as floor_server, \
+                serving(durable, {**env, "PUBLIC_BASE_URL": durable_public}, durable_public,
+                        workdir / "durable.log") as durable_server:
             fresh_line(app)
             calls, problems = record_calls(line_public, scripts, args.concurrency)
             # Each kind of call in the serial share, as in the whole mix.
             order = sorted(range(len(calls)), key=lambda n: (n * serial) % len(calls))[:serial]
-            servers = {"line": (line_public, line_server, True), "floor": (floor_public, floor_server, False)}
+            servers = {"line": (line_public, line_server, True), "floor": (floor_public, floor_server, False),
+                       "durable": (durable_public, durable_server, False)}
             for number in range(args.rounds):
-                # This machine's speed drifts from minute to minute: the two servers take turns, each going
-                # first in every other round, and each measure is judged by its median round.
-                turns = ("line", "floor") if number % 2 == 0 else ("floor", "line")
+                # This machine's speed drifts from minute to minute: the servers take turns, each going first
+                # in its share of the rounds, and each measure is judged by its median round.
+                turns = SERVERS[number % len(SERVERS):] + SERVERS[:number % len(SERVERS)]
                 runs: dict[tuple[str, str], tuple[dict, float, float]] = {}
                 for phase, chosen, concurrency in (("serial", [calls[n] for n in order], 1),
                                                    ("concurrent", calls, args.concurrency)):
@@ -322,12 +331,15 @@ def main() -> int:
                         public, server, is_line = servers[who]
                         if is_line:
                             fresh_line(app)
+                        elif who == "durable":
+                            floor_app.prepare_durable(redis_url, database_url)
                         before = cpu_seconds(server)
                         timings, seen, elapsed = replay(line_public, public, chosen, concurrency, check_line=is_line)
                         runs[who, phase] = timings, elapsed, cpu_seconds(server) - before
-                        problems += seen if is_line else [f"floor: {problem}" for problem in seen]
+                        problems += seen if is_line else [f"{who} floor: {problem}" for problem in seen]
                 rounds.append(runs)
     finally:
+        floor_app.prepare_durable(redis_url, database_url, drop=True)
         app.extensions["redis"].flushdb()
         app.extensions["db"].dispose()
         if embedded:
@@ -346,27 +358,22 @@ def main() -> int:
     for problem in problems[:10]:
         print(f"  {problem}")
     print()
-    print(f"{args.rounds} rounds, the line and the floor in turn; each measure is its median round "
-          f"(its worst round in brackets)")
+    print(f"{args.rounds} rounds, the line, the floor and the durable floor in turn; each measure is its median "
+          f"round (its worst round in brackets)")
     print()
-    per_round = [figures(runs) for runs in rounds]
-    print(f"{'measure':<40}{'the line':>10}{'the floor':>11}{'ratio':>8}{'worst':>10}  target")
-    for name, (_, _, shape, target, better) in per_round[0].items():
-        by_ratio = target is None or target[1] == "x"
-        seen = sorted(((line / floor if floor else math.inf) if by_ratio else line, line, floor)
-                      for line, floor, *_ in (measures[name] for measures in per_round))
-        judged, line_value, floor_value = seen[len(seen) // 2]
-        worst = seen[0 if better == "higher" else -1][0]
-        worst_text = f"({worst:.2f}x)" if by_ratio else f"({shape.format(worst)})"
-        verdict = ""
-        if target is not None:
-            limit, unit = target
-            met = judged >= limit if better == "higher" else judged <= limit if unit == "x" else judged < limit
-            sign = ">=" if better == "higher" else "<=" if unit == "x" else "<"
-            verdict = f"  {sign} {limit:g}{'x the floor' if unit == 'x' else ' ms'}: {'met' if met else 'NOT met'}"
-        ratio = f"{line_value / floor_value:.2f}x" if floor_value else "-"
-        print(f"{name:<40}{shape.format(line_value):>10}{shape.format(floor_value):>11}{ratio:>8}{worst_text:>10}"
-              f"{verdict}")
+    print_measures([figures(runs, "line") for runs in rounds], "the line", targets=True)
+    print()
+    print("the durable floor: the floor plus what any webhook that keeps the caller's answers must do, as the")
+    print("line does it: a Redis claim on the request, one row and one event committed, the answer kept after")
+    print_measures([figures(runs, "durable") for runs in rounds], "durable", targets=False)
+    print()
+    line_ms = [figures(runs, "line")["median per request, one call at a time"] for runs in rounds]
+    durable_ms = [figures(runs, "durable")["median per request, one call at a time"] for runs in rounds]
+    over = sorted((line[0] - line[1], durable[0] - durable[1], line[1])
+                  for line, durable in zip(line_ms, durable_ms, strict=True))
+    line_over, durable_over, floor_ms = over[len(over) // 2]
+    print(f"median, one call at a time (its middle round): the line takes {line_over:.2f} ms more than the floor, "
+          f"the durable floor {durable_over:.2f} ms; 1.5x the floor allows {0.5 * floor_ms:.2f} ms")
     print()
     runs = rounds[len(rounds) // 2]
     for phase, label in (("serial", "one call at a time"), ("concurrent", f"{args.concurrency} calls at once")):
@@ -379,21 +386,42 @@ def main() -> int:
     return 1 if problems else 0
 
 
-def figures(runs: dict) -> dict[str, tuple]:
-    """The issue's measures for the line and the floor, each with its target and whether it is met."""
+def print_measures(per_round: list[dict[str, tuple]], label: str, targets: bool) -> None:
+    """One table: each measure's median round against the floor, its worst round, and (for the line) its target."""
+    print(f"{'measure':<40}{label:>10}{'the floor':>11}{'ratio':>8}{'worst':>10}  {'target' if targets else ''}")
+    for name, (_, _, shape, target, better) in per_round[0].items():
+        by_ratio = target is None or target[1] == "x"
+        seen = sorted(((line / floor if floor else math.inf) if by_ratio else line, line, floor)
+                      for line, floor, *_ in (measures[name] for measures in per_round))
+        judged, line_value, floor_value = seen[len(seen) // 2]
+        worst = seen[0 if better == "higher" else -1][0]
+        worst_text = f"({worst:.2f}x)" if by_ratio else f"({shape.format(worst)})"
+        verdict = ""
+        if target is not None and targets:
+            limit, unit = target
+            met = judged >= limit if better == "higher" else judged <= limit if unit == "x" else judged < limit
+            sign = ">=" if better == "higher" else "<=" if unit == "x" else "<"
+            verdict = f"  {sign} {limit:g}{'x the floor' if unit == 'x' else ' ms'}: {'met' if met else 'NOT met'}"
+        ratio = f"{line_value / floor_value:.2f}x" if floor_value else "-"
+        print(f"{name:<40}{shape.format(line_value):>10}{shape.format(floor_value):>11}{ratio:>8}{worst_text:>10}"
+              f"{verdict}")
 
-    def flat(who: str, phase: str) -> list[float]:
-        return [ms for values in runs[who, phase][0].values() for ms in values]
 
-    def rate(who: str, phase: str) -> float:
-        return len(flat(who, phase)) / runs[who, phase][1]
+def figures(runs: dict, who: str = "line") -> dict[str, tuple]:
+    """The issue's measures for `who` (the line, or the durable floor) and the floor, each with its target."""
 
-    median = statistics.median(flat("line", "serial")), statistics.median(flat("floor", "serial"))
-    throughput = rate("line", "concurrent"), rate("floor", "concurrent")
-    p99 = percentile(flat("line", "concurrent"), 0.99), percentile(flat("floor", "concurrent"), 0.99)
-    middle = statistics.median(flat("line", "concurrent")), statistics.median(flat("floor", "concurrent"))
-    cpu = tuple(1000 * runs[who, "concurrent"][2] / len(flat(who, "concurrent")) for who in ("line", "floor"))
-    # name: (line, floor, format, (target, "x" for a ratio or "ms"), "higher" or "lower" is better)
+    def flat(server: str, phase: str) -> list[float]:
+        return [ms for values in runs[server, phase][0].values() for ms in values]
+
+    def rate(server: str, phase: str) -> float:
+        return len(flat(server, phase)) / runs[server, phase][1]
+
+    median = statistics.median(flat(who, "serial")), statistics.median(flat("floor", "serial"))
+    throughput = rate(who, "concurrent"), rate("floor", "concurrent")
+    p99 = percentile(flat(who, "concurrent"), 0.99), percentile(flat("floor", "concurrent"), 0.99)
+    middle = statistics.median(flat(who, "concurrent")), statistics.median(flat("floor", "concurrent"))
+    cpu = tuple(1000 * runs[server, "concurrent"][2] / len(flat(server, "concurrent")) for server in (who, "floor"))
+    # name: (who, floor, format, (target, "x" for a ratio or "ms"), "higher" or "lower" is better)
     return {
         "median per request, one call at a time": (*median, "{:.1f}", (TARGETS["median"], "x"), "lower"),
         "requests per second, N at once": (*throughput, "{:.0f}", (TARGETS["throughput"], "x"), "higher"),
