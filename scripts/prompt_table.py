@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voice.config import DEFAULT_PROGRAM_HOURS, DEFAULTS  # noqa: E402
+from voice.config import DEFAULTS  # noqa: E402
 from voice.script import MESSAGES, SAFETY_QUESTION, STEPS  # noqa: E402
 
 WORDS_PER_MINUTE = 160
@@ -27,6 +27,8 @@ def words(text: str) -> int:
 def journey(language: str) -> list[tuple[str, str, str]]:
     """(when, what the caller hears, text) in the order a caller meets them."""
     program = str(DEFAULTS["PROGRAM_NAME"] if language == "en" else DEFAULTS["PROGRAM_NAME_ES"])
+    # In the caller's language, as the line says them (voice.intake.fill).
+    hours = str(DEFAULTS["PROGRAM_HOURS"] if language == "en" else DEFAULTS["PROGRAM_HOURS_ES"]).rstrip(".")
     greeting = " ".join([STEPS["greeting"].prompt["en"].format(program=DEFAULTS["PROGRAM_NAME"]),
                          STEPS["greeting"].prompt["es"], SAFETY_QUESTION["en"]])
     rows = [("every caller", "greeting, Spanish on 9, safety, dispatch on 0", greeting)]
@@ -45,7 +47,7 @@ def journey(language: str) -> list[tuple[str, str, str]]:
     rows += [
         ("holding", "every 45 s or so", MESSAGES["position"][language].format(position=1, minutes=5)),
         ("line closed", "hours, 911, then the callback questions",
-         MESSAGES["closed"][language].format(program=program, program_es=program, hours=DEFAULT_PROGRAM_HOURS.rstrip(".")))
+         MESSAGES["closed"][language].format(program=program, program_es=program, hours=hours))
     ]
     return rows
 
