@@ -71,7 +71,6 @@ from voice.simulator.phone import FAULT_TEXTS  # noqa: E402
 TOKEN = "bench-token"  # noqa: S105 (signs requests to the local benchmark servers only)
 SID = "AC" + "b" * 32
 LINE, DISPATCH = "+19375550100", "+19375550911"
-SERVERS = ("line", "floor", "durable")
 # Nobody on for English: safe, noise, then the callback questions (name, place, this number, words, when).
 CALLBACK_CALL = ["2", "1", "Dana", "Main Street", "1", "noise", "1"]
 # Spanish, safe, noise; holds: the questions from the queue, music, 2 for a callback, then when.
@@ -342,7 +341,8 @@ def main() -> int:
             for number in range(args.rounds):
                 # This machine's speed drifts from minute to minute: the servers take turns, each going first
                 # in its share of the rounds, and each measure is judged by its median round.
-                turns = SERVERS[number % len(SERVERS):] + SERVERS[:number % len(SERVERS)]
+                names = list(servers)
+                turns = names[number % len(names):] + names[:number % len(names)]
                 runs: dict[tuple[str, str], tuple[dict, float, float]] = {}
                 # One call at a time, the servers take turns call by call: a drift falls on all of them alike.
                 for who in turns:
@@ -384,17 +384,20 @@ def main() -> int:
     print(f"{args.rounds} rounds, the line, the floor and the durable floor in turn; each measure is its median "
           f"round (its worst round in brackets)")
     print()
-    line_median = print_measures([figures(runs, "line") for runs in rounds], "the line", targets=True)
+    line_figures = [figures(runs, "line") for runs in rounds]
+    durable_figures = [figures(runs, "durable") for runs in rounds]
+    line_judged = print_measures(line_figures, "the line", targets=True)
     print()
     print("the durable floor: the floor plus what any webhook that keeps the caller's answers must do, as the")
     print("line does it: a Redis claim on the request, one row and one event committed, the answer kept once sent")
-    durable_median = print_measures([figures(runs, "durable") for runs in rounds], "durable", targets=False)
+    durable_judged = print_measures(durable_figures, "durable", targets=False)
     print()
     name = "median per request, one call at a time"
-    against_durable = sorted(figures(runs, "line")[name][0] / figures(runs, "durable")[name][0] for runs in rounds)
+    against_durable = sorted(line[name][0] / durable[name][0]
+                             for line, durable in zip(line_figures, durable_figures, strict=True))
     print(f"median, one call at a time: 1.5x allows 0.50x over the floor; the durable floor takes "
-          f"{durable_median - 1:.2f}x of it, the line {line_median - 1:.2f}x; the line against the durable floor: "
-          f"{against_durable[len(against_durable) // 2]:.2f}x")
+          f"{durable_judged[name] - 1:.2f}x of it, the line {line_judged[name] - 1:.2f}x; the line against the "
+          f"durable floor: {against_durable[len(against_durable) // 2]:.2f}x")
     print()
     runs = rounds[len(rounds) // 2]
     for phase, label in (("serial", "one call at a time"), ("concurrent", f"{args.concurrency} calls at once")):
@@ -407,11 +410,11 @@ def main() -> int:
     return 1 if problems else 0
 
 
-def print_measures(per_round: list[dict[str, tuple]], label: str, targets: bool) -> float:
+def print_measures(per_round: list[dict[str, tuple]], label: str, targets: bool) -> dict[str, float]:
     """One table: each measure's median round against the floor, its worst round, and (for the line) its target.
 
-    Returns the judged ratio of the first measure, the median one call at a time."""
-    judged_first = None
+    Returns each measure's judged figure (a ratio, or ms for p99)."""
+    judged_by_name = {}
     print(f"{'measure':<40}{label:>10}{'the floor':>11}{'ratio':>8}{'worst':>10}  {'target' if targets else ''}")
     for name, (_, _, shape, target, better) in per_round[0].items():
         by_ratio = target is None or target[1] == "x"
@@ -429,8 +432,8 @@ def print_measures(per_round: list[dict[str, tuple]], label: str, targets: bool)
         ratio = f"{line_value / floor_value:.2f}x" if floor_value else "-"
         print(f"{name:<40}{shape.format(line_value):>10}{shape.format(floor_value):>11}{ratio:>8}{worst_text:>10}"
               f"{verdict}")
-        judged_first = judged if judged_first is None else judged_first
-    return judged_first
+        judged_by_name[name] = judged
+    return judged_by_name
 
 
 def figures(runs: dict, who: str = "line") -> dict[str, tuple]:

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voice.db import make_engine  # noqa: E402
 from voice.redisdb import connect  # noqa: E402
+from voice.webhooks.guard import claim_or_replay, remember  # noqa: E402  (the line's own replay guard)
 
 # The durable floor's own keys and tables, beside the line's in the same Redis and database.
 KEY_PREFIX = "floor:"
@@ -69,8 +70,7 @@ def create_app(durable: bool = False) -> Flask:
         if not durable:
             return Response(body, mimetype="text/xml")
         key = KEY_PREFIX + signature
-        # The bench never repeats a request, so a lost claim is only ever a finished answer to replay.
-        replay = None if r.set(key, b"\0answering", nx=True, ex=30) else r.get(key)
+        replay = claim_or_replay(r, key)
         if replay is not None:
             return Response(replay, mimetype="text/xml")
         sid = request.form.get("CallSid", "")[:64]
@@ -80,7 +80,7 @@ def create_app(durable: bool = False) -> Flask:
                 connection.execute(insert(calls), {"call_sid": sid, "step": path, "answers": 1})
             connection.execute(insert(events), {"call_sid": sid, "kind": path})
         response = Response(body, mimetype="text/xml")
-        response.call_on_close(partial(r.set, key, body, ex=3600))
+        response.call_on_close(partial(remember, r, key, body))
         return response
 
     return app
