@@ -15,6 +15,21 @@ def timeline(db) -> list[tuple[str, int, dict]]:
     return [(event.kind, event.call_id, json.loads(event.detail)) for event in rows]
 
 
+def timelines_at_release(db, monkeypatch) -> list[list[str]]:
+    """The event kinds stored each time a specialist is freed (routing.release_specialist, made a no-op)."""
+    from voice import routing
+
+    seen: list[list[str]] = []
+
+    def release(_r, specialist_id, holder, keep_place=False):
+        with db.no_autoflush:  # what the database holds, not what the session would flush on a read
+            seen.append([kind for kind, _, _ in timeline(db)])
+        return True
+
+    monkeypatch.setattr(routing, "release_specialist", release)
+    return seen
+
+
 def test_a_new_calls_events_are_written_with_it_in_order(db):
     call = calls.start_call(db, "CA" + "1" * 32, "+19375550123", "+19375550100")
     calls.record_event(db, call, "intake_answer", step="name", speech="Dana")
@@ -50,7 +65,7 @@ def test_a_rolled_back_transaction_takes_its_events_with_it(db):
 
 def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_another_caller(app, db, r, monkeypatch):
     """Otherwise their next offer (written by a worker as soon as they are free) shows ahead of this call's end."""
-    from voice import bridge, routing
+    from voice import bridge
     from voice.models import Hold, Specialist
 
     call = calls.start_call(db, "CA" + "4" * 32, "+19375550123", "+19375550100")
@@ -60,20 +75,13 @@ def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_anot
     hold = Hold(call_id=call.id, language="en", status="done", specialist_id=specialist.id)
     db.add(hold)
     db.commit()
-    seen_at_release = []
-
-    def release(_r, specialist_id, holder, keep_place=False):
-        with db.no_autoflush:  # what the database holds, not what the session would flush on a read
-            seen_at_release.append([kind for kind, _, _ in timeline(db)])
-        return True
-
-    monkeypatch.setattr(routing, "release_specialist", release)
+    seen_at_release = timelines_at_release(db, monkeypatch)
     bridge.offer_status(db, r, hold, specialist.id, {"CallStatus": "completed", "CallDuration": "30"})
     assert seen_at_release and "offer_leg_status" in seen_at_release[0]
 
 
 def test_a_callback_legs_end_is_on_the_timeline_before_the_specialist_is_freed(app, db, r, monkeypatch):
-    from voice import callback_legs, callbacks, routing
+    from voice import callback_legs, callbacks
     from voice.models import CallbackRequest, Specialist, utcnow
 
     call = calls.start_call(db, "CA" + "5" * 32, "+19375550123", "+19375550100")
@@ -84,13 +92,6 @@ def test_a_callback_legs_end_is_on_the_timeline_before_the_specialist_is_freed(a
                               attempt_specialist_id=specialist.id, attempt_started_at=utcnow())
     db.add(request)
     db.commit()
-    seen_at_release = []
-
-    def release(_r, specialist_id, holder, keep_place=False):
-        with db.no_autoflush:
-            seen_at_release.append([kind for kind, _, _ in timeline(db)])
-        return True
-
-    monkeypatch.setattr(routing, "release_specialist", release)
+    seen_at_release = timelines_at_release(db, monkeypatch)
     callback_legs.leg_status(db, r, request, specialist.id, {"CallStatus": "no-answer"})
     assert seen_at_release and "callback_leg_status" in seen_at_release[0]
