@@ -26,8 +26,8 @@ import redis
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from voice.embedded_redis import free_port  # noqa: E402
 from voice.simulator import HttpTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone  # noqa: E402
+from voice.simulator.embedded_redis import free_port  # noqa: E402
 from voice.simulator.fake_twilio import FakeTwilio  # noqa: E402
 
 LINE = "+19375550100"

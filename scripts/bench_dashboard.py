@@ -25,10 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from voice import create_app, specialists  # noqa: E402
-from voice.embedded_redis import ensure_redis  # noqa: E402
+from voice import create_app  # noqa: E402
+from voice.line import specialists  # noqa: E402
 from voice.models import Base, Call, utcnow  # noqa: E402
 from voice.script import CATEGORIES  # noqa: E402
+from voice.simulator.embedded_redis import ensure_redis  # noqa: E402
 
 OUTCOMES = ["bridged"] * 6 + ["callback_completed"] * 2 + ["escalated", "abandoned", "callback_queued"]
 NAMES = ["Dana Whitfield", "María López", "Eli Brooks", "Sam Carter", "Ana Ruiz", "Tom Nguyen", "Rosa Díaz"]

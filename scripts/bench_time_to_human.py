@@ -46,7 +46,7 @@ def run_persona(line, persona: str) -> tuple[float, int]:
     """One call of `persona` on the running line: (seconds on the phone's clock, words heard before then)."""
     from demo import ALICE, BRUNO, CORA
 
-    from voice import routing
+    from voice.line import routing
     from voice.models import Specialist
     from voice.simulator import ScriptedCaller, SpecialistPhone
 

@@ -62,10 +62,10 @@ sys.path.insert(0, str(ROOT))
 
 import floor_app  # noqa: E402  (scripts/, beside this file)
 
-from voice.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from voice.models import Base  # noqa: E402
 from voice.redisdb import Keys  # noqa: E402
 from voice.simulator import HttpTransport, ScriptedCaller, SimulatedPhone  # noqa: E402
+from voice.simulator.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from voice.simulator.phone import FAULT_TEXTS  # noqa: E402
 
 TOKEN = "bench-token"  # noqa: S105 (signs requests to the local benchmark servers only)
@@ -472,7 +472,7 @@ def cpu_seconds(server: subprocess.Popen) -> float:
 
 def fresh_line(app) -> None:
     """An empty database and Redis, then the bench's one specialist: Spanish, on, and busy with someone else."""
-    from voice import routing, specialists
+    from voice.line import routing, specialists
 
     engine = app.extensions["db"].engine
     with engine.begin() as connection:

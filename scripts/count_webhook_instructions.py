@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_webhooks as bench  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from voice.embedded_redis import EmbeddedRedis  # noqa: E402
+from voice.simulator.embedded_redis import EmbeddedRedis  # noqa: E402
 
 PUBLIC = "http://line.bench"
 

@@ -28,7 +28,6 @@ try:
     import requests
     from rq import Worker
 
-    from voice.embedded_redis import EmbeddedRedis, free_port
     from voice.simulator import (
         Dispatcher,
         HttpTransport,
@@ -37,6 +36,7 @@ try:
         SimulatedPhone,
         SpecialistPhone,
     )
+    from voice.simulator.embedded_redis import EmbeddedRedis, free_port
     from voice.simulator.fake_twilio import FakeTwilio
 except ModuleNotFoundError as missing:
     raise SystemExit(f"demo: {missing.name} is not installed for {sys.executable}; run `make demo`, which "
@@ -208,8 +208,8 @@ class Line:
             stop_embedded_redis(self.redis)
 
     def seed(self) -> None:
-        from voice import specialists
         from voice.dashboard.auth import create_user
+        from voice.line import specialists
 
         with self.app.app_context():
             db = self.app.extensions["db"].session()

@@ -16,8 +16,8 @@ from dotenv import load_dotenv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from voice.commands.provision import provision  # noqa: E402
 from voice.config import ConfigError, load_settings  # noqa: E402
-from voice.provisioning import provision  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

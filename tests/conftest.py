@@ -16,9 +16,9 @@ from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import text
 
 from voice import create_app
-from voice.embedded_redis import ensure_redis
 from voice.models import Base
 from voice.simulator import Dispatcher, FlaskTransport, SimulatedPhone, SpecialistPhone
+from voice.simulator.embedded_redis import ensure_redis
 
 LINE = "+19375550100"
 DISPATCH = "+19375550911"
@@ -124,7 +124,7 @@ def phone(app):
 @pytest.fixture
 def add_specialist(app, phone):
     """Put a specialist on the roster (and on the phone network); switched on unless told otherwise."""
-    from voice import specialists
+    from voice.line import specialists
 
     def add(name: str, number: str, languages=("en",), on: bool = True, **behaviour) -> SpecialistPhone:
         with app.app_context():
@@ -198,7 +198,7 @@ class Line:
         self.worker = worker
 
     def add_specialist(self, name: str, number: str, languages=("en",), on: bool = True, **behaviour) -> SpecialistPhone:
-        from voice import specialists
+        from voice.line import specialists
 
         with self.app.app_context():
             session = self.app.extensions["db"].session()

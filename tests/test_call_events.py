@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from voice import calls
+from voice.line import calls
 from voice.models import CallEvent
 
 
@@ -17,7 +17,7 @@ def timeline(db) -> list[tuple[str, int, dict]]:
 
 def timelines_at_release(db, monkeypatch) -> list[list[str]]:
     """The event kinds stored each time a specialist is freed (routing.release_specialist, made a no-op)."""
-    from voice import routing
+    from voice.line import routing
 
     seen: list[list[str]] = []
 
@@ -65,7 +65,7 @@ def test_a_rolled_back_transaction_takes_its_events_with_it(db):
 
 def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_another_caller(app, db, r, monkeypatch):
     """Otherwise their next offer (written by a worker as soon as they are free) shows ahead of this call's end."""
-    from voice import bridge
+    from voice.line import offers as bridge
     from voice.models import Hold, Specialist
 
     call = calls.start_call(db, "CA" + "4" * 32, "+19375550123", "+19375550100")
@@ -81,7 +81,7 @@ def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_anot
 
 
 def test_a_callback_legs_end_is_on_the_timeline_before_the_specialist_is_freed(app, db, r, monkeypatch):
-    from voice import callback_legs, callbacks
+    from voice.line import callback_legs, callbacks
     from voice.models import CallbackRequest, Specialist, utcnow
 
     call = calls.start_call(db, "CA" + "5" * 32, "+19375550123", "+19375550100")

@@ -8,7 +8,7 @@ import threading
 from sqlalchemy import select
 
 from tests.conftest import DISPATCH
-from voice import routing
+from voice.line import routing
 from voice.models import Call, CallbackRequest, Hold, Specialist
 from voice.simulator import HANGUP, ScriptedCaller
 

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from sqlalchemy import select, update
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
-from voice import callbacks, specialists
+from voice.line import callbacks, specialists
 from voice.models import Call, CallbackRequest, CallEvent, Specialist, utcnow
 from voice.simulator import ScriptedCaller, SpecialistPhone
 from voice.simulator.fake_twilio import FakeTwilio
@@ -74,7 +74,7 @@ def events(app, kind: str | None = None) -> list[tuple[str, dict]]:
 
 def leases(app) -> dict[str, str | None]:
     """Who holds each specialist right now, by name (ids differ between SQLite and PostgreSQL runs)."""
-    from voice import routing
+    from voice.line import routing
 
     with app.app_context():
         roster = app.extensions["db"].session().scalars(select(Specialist)).all()
@@ -141,7 +141,7 @@ def test_specialist_finishing_a_live_call_is_offered_the_oldest_callback(app, ph
     phone.network[CALLER] = ScriptedCaller(label="caller")
     # Alice is on a live call while a second caller asks to be called back...
     r = app.extensions["redis"]
-    from voice import routing
+    from voice.line import routing
 
     with app.app_context():
         alice_id = app.extensions["db"].session().scalar(select(Specialist.id))
@@ -451,7 +451,7 @@ def test_specialist_hanging_up_before_the_caller_answers_keeps_the_callers_place
 
 
 def test_a_specialist_whose_hold_ran_out_while_rq_waited_is_not_rung(app, phone, twilio):
-    from voice import routing
+    from voice.line import routing
     from voice.redisdb import Keys
 
     queued_caller(app, phone)

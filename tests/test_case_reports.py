@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from tests.test_dashboard import PASSWORD, login
-from voice import specialists
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
+from voice.line import specialists
 from voice.models import AuditEntry, Call, Case, Visit, VisitMember
 
 ZONE = "America/New_York"

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from voice import bridge, calls, cases
-from voice.addresses import address_key
+from voice.casework import cases
+from voice.casework.addresses import address_key
+from voice.line import calls
+from voice.line import offers as bridge
 from voice.models import Call, Case, utcnow
 
 NUMBER = "+19375550123"

@@ -13,9 +13,10 @@ import responses
 from sqlalchemy import func, select
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, settings
-from voice import create_app, specialists
+from voice import create_app
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
+from voice.line import specialists
 from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User, utcnow
 from voice.simulator.fake_twilio import SILENT_MP3, FakeTwilio
 

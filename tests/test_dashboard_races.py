@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from tests.conftest import fresh_app, settings
-from voice import specialists
 from voice.dashboard import auth
 from voice.dashboard.auth import create_user
+from voice.line import specialists
 from voice.models import Call, CallEvent, Specialist, User
 
 PASSWORD = "correct horse battery"

@@ -22,7 +22,7 @@ from tests.test_callbacks_processes import kill_session
 from tests.test_dashboard import login
 from voice import create_app
 from voice.dashboard.auth import create_user
-from voice.embedded_redis import free_port
+from voice.simulator.embedded_redis import free_port
 
 ZONE = "Asia/Kolkata"  # half an hour off UTC, so a clock shown in UTC could never pass for it
 NO_WORKER = "Callbacks are not being placed"

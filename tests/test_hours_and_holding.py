@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from tests.conftest import whole_line
-from voice import hours, routing, tasks
+from voice import hours, tasks
+from voice.line import routing
 from voice.models import CallbackRequest, Specialist
 from voice.simulator import ScriptedCaller
 

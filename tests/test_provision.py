@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import responses
 
 from tests.conftest import AUTH_TOKEN, PUBLIC
-from voice.provisioning import provision, wanted
+from voice.commands.provision import provision, wanted
 from voice.simulator.fake_twilio import FakeTwilio
 
 ACCOUNT = "AC" + "1" * 32

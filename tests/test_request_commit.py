@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm.exc import StaleDataError
 
-from voice import calls, holds
 from voice import db as database
+from voice.line import calls, holds
 from voice.models import Call, Hold, Specialist
 
 

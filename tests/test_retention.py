@@ -16,8 +16,8 @@ from rq.cron import CronScheduler
 from sqlalchemy import inspect, select, text
 
 from tests.conftest import ACCOUNT_SID
-from voice import calls
 from voice.dashboard.queries import report
+from voice.line import calls
 from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote, Specialist, User, utcnow
 from voice.tasks import FAILURE_TTL_SECONDS, RESULT_TTL_SECONDS
 from voice.tasks import queue as job_queue
@@ -220,7 +220,7 @@ def test_the_nightly_job_is_registered_with_rq_cron_and_runs_in_a_worker(app, db
 
     scheduler = CronScheduler(connection=r)
     scheduler.load_config_from_file("workers.cron")
-    nightly = [job for job in scheduler.get_jobs() if job.func_name == "workers.retention.purge_personal_data"]
+    nightly = [job for job in scheduler.get_jobs() if job.func_name == "workers.purge.purge_personal_data"]
     assert len(nightly) == 1
     assert nightly[0].cron == "30 3 * * *"
     assert nightly[0].job_options["result_ttl"] == RESULT_TTL_SECONDS
@@ -289,7 +289,7 @@ def test_every_job_rq_cron_queues_keeps_its_result_and_failure_days_not_a_year(r
     scheduler.load_config_from_file("workers.cron")
     jobs = scheduler.get_jobs()
     assert {job.func_name for job in jobs} == {"workers.cron.sweep_and_note_run",
-                                              "workers.retention.purge_personal_data"}
+                                              "workers.purge.purge_personal_data"}
     for job in jobs:
         assert job.job_options["result_ttl"] == RESULT_TTL_SECONDS
         assert job.job_options["failure_ttl"] == FAILURE_TTL_SECONDS

@@ -8,7 +8,7 @@ import io
 from defusedxml.ElementTree import fromstring
 from sqlalchemy import select
 
-from voice import specialists
+from voice.line import specialists
 from voice.models import Specialist
 from voice.simulator import ScriptedCaller
 

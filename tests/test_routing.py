@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import select
 
-from voice import routing, specialists
+from voice.line import routing, specialists
 from voice.models import Call, Specialist
 from voice.redisdb import Keys
 from voice.simulator import ScriptedCaller

@@ -23,8 +23,8 @@ from honcho.environ import parse_procfile
 from rq import Worker
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
-from voice.embedded_redis import EmbeddedRedis, free_port
 from voice.health import CRON_RAN_KEY
+from voice.simulator.embedded_redis import EmbeddedRedis, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from voice import routing, tasks
+from voice import tasks
+from voice.line import routing
 from voice.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,8 @@ from twilio.base.exceptions import TwilioRestException
 from werkzeug.serving import make_server
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
-from voice.embedded_redis import free_port
 from voice.simulator import FlaskTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone, phone
+from voice.simulator.embedded_redis import free_port
 from voice.simulator.fake_twilio import FakeTwilio
 from voice.twilio_rest import rest_client
 

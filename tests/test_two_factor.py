@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import fresh_app, settings
 from tests.test_dashboard import PASSWORD, TOKEN, csrf, login
-from voice import specialists
 from voice.dashboard import two_factor
 from voice.dashboard.auth import create_user
+from voice.line import specialists
 from voice.models import AuditEntry, Call, RecoveryCode, User
 
 ENROL = "/dashboard/login/two-factor/enrol"

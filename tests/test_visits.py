@@ -13,10 +13,13 @@ from flask.globals import app_ctx
 from sqlalchemy import func, select
 
 from tests.conftest import fresh_app, settings
-from voice import bridge, callbacks, calls, holds, models, routing, specialists, tasks, visits
+from voice import models, tasks
+from voice.casework import visits
 from voice.dashboard.auth import create_user
+from voice.line import callbacks, calls, holds, routing, specialists
+from voice.line import offers as bridge
 from voice.models import AuditEntry, CallbackRequest, Case, Hold, Visit, VisitMessage
-from workers import visits as visit_jobs
+from workers import visit_texts as visit_jobs
 
 CALLER = "+19375550123"
 ANA, BEN, CY = "+19375550201", "+19375550202", "+19375550203"

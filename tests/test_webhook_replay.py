@@ -21,7 +21,7 @@ def key_for(app, path: str, params: dict) -> str:
 
 
 def test_a_repeat_that_arrives_mid_answer_waits_for_the_first_answer(app, client, r, monkeypatch):
-    from voice import intake
+    from voice.line import intake
 
     started, release = threading.Event(), threading.Event()
     begin = intake.begin
@@ -53,7 +53,7 @@ def test_a_repeat_that_arrives_mid_answer_waits_for_the_first_answer(app, client
 
 
 def test_a_request_that_failed_can_be_answered_when_twilio_repeats_it(app, client, r, monkeypatch):
-    from voice import intake
+    from voice.line import intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

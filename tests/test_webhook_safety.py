@@ -97,7 +97,7 @@ def test_database_down_still_puts_the_caller_through_to_dispatch(redis_url, tmp_
 
 
 def test_a_bug_in_a_step_still_reaches_a_person(app, client, monkeypatch):
-    from voice import intake
+    from voice.line import intake
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug")

@@ -13,10 +13,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
     from dotenv import find_dotenv, load_dotenv
 
-    from voice import callbacks_cli, cli, dashboard, db, health, provisioning, redisdb, retention, routing
+    from voice import dashboard, db, health, redisdb
+    from voice.casework import retention
+    from voice.commands import provision as provisioning
+    from voice.commands import queue as callbacks_cli
+    from voice.commands import roster as cli
     from voice.config import ConfigError, load_settings
+    from voice.line import routing
     from voice.tasks import on_specialist_freed
-    from voice.webhooks import bridge, callbacks, intake, sms, status
+    from voice.webhooks import callback_legs as callbacks
+    from voice.webhooks import intake, sms, status
+    from voice.webhooks import offers as bridge
 
     if test_config is None:
         # The .env of the directory the line runs in (the README's promise), not one found beside the package.

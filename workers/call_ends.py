@@ -26,7 +26,9 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voice import bridge, callbacks, calls, models, twilio_rest
+from voice import models, twilio_rest
+from voice.line import callbacks, calls
+from voice.line import offers as bridge
 from voice.models import Call, CallbackRequest, Hold
 from voice.redisdb import Keys
 from voice.tasks import after_commit, dispatch_at, text_caller_after_commit

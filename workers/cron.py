@@ -7,7 +7,7 @@ from voice.health import note_cron_run
 from voice.redisdb import get_redis
 from voice.tasks import FAILURE_TTL_SECONDS, QUEUE_NAME, RESULT_TTL_SECONDS
 from workers.jobs import job_context, sweep
-from workers.retention import purge_personal_data
+from workers.purge import purge_personal_data
 
 SWEEP_SECONDS = 60
 # 03:30 in the cron process's local time (rq matches cron fields to local time): a quiet hour for the line.

@@ -13,8 +13,11 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from voice import bridge, callbacks, calls, holds, hours, phones, routing, tasks, twilio_rest, visits
 from voice import db as database
+from voice import hours, phones, tasks, twilio_rest
+from voice.casework import visits
+from voice.line import callbacks, calls, holds, routing
+from voice.line import offers as bridge
 from voice.models import CallbackRequest, Hold, Specialist, utcnow
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from tests.browser.conftest import PASSWORD
-from voice import specialists
 from voice.dashboard.auth import create_user
+from voice.line import specialists
 from voice.models import Call, CallbackRequest, Specialist, utcnow
 
 

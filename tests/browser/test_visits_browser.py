@@ -7,8 +7,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.browser.conftest import assert_accessible, sign_in
-from voice import calls, models, specialists
+from voice import models
 from voice.dashboard.auth import create_user
+from voice.line import calls, specialists
 
 CALLER = "+19375550123"
 

@@ -35,7 +35,10 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def init_app(app: Flask) -> None:
     """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
-    from voice.dashboard import auth, case_views, cases, cli, errors, pages
+    from voice.commands import accounts as cli
+    from voice.dashboard import auth, errors, pages
+    from voice.dashboard import call_pages as cases
+    from voice.dashboard import case_pages as case_views
 
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
     # Notes per account: enough for a busy shift, not enough for a stuck key or a script to bury a call.

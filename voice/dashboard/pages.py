@@ -25,10 +25,12 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from voice import callbacks, calls, cases, durations, phones, specialists, twilio_rest
 from voice import db as database
+from voice import durations, phones, twilio_rest
+from voice.casework import cases
 from voice.dashboard import limiter, queries
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse
+from voice.line import callbacks, calls, specialists
 from voice.models import AuditEntry, Call, CallbackRequest, CallNote, Specialist, utcnow
 from voice.redisdb import get_redis
 from voice.script import CATEGORY_LABELS
@@ -198,7 +200,7 @@ def call_detail(call_id: int):
 
 def call_page(call: Call, note_body: str = "", note_error: str | None = None, case_form=None, status: int = 200):
     """A call's page: what the caller told us, the case form, disposition, notes, and the timeline."""
-    from voice.dashboard.cases import FOLLOW_UPS, CaseForm
+    from voice.dashboard.call_pages import FOLLOW_UPS, CaseForm
 
     db = database.session()
     timeline = [(event, json.loads(event.detail or "{}")) for event in call.events]

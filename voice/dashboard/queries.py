@@ -12,7 +12,9 @@ import redis
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from voice import callbacks, calls, cases, holds, phones, routing, specialists, visits
+from voice import phones
+from voice.casework import cases, visits
+from voice.line import callbacks, calls, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember, utcnow
 
 PAGE_SIZE = 50

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from voice import bridge, calls, intake
 from voice import db as database
+from voice.line import calls, intake
+from voice.line import offers as bridge
 from voice.redisdb import get_redis
 from voice.twiml import fault_response, hangup
 from voice.webhooks.guard import signature_is_valid, twilio_webhook

@@ -6,8 +6,9 @@ from flask import Blueprint, current_app, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from voice import db as database
-from voice import phones, specialists
-from voice.calls import clean_text
+from voice import phones
+from voice.line import specialists
+from voice.line.calls import clean_text
 from voice.redisdb import get_redis
 from voice.webhooks.guard import twilio_webhook
 

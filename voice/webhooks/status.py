@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import bridge
 from voice import db as database
+from voice.line import offers as bridge
 from voice.redisdb import get_redis
 from voice.webhooks.guard import twilio_webhook
 from voice.webhooks.intake import current_call

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from voice import db as database
-from voice import retention
+from voice.casework import retention
 from workers.jobs import job_context
 
 

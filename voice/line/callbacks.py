@@ -25,7 +25,9 @@ import redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from voice import calls, cases, durations, routing, specialists
+from voice import durations
+from voice.casework import cases
+from voice.line import calls, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, utcnow
 from voice.redisdb import Keys
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from voice import callback_legs
 from voice import db as database
+from voice.line import callback_legs
 from voice.models import CallbackRequest
 from voice.redisdb import get_redis
 from voice.webhooks.guard import twilio_webhook

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from voice import db as database
-from voice import phones, specialists
+from voice import phones
 from voice.dashboard.auth import (
     ROLES,
     SPECIALIST,
@@ -22,6 +22,7 @@ from voice.dashboard.auth import (
     set_active,
     set_password,
 )
+from voice.line import specialists
 from voice.models import AuditEntry, User
 
 user_cli = AppGroup("user", help="Dashboard accounts.")

@@ -13,12 +13,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from voice import db as database
-from voice import models, phones, twilio_rest, visits
+from voice import models, phones, twilio_rest
+from voice.casework import visits
 from voice.models import Specialist, Visit, VisitMessage
 from voice.twilio_rest import TwilioError
 from workers.jobs import job_context
 
-log = logging.getLogger("workers.visits")
+log = logging.getLogger("workers.visit_texts")
 
 
 def send_change(visit_id: int, kind: str, version: int, also: list[int] | None = None) -> dict:

@@ -6,8 +6,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from voice import callbacks, durations, holds, phones
 from voice import db as database
+from voice import durations, phones
+from voice.line import callbacks, holds
 from voice.redisdb import get_redis
 from voice.tasks import dispatch_at, dispatch_soon
 

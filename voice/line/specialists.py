@@ -6,7 +6,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voice import routing
+from voice.line import routing
 from voice.models import Specialist, utcnow
 from voice.redisdb import LANGUAGES, Keys
 

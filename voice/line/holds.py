@@ -26,7 +26,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import calls, hours, routing, tasks
+from voice import hours, tasks
+from voice.line import calls, routing
 from voice.models import Call, CallbackRequest, Hold, utcnow
 from voice.redisdb import Keys
 from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS
@@ -203,7 +204,7 @@ def wait(db: Session, r: redis.Redis, hold: Hold | None, queue_seconds: int) -> 
 def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceResponse, first: bool = False,
                        queue_seconds: int = 0) -> str:
     """The next thing a held caller hears: their place in line, one question, or music (each interruptible)."""
-    from voice import intake
+    from voice.line import intake
 
     call = hold.call
     language = call.language
@@ -240,7 +241,7 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
 
 def answer(db: Session, r: redis.Redis, hold: Hold | None, step_name: str, digits: str, speech: str) -> str:
     """A held caller answered a question (or pressed 2 or 0 instead)."""
-    from voice import intake
+    from voice.line import intake
 
     if (early := not_waiting(hold)) is not None:
         return early
@@ -283,7 +284,8 @@ def leave_for(db: Session, hold: Hold, reason: str, response: VoiceResponse) -> 
 
 def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
     """The Enqueue action: the caller is out of the queue. Say goodbye, or send them where they asked."""
-    from voice import bridge, intake
+    from voice.line import intake
+    from voice.line import offers as bridge
 
     result = form.get("QueueResult", "")
     response = VoiceResponse()

@@ -17,7 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import callbacks, calls, cases, holds, hours, phones, routing, script, tasks, twilio_rest, visits
+from voice import hours, phones, script, tasks, twilio_rest
+from voice.casework import cases, visits
+from voice.line import callbacks, calls, holds, routing
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS, MESSAGES
@@ -346,7 +348,7 @@ def request_transfer(db: Session, call: Call, by: str) -> None:
 
 def transfer_twiml(db: Session, call: Call) -> str:
     """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID."""
-    from voice import intake
+    from voice.line import intake
 
     calls.set_outcome(db, call, calls.ESCALATED, reason="transferred to dispatch by the specialist")
     calls.record_event(db, call, "transferred_to_dispatch")

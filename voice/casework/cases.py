@@ -23,7 +23,8 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from voice import addresses, models
+from voice import models
+from voice.casework import addresses
 from voice.models import Call, Case, CaseEvent, Visit
 
 OPEN = "open"

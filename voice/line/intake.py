@@ -15,7 +15,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import calls, cases, holds, hours, phones, routing, script
+from voice import hours, phones, script
+from voice.casework import cases
+from voice.line import calls, holds, routing
 from voice.models import Call
 from voice.script import (
     CALLBACK_QUESTIONS,
@@ -271,7 +273,7 @@ def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
 def next_callback_question(db: Session, r: redis.Redis, call: Call, after: str | None = None,
                            response: VoiceResponse | None = None) -> str:
     """Ask the next callback question the caller has not answered yet; after the last, queue the callback."""
-    from voice import bridge  # the callback offer lives with the other ways a caller ends
+    from voice.line import offers as bridge  # the callback offer lives with the other ways a caller ends
 
     names = list(CALLBACK_QUESTIONS)
     start = 0

@@ -9,7 +9,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import bridge, callbacks, calls, phones, routing
+from voice import phones
+from voice.line import callbacks, calls, routing
+from voice.line import offers as bridge
 from voice.models import CallbackRequest
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES

@@ -27,7 +27,7 @@ from voice import twilio_rest
 from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote, utcnow
 from voice.twilio_rest import TwilioError
 
-log = logging.getLogger("voice.retention")
+log = logging.getLogger("voice.casework.retention")
 
 REDACTED_DETAIL = json.dumps({"redacted": True})
 # Calls are read and committed this many at a time, so a first purge of years of calls stays small.

@@ -7,8 +7,8 @@ from datetime import UTC
 
 from icalendar import Calendar, Event
 
+from voice.casework.visits import CANCELLED
 from voice.models import Specialist, Visit
-from voice.visits import CANCELLED
 
 
 def ics(specialist: Specialist, visits: list[Visit], config: Mapping) -> bytes:

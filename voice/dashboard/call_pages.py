@@ -11,10 +11,11 @@ from sqlalchemy import select
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from voice import bridge, calls
 from voice import db as database
 from voice.dashboard.auth import audit
 from voice.dashboard.pages import call_page, own_call_or_404
+from voice.line import calls
+from voice.line import offers as bridge
 from voice.models import Call, utcnow
 from voice.twilio_rest import TwilioError
 

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from voice import cases
+from voice.casework import cases
 from voice.models import Call, CallEvent, utcnow
 
 IN_INTAKE = "in_intake"

@@ -9,8 +9,9 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from voice import calls, phones, specialists
 from voice import db as database
+from voice import phones
+from voice.line import calls, specialists
 from voice.models import Call, Specialist
 from voice.redisdb import get_redis
 

@@ -39,9 +39,11 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from voice import callbacks, calls, cases, models, phones, visits
 from voice import db as database
+from voice import models, phones
+from voice.casework import cases, visits
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
+from voice.line import callbacks, calls
 from voice.models import Call, CallNote, Case, CaseEvent, Specialist, Visit, VisitMember
 from voice.redisdb import get_redis
 from voice.script import CATEGORY_LABELS
@@ -442,7 +444,7 @@ def calendar_token(specialist_id: int):
 @bp.get("/feeds/<token>.ics")
 def calendar_feed(token: str):
     """A specialist's visits as iCalendar, at a secret URL (calendar apps cannot sign in)."""
-    from voice import calendar_feed as feed
+    from voice.casework import calendar_feed as feed
 
     db = database.session()
     specialist = db.scalar(select(Specialist).where(Specialist.calendar_token == token)) if len(token) >= 20 else None

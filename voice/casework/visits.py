@@ -24,7 +24,9 @@ import redis
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from voice import cases, models, phones, routing, tasks
+from voice import models, phones, tasks
+from voice.casework import cases
+from voice.line import routing
 from voice.models import Case, Specialist, Visit, VisitMember
 
 SCHEDULED = "scheduled"
@@ -35,8 +37,8 @@ OVERDUE_AFTER = timedelta(days=1)
 # When the reminders go, before the visit starts.
 REMINDERS = {"day_before": timedelta(days=1), "hour_before": timedelta(hours=1)}
 
-TEXT_REMINDER = "workers.visits.send_reminder"
-TEXT_CHANGE = "workers.visits.send_change"
+TEXT_REMINDER = "workers.visit_texts.send_reminder"
+TEXT_CHANGE = "workers.visit_texts.send_change"
 
 
 class VisitError(ValueError):

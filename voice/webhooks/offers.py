@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import bridge, holds
 from voice import db as database
+from voice.line import holds
+from voice.line import offers as bridge
 from voice.models import Hold
 from voice.redisdb import get_redis
 from voice.webhooks.guard import twilio_webhook
