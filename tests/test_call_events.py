@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from voice.line import calls
+from voice.line import calls, offers
 from voice.models import CallEvent
 
 
@@ -65,7 +65,6 @@ def test_a_rolled_back_transaction_takes_its_events_with_it(db):
 
 def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_another_caller(app, db, r, monkeypatch):
     """Otherwise their next offer (written by a worker as soon as they are free) shows ahead of this call's end."""
-    from voice.line import offers as bridge
     from voice.models import Hold, Specialist
 
     call = calls.start_call(db, "CA" + "4" * 32, "+19375550123", "+19375550100")
@@ -76,7 +75,7 @@ def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_anot
     db.add(hold)
     db.commit()
     seen_at_release = timelines_at_release(db, monkeypatch)
-    bridge.offer_status(db, r, hold, specialist.id, {"CallStatus": "completed", "CallDuration": "30"})
+    offers.offer_status(db, r, hold, specialist.id, {"CallStatus": "completed", "CallDuration": "30"})
     assert seen_at_release and "offer_leg_status" in seen_at_release[0]
 
 

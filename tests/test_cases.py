@@ -9,8 +9,7 @@ import pytest
 
 from voice.casework import cases
 from voice.casework.addresses import address_key
-from voice.line import calls
-from voice.line import offers as bridge
+from voice.line import calls, offers
 from voice.models import Call, Case, utcnow
 
 NUMBER = "+19375550123"
@@ -109,7 +108,7 @@ def test_the_whisper_and_the_case_page_tell_the_history(app, db):
     assert history.sentence("noise") == "third call in 30 days about noise; last outcome: resolved by phone"
     assert history.whisper() == "Third call. Last: resolved by phone."
     assert len(history.whisper().split()) <= 6
-    summary = bridge.offer_summary(db, third, language_said=False)
+    summary = offers.offer_summary(db, third, language_said=False)
     assert summary == "Noise call, in English. Third call. Last: resolved by phone. Press 1 to take it."
     lone = new_call(db, "CA4", OTHER)
-    assert bridge.offer_summary(db, lone, language_said=True) == "Noise. Press 1."
+    assert offers.offer_summary(db, lone, language_said=True) == "Noise. Press 1."

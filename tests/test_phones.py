@@ -63,8 +63,8 @@ def test_garbage_is_refused(raw):
 
 
 def test_caller_ids_are_still_read_without_the_policy():
-    assert phones.to_e164("+18765550123") == "+18765550123"
-    assert phones.to_e164("+442071838750") == "+442071838750"
+    assert phones.to_e164("+18765550123", "US") == "+18765550123"
+    assert phones.to_e164("+442071838750", "US") == "+442071838750"
 
 
 def test_the_cli_refuses_a_premium_number_for_the_roster(app, runner):

@@ -23,6 +23,104 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def project_modules() -> dict[str, Path]:
+    """Every module of the app and its workers, by dotted name (a package by its own name)."""
+    modules = {}
+    for folder in ("voice", "workers"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def import_edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules `name` imports, at the top or inside a function: `from voice import x` is voice.x."""
+    edges = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            edges.update(alias.name for alias in node.names if alias.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                if submodule in modules:
+                    edges.add(submodule)
+                elif node.module in modules:
+                    edges.add(node.module)
+    edges.discard(name)
+    return edges
+
+
+def test_no_import_circles_among_the_projects_modules():
+    """Imports point down: no module reaches itself again, counting imports inside functions."""
+    modules = project_modules()
+    graph = {name: import_edges(name, path, modules) for name, path in modules.items()}
+    circles, done, path = [], set(), []
+
+    def visit(name: str) -> None:
+        if name in path:
+            circles.append(path[path.index(name):] + [name])
+            return
+        if name in done:
+            return
+        path.append(name)
+        for target in sorted(graph[name]):
+            visit(target)
+        path.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)
+    assert circles == []
+
+
+def test_imports_inside_functions_say_why():
+    """An import hidden in a function hides who calls whom; the few that must be there say why just above."""
+    unexplained = []
+    for name, path in project_modules().items():
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                unexplained += [f"{name}:{inner.lineno}" for inner in ast.walk(node)
+                                if isinstance(inner, ast.Import | ast.ImportFrom) and not _explained(lines, inner.lineno)]
+    assert unexplained == []
+
+
+def _explained(lines: list[str], lineno: int) -> bool:
+    """A comment directly above the import, or above the block of imports it belongs to."""
+    for line in reversed(lines[: lineno - 1]):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            return True
+        if stripped and not stripped.startswith(("from ", "import ")):
+            return False
+    return False
+
+
+def test_the_layers_of_the_call_flow_point_down():
+    """Base < casework < line (state machines < questions < holds < offers < endings < the conversations)."""
+    modules = project_modules()
+    order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.callbacks",
+             "voice.line.questions", "voice.line.holds", "voice.line.offers", "voice.line.callback_legs",
+             "voice.line.endings", "voice.line.waiting", "voice.line.intake"]
+    upward = []
+    for name in order:
+        for target in import_edges(name, modules[name], modules):
+            if target in order and order.index(target) > order.index(name):
+                upward.append(f"{name} -> {target}")
+    for name, path in modules.items():
+        if name.startswith("voice.casework") or name in BASE:
+            upward += [f"{name} -> {t}" for t in import_edges(name, path, modules)
+                       if t.startswith(("voice.line", "voice.webhooks", "voice.dashboard", "voice.commands"))]
+    assert upward == []
+
+
+# The shared base: every other part of the app may import these, and they import only each other.
+BASE = {"voice.config", "voice.clock", "voice.db", "voice.models", "voice.redisdb", "voice.tasks", "voice.twilio_rest",
+        "voice.twiml", "voice.phones", "voice.hours", "voice.script", "voice.durations"}
+
+
 def test_nothing_in_the_app_imports_the_workers():
     offenders = {str(path.relative_to(ROOT)): sorted(m for m in imported_modules(path) if m.split(".")[0] == "workers")
                  for path in (ROOT / "voice").rglob("*.py")}

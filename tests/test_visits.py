@@ -16,8 +16,7 @@ from tests.conftest import fresh_app, settings
 from voice import models, tasks
 from voice.casework import visits
 from voice.dashboard.auth import create_user
-from voice.line import callbacks, calls, holds, routing, specialists
-from voice.line import offers as bridge
+from voice.line import callbacks, calls, holds, offers, routing, specialists
 from voice.models import AuditEntry, CallbackRequest, Case, Hold, Visit, VisitMessage
 from workers import visit_texts as visit_jobs
 
@@ -170,7 +169,7 @@ def test_routing_skips_a_specialist_on_a_visit_and_the_board_says_so(world, monk
     hold = Hold(call_id=call.id, language="en", status=holds.WAITING)
     db.add(hold)
     db.commit()
-    chosen = bridge.claim_for_hold(db, r, hold, limit=5)
+    chosen = offers.claim_for_hold(db, r, hold, limit=5)
     assert [s.name for s in chosen] == ["Cy Park"]
     assert routing.lease_holder(r, ana.id) is None  # given back at once
     from voice.dashboard import queries

@@ -11,19 +11,14 @@ from flask import Flask
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings, database, Redis, webhooks, dashboard and CLI."""
+    # The factory imports the app's parts when it is called, as Flask's tutorial does: importing one module of
+    # the package (a worker's job, a script) must not build or import the whole web app.
     from dotenv import find_dotenv, load_dotenv
 
-    from voice import dashboard, db, health, redisdb
-    from voice.casework import retention
-    from voice.commands import provision as provisioning
-    from voice.commands import queue as callbacks_cli
-    from voice.commands import roster as cli
+    from voice import commands, dashboard, db, health, redisdb, webhooks
     from voice.config import ConfigError, load_settings
     from voice.line import routing
     from voice.tasks import on_specialist_freed
-    from voice.webhooks import callback_legs as callbacks
-    from voice.webhooks import intake, sms, status
-    from voice.webhooks import offers as bridge
 
     if test_config is None:
         # The .env of the directory the line runs in (the README's promise), not one found beside the package.
@@ -43,15 +38,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     redisdb.init_app(app)
-    for blueprint in (intake.bp, bridge.bp, status.bp, sms.bp, callbacks.bp):
-        app.register_blueprint(blueprint)
+    webhooks.init_app(app)
     # Someone turning available (ON, or a call ending) is when a waiting caller can be called back.
     routing.specialist_freed.connect(on_specialist_freed)
-    cli.init_app(app)
-    callbacks_cli.init_app(app)
-    provisioning.init_app(app)
+    commands.init_app(app)
     health.init_app(app)
-    retention.init_app(app)
-    # Last: the dashboard exempts every blueprint registered before it (the Twilio webhooks) from CSRF.
-    dashboard.init_app(app)
+    dashboard.init_app(app, exempt=webhooks.BLUEPRINTS)
     return app

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from voice import hours
+from voice import hours, phones
 
 REQUIRED = (
     "TWILIO_ACCOUNT_SID",
@@ -261,8 +261,6 @@ def parse_phones(settings: dict) -> None:
 
 
 def _e164_setting(name: str, value: str, region: str) -> str:
-    from voice import phones
-
     number = phones.to_e164(value, region, strict=False)
     if number is None:
         raise ConfigError(f"setting {name} is not a phone number: {value!r}")

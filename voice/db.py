@@ -6,9 +6,9 @@ import functools
 import select
 from pathlib import Path
 
-import click
+from alembic import command
+from alembic.config import Config
 from flask import Flask, current_app
-from flask.cli import AppGroup
 from sqlalchemy import bindparam, create_engine, event, inspect, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -28,8 +28,6 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the database to `revision` with Alembic."""
-        from alembic import command
-
         command.upgrade(alembic_config(self.url), revision)
 
     def dispose(self) -> None:
@@ -82,8 +80,6 @@ def was_dropped(dbapi_connection) -> bool:
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -151,15 +147,3 @@ def init_app(app: Flask) -> None:
             db.session.rollback()
         db.session.remove()
 
-    app.cli.add_command(db_cli)
-
-
-@click.group("db", cls=AppGroup, help="Database migrations.")
-def db_cli():
-    pass
-
-
-@db_cli.command("upgrade", help="Migrate the database to the newest schema (safe to run on every release).")
-def upgrade_command():
-    current_app.extensions["db"].upgrade()
-    click.echo("database is at the newest schema")

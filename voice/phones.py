@@ -1,5 +1,7 @@
 """Phone numbers: every number that comes in is parsed with `phonenumbers` and kept in E.164.
 
+Every function takes the region numbers are read in (the DEFAULT_REGION setting); this module reads no settings.
+
 Numbers the line will dial (a caller's callback number, a specialist's phone) must also pass the
 toll-fraud policy in `check_callable`: anyone can key a number, and the city pays for the call.
 """
@@ -14,15 +16,13 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
-from voice.config import DEFAULT_REGION
-
 # Ordinary subscriber lines only: premium rate, shared cost, personal (+1 500/533...), pager, UAN,
 # VoIP, toll-free and unclassified numbers can all be billed to the caller's benefit or our loss.
 CALLABLE_TYPES = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE,
                             PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
-def to_e164(raw: str | None, region: str = DEFAULT_REGION, strict: bool = True) -> str | None:
+def to_e164(raw: str | None, region: str, strict: bool = True) -> str | None:
     """The E.164 form of a valid number, or None (blocked, anonymous, malformed, too short).
 
     For reading caller IDs and settings (`strict=False` accepts any possible number, e.g. a test line);
@@ -100,7 +100,7 @@ def _read_back(e164: str | None, region: str) -> phonenumbers.PhoneNumber | None
 
 
 @lru_cache(maxsize=4096)
-def display(e164: str | None, region: str = DEFAULT_REGION) -> str:
+def display(e164: str | None, region: str) -> str:
     """A number as people in the program's region write it."""
     number = _read_back(e164, region)
     if number is None:
@@ -110,7 +110,7 @@ def display(e164: str | None, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
-def masked(e164: str | None, region: str = DEFAULT_REGION) -> str:
+def masked(e164: str | None, region: str) -> str:
     """A number with all but its last four digits hidden, for lists."""
     text = display(e164, region)
     total = sum(ch.isdigit() for ch in text)
@@ -126,7 +126,7 @@ def masked(e164: str | None, region: str = DEFAULT_REGION) -> str:
 
 
 @lru_cache(maxsize=4096)  # said in prompts on every request; parsing a number costs more than the rest of a prompt
-def spoken(e164: str | None, region: str = DEFAULT_REGION) -> str:
+def spoken(e164: str | None, region: str) -> str:
     """Digits grouped for text-to-speech: '9 3 7, 5 5 5, 0 1 2 3'."""
     number = _read_back(e164, region)
     if number is None:

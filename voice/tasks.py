@@ -16,6 +16,9 @@ from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from voice import db as database
+from voice.redisdb import get_redis
+
 log = logging.getLogger("voice.tasks")
 
 QUEUE_NAME = "callbacks"
@@ -132,7 +135,4 @@ def on_specialist_freed(_sender, specialist_id: int, **_extra) -> None:
     """Signal receiver: a specialist may be free, so offer them the oldest waiting caller after the commit."""
     if not has_app_context():
         return
-    from voice import db as database
-    from voice.redisdb import get_redis
-
     dispatch_after_commit(database.session(), get_redis())

@@ -4,9 +4,9 @@ Every call normally ends on a webhook (a status callback, a Dial action). When b
 stay held until their lease runs out (CALL_LEASE_SECONDS, hours). So every minute the sweep asks Twilio for the
 status of each call we think is live and older than RECONCILE_AFTER_SECONDS, and for each that has ended:
 
-- a caller's call (`calls.ended_at` unset): `bridge.call_status`, as its status callback would;
+- a caller's call (`calls.ended_at` unset): `endings.call_status`, as its status callback would;
 - a specialist's offer leg, rung for a held caller (`Keys.offers`, where the winner's stays until its status
-  arrives too): `bridge.offer_status`, which frees them;
+  arrives too): `offers.offer_status`, which frees them;
 - a callback attempt's leg (`attempt_call_sid`) that nothing settled: if the specialist never pressed 1, they are
   freed and the caller goes back in line, place kept; if they had pressed 1, the caller counts as missed
   (`callbacks.caller_missed`, the retry schedule): without the Dial's result we cannot tell whether the two
@@ -27,8 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voice import models, twilio_rest
-from voice.line import callbacks, calls
-from voice.line import offers as bridge
+from voice.line import callbacks, calls, endings, offers
 from voice.models import Call, CallbackRequest, Hold
 from voice.redisdb import Keys
 from voice.tasks import after_commit, dispatch_at, text_caller_after_commit
@@ -86,7 +85,7 @@ def callers(db: Session, r: redis.Redis, config: Mapping, cutoff: datetime) -> i
         if call.ended_at is not None:
             continue  # the status callback arrived while we asked
         calls.record_event(db, call, "call_end_reconciled", status=status)
-        bridge.call_status(db, r, call, {"CallStatus": status})
+        endings.call_status(db, r, call, {"CallStatus": status})
         db.commit()
         settled += 1
     return settled
@@ -114,7 +113,7 @@ def offer_legs(db: Session, r: redis.Redis, config: Mapping, cutoff: datetime) -
             if r.hget(key, specialist) != sid:
                 continue  # its status callback arrived while we asked
             calls.record_event(db, hold.call, "offer_leg_reconciled", specialist_id=int(specialist), status=status)
-            bridge.offer_status(db, r, hold, int(specialist), {"CallStatus": status})
+            offers.offer_status(db, r, hold, int(specialist), {"CallStatus": status})
             db.commit()
             settled += 1
     return settled

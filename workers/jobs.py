@@ -13,11 +13,9 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from voice import create_app, hours, phones, tasks, twilio_rest
 from voice import db as database
-from voice import hours, phones, tasks, twilio_rest
-from voice.casework import visits
-from voice.line import callbacks, calls, holds, routing
-from voice.line import offers as bridge
+from voice.line import callbacks, calls, holds, offers, routing
 from voice.models import CallbackRequest, Hold, Specialist, utcnow
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
@@ -49,8 +47,6 @@ def preload_app() -> Flask:
     """Build the worker's app now (in the parent process, so every forked job inherits it)."""
     global _app
     if _app is None:
-        from voice import create_app
-
         _app = create_app()
     return _app
 
@@ -121,24 +117,24 @@ def ring_for_hold(db, r, hold: Hold) -> int:
     if hold.status != holds.WAITING:
         return 0  # taken (or gone) since this pass read the queue
     outstanding = r.hlen(Keys.offers(hold.id))
-    chosen = bridge.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
+    chosen = offers.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
     if not chosen:
         return 0
-    bridge.offers_made(db, hold, chosen)
+    offers.offers_made(db, hold, chosen)
     placements = {}
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         for specialist in chosen:
-            whisper, status = bridge.offer_urls(hold, specialist.id)
+            whisper, status = offers.offer_urls(hold, specialist.id)
             placements[specialist] = pool.submit(twilio_rest.noting_health, r, twilio_rest.place_call, dict(config),
                                                  specialist.phone, whisper, status, config["RING_TIMEOUT_SECONDS"])
     rung = 0
     for specialist, future in placements.items():
         try:
-            bridge.offer_placed(db, r, hold, specialist, future.result())
+            offers.offer_placed(db, r, hold, specialist, future.result())
             rung += 1
         except TwilioError as error:
             log.warning("could not ring %s for hold %s: %s", specialist.id, hold.id, error)
-            bridge.offer_placed(db, r, hold, specialist, None, error=str(error))
+            offers.offer_placed(db, r, hold, specialist, None, error=str(error))
     db.commit()
     return rung
 
@@ -159,7 +155,7 @@ def offer_callback_request(db, r, request: CallbackRequest) -> int:
         routing.set_idle_queue(r, specialist_id, [], on=False)
         routing.release_specialist(r, specialist_id, holder)
         return 0
-    if visits.skip_if_on_visit(db, r, specialist_id, holder, holder):
+    if offers.skip_if_on_visit(db, r, specialist_id, holder, holder):
         return 0
     if not callbacks.claim_request(db, request, specialist_id):
         # Another worker took this request first: give the specialist back.

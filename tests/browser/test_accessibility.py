@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from tests.browser.conftest import assert_accessible, sign_in
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
-from voice.dashboard.pages import OUTCOME_LABELS
+from voice.dashboard.site import OUTCOME_LABELS
 from voice.line import specialists
 from voice.models import Call, CallbackRequest, CallNote, utcnow
 

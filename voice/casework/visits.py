@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 
 from voice import models, phones, tasks
 from voice.casework import cases
-from voice.line import routing
 from voice.models import Case, Specialist, Visit, VisitMember
 
 SCHEDULED = "scheduled"
@@ -233,21 +232,6 @@ def on_visit_now(db: Session, specialist_id: int, now: datetime | None = None) -
     return db.scalar(select(Visit).join(VisitMember, VisitMember.visit_id == Visit.id)
                      .where(VisitMember.specialist_id == specialist_id, Visit.status == SCHEDULED,
                             Visit.starts_at <= now, Visit.ends_at > now).limit(1))
-
-
-def skip_if_on_visit(db: Session, r: redis.Redis, specialist_id: int, holder: str, tried_for: str) -> bool:
-    """Give back a specialist just claimed for `holder` if they are on a visit; True when they were.
-
-    They stay in the idle queues (they come back when the visit ends) but are marked tried for this caller
-    until then, so the dispatch their release asks for does not claim them for the same caller again.
-    """
-    visit = on_visit_now(db, specialist_id)
-    if visit is None:
-        return False
-    left = max(1, int((visit.ends_at - models.utcnow()).total_seconds()))
-    routing.mark_tried(r, tried_for, specialist_id, seconds=left)
-    routing.release_specialist(r, specialist_id, holder, keep_place=True)
-    return True
 
 
 def on_visit_ids(db: Session, now: datetime | None = None) -> set[int]:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 
 from voice import twilio_rest
@@ -95,7 +95,3 @@ def provision_command(dry_run: bool):
     code = provision(current_app.config, dry_run, out=click.echo)
     if code:
         raise SystemExit(code)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(twilio_cli)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 
 from voice import db as database
@@ -67,8 +67,3 @@ def queue_list():
         state = "being connected" if hold.status == holds.CONNECTING else f"number {holds.position(db, hold)} in line"
         click.echo(f"{state:<18} held {durations.ago(hold.arrived_at):<10} {hold.language:<3} "
                    f"{phones.masked(call.from_number, region):<16} {call.category or '-':<18} {call.caller_name or '-'}")
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(callbacks_cli)
-    app.cli.add_command(queue_cli)

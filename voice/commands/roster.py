@@ -1,18 +1,16 @@
-"""Admin commands: `flask --app voice specialist ...` and `flask --app voice calls export`."""
+"""`flask --app voice specialist add|list|on|off`: the roster of mediation specialists."""
 
 from __future__ import annotations
 
-import sys
-
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from voice import db as database
 from voice import phones
-from voice.line import calls, specialists
-from voice.models import Call, Specialist
+from voice.line import specialists
+from voice.models import Specialist
 from voice.redisdb import get_redis
 
 
@@ -83,19 +81,3 @@ def specialist_on(phone: str):
 @click.argument("phone")
 def specialist_off(phone: str):
     _switch(phone, False)
-
-
-calls_cli = AppGroup("calls", help="The call log.")
-
-
-@calls_cli.command("export")
-def calls_export():
-    """Write the whole call log as CSV to stdout."""
-    db = database.session()
-    rows = db.scalars(select(Call).order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
-    calls.write_csv(rows, sys.stdout)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(specialist_cli)
-    app.cli.add_command(calls_cli)

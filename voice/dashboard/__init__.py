@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Blueprint, Flask, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_login import LoginManager
-from flask_wtf.csrf import CSRFProtect
+
+from voice.dashboard import (
+    auth,
+    board,
+    call_pages,
+    callback_pages,
+    case_pages,
+    errors,
+    report_pages,
+    roster_pages,
+    site,
+)
+from voice.dashboard.extensions import csrf, limiter, login_manager
+
+# Every blueprint of the dashboard; `site` carries the templates and static files the others use.
+PAGES = (site.bp, auth.bp, board.bp, call_pages.bp, case_pages.bp, callback_pages.bp, roster_pages.bp,
+         report_pages.bp)
 
 
 class IdleSessionInterface(SecureCookieSessionInterface):
@@ -28,18 +42,8 @@ class IdleSessionInterface(SecureCookieSessionInterface):
         return super().should_set_cookie(app, session)
 
 
-csrf = CSRFProtect()
-login_manager = LoginManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
-
-
-def init_app(app: Flask) -> None:
-    """Call last in create_app: every blueprint registered before this one is a Twilio webhook."""
-    from voice.commands import accounts as cli
-    from voice.dashboard import auth, errors, pages
-    from voice.dashboard import call_pages as cases
-    from voice.dashboard import case_pages as case_views
-
+def init_app(app: Flask, exempt: Iterable[Blueprint]) -> None:
+    """The dashboard's blueprints, sessions, CSRF and limits; `exempt` (the Twilio webhooks) skip CSRF and limits."""
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
     # Notes per account: enough for a busy shift, not enough for a stuck key or a script to bury a call.
     app.config.setdefault("RATELIMIT_NOTES", "30 per 10 minutes")
@@ -59,7 +63,7 @@ def init_app(app: Flask) -> None:
         RATELIMIT_SWALLOW_ERRORS=True,
     )
     app.session_interface = IdleSessionInterface()
-    webhooks = list(app.blueprints.values())
+    webhooks = tuple(exempt)
     csrf.init_app(app)
     for blueprint in webhooks:
         # Twilio cannot send a CSRF token; these views check Twilio's signature instead, never a cookie.
@@ -75,13 +79,10 @@ def init_app(app: Flask) -> None:
         # Never rate-limit a caller (Twilio is one client for every call), and skip the limiter's per-request work.
         return request.blueprint in webhook_names
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(cases.bp)
-    app.register_blueprint(case_views.bp)
-    app.cli.add_command(cli.user_cli)
+    for blueprint in PAGES:
+        app.register_blueprint(blueprint)
     errors.init_app(app)
 
     @app.get("/")
     def root():
-        return redirect(url_for("pages.board"))
+        return redirect(url_for("board.board"))

@@ -28,7 +28,8 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from voice import db as database
 from voice.config import ACCOUNT_ROLES
-from voice.dashboard import limiter, login_manager, two_factor
+from voice.dashboard import two_factor
+from voice.dashboard.extensions import limiter, login_manager
 from voice.models import AuditEntry, Specialist, User, new_session_token, utcnow
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard")
@@ -212,7 +213,7 @@ def _safe_next(target: str | None) -> str:
     # Only a path on this site, so a crafted link cannot send a coordinator elsewhere after login.
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("pages.board")
+    return url_for("board.board")
 
 
 # --- the second sign-in step ---------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def second_step_view(view):
     def wrapper(*args, **kwargs):
         if current_user.is_authenticated:
             # Signed in already (a reload of the recovery codes page, say): nothing to do here.
-            return redirect(url_for("pages.board"))
+            return redirect(url_for("board.board"))
         user = _half_signed_in()
         if user is None:
             session.pop(_HALF_SIGNED_IN, None)
@@ -294,7 +295,7 @@ def _wrong_code(form: FlaskForm, message: str):
 
 
 def _finish_second_step(user: User) -> str:
-    next_url = session[_HALF_SIGNED_IN].get("next") or url_for("pages.board")
+    next_url = session[_HALF_SIGNED_IN].get("next") or url_for("board.board")
     _sign_in(user)
     return _safe_next(next_url)
 
@@ -429,7 +430,7 @@ def change_password():
             db.commit()
             login_user(Account(user))
             flash("Password changed. You were signed out everywhere else.", "ok")
-            return redirect(url_for("pages.board"))
+            return redirect(url_for("board.board"))
     status = 400 if request.method == "POST" else 200
     return render_template("dashboard/password.html", form=form), status
 

@@ -41,6 +41,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from voice import db as database
 from voice import models, phones
+from voice.casework import calendar_feed as feed
 from voice.casework import cases, visits
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
 from voice.line import callbacks, calls
@@ -51,7 +52,7 @@ from voice.tasks import dispatch_at
 
 T = TypeVar("T")
 
-bp = Blueprint("case_views", __name__, url_prefix="/dashboard")
+bp = Blueprint("case_pages", __name__, url_prefix="/dashboard")
 
 
 class CheckboxesField(SelectMultipleField):
@@ -137,7 +138,7 @@ def case_page(case_id: int):
     case = own_case_or_404(case_id)
     if case.status == cases.MERGED:
         flash(f"Case {case.id} was merged into this one.", "ok")
-        return redirect(url_for("case_views.case_page", case_id=cases.resolve(database.session(), case).id))
+        return redirect(url_for("case_pages.case_page", case_id=cases.resolve(database.session(), case).id))
     audit("view_case", f"case:{case.id}")
     database.session().commit()
     return render_case(case)
@@ -190,7 +191,7 @@ def case_timeline(db, case: Case, case_calls: list[Call]) -> list[tuple]:
 
 
 def _case_url(case_id: int) -> str:
-    return url_for("case_views.case_page", case_id=case_id)
+    return url_for("case_pages.case_page", case_id=case_id)
 
 
 def _sentence(error: Exception) -> str:
@@ -233,7 +234,7 @@ def merge(case_id: int):
 def split(call_id: int):
     db = database.session()
     call = db.get(Call, call_id) or abort(404)
-    back = _case_url(call.case_id) if call.case_id else url_for("pages.call_log")
+    back = _case_url(call.case_id) if call.case_id else url_for("call_pages.call_log")
     with refused_on(cases.CaseError, back, say=_sentence):
         case = cases.split_call(db, call, current_user.id)
     return record_change("split_call", f"call:{call.id} to case:{case.id}",
@@ -313,7 +314,7 @@ def schedule_visit(case_id: int):
 
 
 def _visit_url(visit_id: int) -> str:
-    return url_for("case_views.visit_page", visit_id=visit_id)
+    return url_for("case_pages.visit_page", visit_id=visit_id)
 
 
 def own_visit_or_404(visit_id: int) -> Visit:
@@ -421,7 +422,7 @@ def _may_manage_feed(specialist_id: int) -> Specialist:
 @login_required
 def calendar_page(specialist_id: int):
     specialist = _may_manage_feed(specialist_id)
-    url = (current_app.config["PUBLIC_BASE_URL"] + url_for("case_views.calendar_feed", token=specialist.calendar_token)
+    url = (current_app.config["PUBLIC_BASE_URL"] + url_for("case_pages.calendar_feed", token=specialist.calendar_token)
            if specialist.calendar_token else None)
     upcoming = visits.of_specialist(database.session(), specialist.id, models.utcnow() - timedelta(days=1))
     return render_template("dashboard/calendar.html", specialist=specialist, url=url, upcoming=upcoming)
@@ -438,14 +439,12 @@ def calendar_token(specialist_id: int):
     db.commit()
     flash("The calendar link is turned off." if revoke else
           "A new calendar link is ready; any older link stopped working.", "ok")
-    return redirect(url_for("case_views.calendar_page", specialist_id=specialist.id))
+    return redirect(url_for("case_pages.calendar_page", specialist_id=specialist.id))
 
 
 @bp.get("/feeds/<token>.ics")
 def calendar_feed(token: str):
     """A specialist's visits as iCalendar, at a secret URL (calendar apps cannot sign in)."""
-    from voice.casework import calendar_feed as feed
-
     db = database.session()
     specialist = db.scalar(select(Specialist).where(Specialist.calendar_token == token)) if len(token) >= 20 else None
     if specialist is None:

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
+from flask import current_app
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -81,8 +82,6 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
 
 def line_hours(zone: str) -> dict:
     """The program's hours for the board: open now or not, until or from when, and the next holiday."""
-    from flask import current_app
-
     open_hours = current_app.config["OPEN_HOURS"]
     now = utcnow()
     today = datetime.now(ZoneInfo(zone)).date()

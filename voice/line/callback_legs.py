@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import phones
-from voice.line import callbacks, calls, routing
-from voice.line import offers as bridge
+from voice.line import callbacks, calls, offers, routing
 from voice.models import CallbackRequest
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
@@ -29,9 +28,9 @@ def whisper(db: Session, r: redis.Redis, request: CallbackRequest | None, specia
     # They are listening now: keep them held for this callback while they decide.
     routing.extend_lease(r, specialist_id, routing.callback_holder(request.id),
                          current_app.config["RING_LEASE_SECONDS"])
-    summary = bridge.case_summary(request.call, waited=callbacks.minutes_ago(request))
+    summary = offers.case_summary(request.call, waited=callbacks.minutes_ago(request))
     answer_url = webhook_url("/voice/callback/answer", request=request.id, specialist=specialist_id, repeat=repeat)
-    return bridge.whisper_twiml(
+    return offers.whisper_twiml(
         f"Callback request. {summary} Press 1 to call them now. Press 2 to pass.", answer_url
     )
 
@@ -141,7 +140,7 @@ def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, spe
         return
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
-    # On the timeline before they are freed below, as for a held caller's offer (bridge.offer_status).
+    # On the timeline before they are freed below, as for a held caller's offer (offers.offer_status).
     calls.flush_with_events(db)
     if callbacks.is_attempt(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")

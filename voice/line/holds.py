@@ -16,22 +16,16 @@ queue of one) is not used. The states, and the one function that makes each move
 from __future__ import annotations
 
 import math
-import re
 from datetime import timedelta
 from statistics import median
 
 import redis
-from flask import current_app
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload
-from twilio.twiml.voice_response import VoiceResponse
 
-from voice import hours, tasks
+from voice import tasks
 from voice.line import calls, routing
 from voice.models import Call, CallbackRequest, Hold, utcnow
-from voice.redisdb import Keys
-from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS
-from voice.twiml import hangup, say, webhook_url
 
 WAITING = "waiting"
 CONNECTING = "connecting"
@@ -99,16 +93,6 @@ def queue_name(call: Call) -> str:
     return f"ml-{call.call_sid}"[:64]
 
 
-def enqueue(db: Session, call: Call, hold: Hold) -> str:
-    """TwiML that puts the caller in their queue; the wait URL does the talking while they hold."""
-    # https://www.twilio.com/docs/voice/twiml/enqueue
-    response = VoiceResponse()
-    response.enqueue(queue_name(call), action=webhook_url("/voice/hold/left", hold=hold.id), method="POST",
-                     wait_url=webhook_url("/voice/hold/wait", hold=hold.id), wait_url_method="POST")
-    calls.record_event(db, call, "hold_enqueued", hold_id=hold.id)
-    return str(response)
-
-
 def waiting_holds(db: Session) -> list[Hold]:
     """Callers in line that no specialist has taken yet, longest waiting first."""
     return list(db.scalars(select(Hold).where(Hold.status == WAITING).order_by(Hold.arrived_at, Hold.id)))
@@ -139,8 +123,8 @@ def release_claim(db: Session, hold: Hold, why: str) -> None:
         hold.specialist_id = None
 
 
-def caller_connected(db: Session, hold: Hold) -> str:
-    """Twilio dequeued the caller into the specialist's call (the <Queue url>): they are talking now."""
+def connect(db: Session, hold: Hold) -> None:
+    """Twilio put the caller through to the specialist who took them: they are talking now."""
     call = hold.call
     if hold.status == CONNECTING:
         now = utcnow()
@@ -150,8 +134,6 @@ def caller_connected(db: Session, hold: Hold) -> str:
         call.connected_at = call.connected_at or now
         calls.set_outcome(db, call, calls.BRIDGED)
         calls.record_event(db, call, "specialist_connected", specialist_id=hold.specialist_id, hold_id=hold.id)
-    # Nothing to say: the caller heard "Connecting you with a specialist"; every word here delays the bridge.
-    return str(VoiceResponse())
 
 
 def leave(db: Session, hold: Hold, reason: str) -> None:
@@ -167,153 +149,6 @@ def finish(db: Session, hold: Hold) -> None:
     if hold.status == CONNECTED:
         hold.status = DONE
         hold.ended_at = utcnow()
-
-
-# --- what the caller hears while holding --------------------------------------------------------------
-
-
-def not_waiting(hold: Hold | None) -> str | None:
-    """For a caller no longer simply waiting: out of the queue, or a breath of silence while a specialist
-    who took them is being connected (no words to cut off). None while they wait."""
-    response = VoiceResponse()
-    if hold is None or hold.status not in WAITING_STATUSES:
-        response.leave()
-        return str(response)
-    if hold.status == CONNECTING:
-        response.pause(length=2)
-        return str(response)
-    return None
-
-
-def wait(db: Session, r: redis.Redis, hold: Hold | None, queue_seconds: int) -> str:
-    """The wait URL: Twilio asks for it when the caller joins the queue and again after each document."""
-    if (early := not_waiting(hold)) is not None:
-        return early
-    response = VoiceResponse()
-    first = hold.enqueued_at is None
-    if first:
-        hold.enqueued_at = utcnow()
-    if not hours.line_open(current_app.config):
-        hold.leave_reason = "closing"
-        calls.record_event(db, hold.call, "hold_closing", hold_id=hold.id)
-        response.leave()
-        return str(response)
-    return next_wait_document(db, r, hold, response, first=first, queue_seconds=queue_seconds)
-
-
-def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceResponse, first: bool = False,
-                       queue_seconds: int = 0) -> str:
-    """The next thing a held caller hears: their place in line, one question, or music (each interruptible)."""
-    from voice.line import intake
-
-    call = hold.call
-    language = call.language
-    # Ringing, or about to be: a free specialist is being offered this caller as we speak (asked only when
-    # it decides the first words; later documents go by the questions left).
-    ringing = first and (bool(r.hlen(Keys.offers(hold.id))) or routing.free_count(r, hold.language) > 0)
-    asked = set(filter(None, (hold.asked or "").split(",")))
-    # Not what they already answered (a program may ask the name on the short path, before the bridge).
-    following = next((name for name in WAITING_QUESTIONS
-                      if name not in asked and not intake.already_answered(call, name)), None)
-    if ringing:
-        say(response, MESSAGES["connecting"][language], language)
-    elif first or following is None or hold.last_announced_at is None:
-        # Their place when they join (or once the phones rung for them stop), then once per piece of music
-        # (30-60 s) once the questions are done.
-        place = position(db, hold)
-        say(response, MESSAGES["busy" if hold.last_announced_at is None else "position"][language].format(
-            position=place, minutes=wait_minutes(db, r, hold, place)), language)
-        hold.last_announced_at = utcnow()
-        if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
-            say(response, MESSAGES["long_wait"][language], language)
-    if following is not None and not ringing:
-        hold.asked = ",".join([*asked, following])
-        step_name = intake.step_for(call, following)
-        action = webhook_url("/voice/hold/answer", hold=hold.id, step=step_name)
-        intake.question(call, step_name, 1, action, response)
-        return str(response)
-    # Music, with the keys live: 2 for a call back, 0 for dispatch. Silence falls through to the next document.
-    gather = response.gather(input="dtmf", num_digits=1, timeout=1, action=webhook_url("/voice/hold/key", hold=hold.id),
-                             method="POST")
-    gather.play(current_app.config["HOLD_MUSIC_URL"])
-    return str(response)
-
-
-def answer(db: Session, r: redis.Redis, hold: Hold | None, step_name: str, digits: str, speech: str) -> str:
-    """A held caller answered a question (or pressed 2 or 0 instead)."""
-    from voice.line import intake
-
-    if (early := not_waiting(hold)) is not None:
-        return early
-    response = VoiceResponse()
-    call = hold.call
-    digits, speech = intake.clean_input(digits, speech)
-    key = digits.rstrip("#")
-    if key in (DISPATCH_KEY, CALLBACK_KEY):
-        return leave_for(db, hold, "dispatch" if key == DISPATCH_KEY else "callback", response)
-    step = STEPS.get(step_name)
-    value = intake.interpret(step, call, digits, speech) if step is not None and step_name in WAITING_STEP_NAMES else None
-    calls.record_event(db, call, "hold_answer", step=step_name, digits=digits or None, speech=speech or None,
-                       understood=value is not None)
-    if value is not None:
-        intake.store_answer(call, step_name, value)
-    return next_wait_document(db, r, hold, response)
-
-
-WAITING_STEP_NAMES = {*WAITING_QUESTIONS, "callback_number_new"}
-
-
-def key_pressed(db: Session, r: redis.Redis, hold: Hold | None, digits: str) -> str:
-    """A key pressed over the hold music."""
-    if (early := not_waiting(hold)) is not None:
-        return early
-    response = VoiceResponse()
-    key = re.sub(r"[^0-9*#]", "", digits or "")[:1]
-    if key in (DISPATCH_KEY, CALLBACK_KEY):
-        return leave_for(db, hold, "dispatch" if key == DISPATCH_KEY else "callback", response)
-    return next_wait_document(db, r, hold, response)
-
-
-def leave_for(db: Session, hold: Hold, reason: str, response: VoiceResponse) -> str:
-    """Take the caller out of the queue; the Enqueue action then sends them on (see `left`)."""
-    hold.leave_reason = reason
-    calls.record_event(db, hold.call, "hold_key", hold_id=hold.id, reason=reason)
-    response.leave()
-    return str(response)
-
-
-def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
-    """The Enqueue action: the caller is out of the queue. Say goodbye, or send them where they asked."""
-    from voice.line import intake
-    from voice.line import offers as bridge
-
-    result = form.get("QueueResult", "")
-    response = VoiceResponse()
-    if hold is None:
-        return hangup()
-    call = hold.call
-    calls.record_event(db, call, "hold_result", hold_id=hold.id, result=result, seconds=form.get("QueueTime"))
-    if result == "bridged":
-        finish(db, hold)
-        return intake.finished(call)
-    if result in ("hangup", "redirected", "redirected-from-bridged"):
-        # Twilio runs the redirect's own TwiML (a transfer), and a caller who hung up hears nothing.
-        if result == "hangup":
-            leave(db, hold, "hangup")
-            bridge.cancel_offers(db, r, hold)
-        return str(response)
-    reason = hold.leave_reason if result == "leave" else None
-    if reason in ("callback", "closing"):
-        leave(db, hold, reason)
-        call.wants_callback = reason == "callback"
-        bridge.cancel_offers(db, r, hold)
-        if reason == "closing":
-            say(response, MESSAGES["closing"][call.language], call.language)
-        return intake.next_callback_question(db, r, call, response=response)
-    # Dispatch asked for, or the queue failed (queue-full, error, a fault in the wait URL): a person decides.
-    bridge.cancel_offers(db, r, hold)
-    return intake.escalate(db, call, reason="caller asked for dispatch" if reason == "dispatch"
-                           else f"hold ended: {result or 'unknown'}")
 
 
 # --- place in line and the wait ---------------------------------------------------------------------------

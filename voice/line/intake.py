@@ -1,207 +1,51 @@
-"""The intake IVR as plain functions: a call's state and the caller's input in, the next TwiML out.
-
-Every caller takes the short path (greeting with the safety question, then the kind of problem); then they
-wait on hold while free specialists are rung (`voice.holds`), or, when nobody is on or the line is closed,
-answer the callback questions and are called back (`voice.callbacks`). The key 0 reaches dispatch from any
-prompt, and danger is the first question after the language.
+"""The intake, the caller's first conversation: greeting and safety, the kind of problem, then on hold
+for a specialist (`waiting`) or, when nobody is on or the line is closed, the callback questions
+(`endings`). The key 0 reaches dispatch from any prompt, and danger is the first question after the
+language. Plain functions: a call's state and the caller's input in, the next TwiML out.
 """
 
 from __future__ import annotations
-
-import re
 
 import redis
 from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import hours, phones, script
-from voice.casework import cases
-from voice.line import calls, holds, routing
+from voice import hours, script
+from voice.line import calls, endings, holds, questions, routing, waiting
 from voice.models import Call
-from voice.script import (
-    CALLBACK_QUESTIONS,
-    CATEGORIES,
-    DISPATCH_KEY,
-    MESSAGES,
-    NOT_ALLOWED,
-    SAFETY_QUESTION,
-    SPANISH_KEY,
-    STEPS,
-    WINDOWS,
-    Step,
-)
-from voice.twiml import SPEECH_LANGUAGE, dial_dispatch, hangup, say, webhook_url
-
-TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
-
-
-def fill(text: str, call: Call | None = None, **extra: str) -> str:
-    config = current_app.config
-    values = {
-        "program": config["PROGRAM_NAME"],
-        "program_es": config["PROGRAM_NAME_ES"],
-        # Prompts end the sentence themselves ("We are open {hours}."): no "p.m.." twice.
-        "hours": (config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"]).rstrip("."),
-    }
-    if "{line}" in text:
-        values["line"] = phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
-    values.update(extra)
-    return text.format(**values)
-
-
-def usable_caller_id(call: Call) -> str | None:
-    """The caller ID, if the line may call it back (a 911 transfer may show dispatch's own number)."""
-    config = current_app.config
-    number = phones.callable_number(call.from_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    if number in {config["DISPATCH_TRANSFER_NUMBER"], config["TWILIO_PHONE_NUMBER"]}:
-        return None
-    return number
+from voice.script import MESSAGES, STEPS
+from voice.twiml import say
 
 
 def begin(db: Session, call_sid: str, from_number: str, to_number: str) -> str:
     """The first answer to a new call: log it and greet."""
     call = calls.start_call(db, call_sid, from_number, to_number)
     if call.step is None:
-        return finished(call)
-    return str(ask(call, call.step, attempt=1))
-
-
-def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> VoiceResponse:
-    """A <Gather> for one question, with the step's input kinds, timeouts and speech hints."""
-    args = {"input": step.input, "action": action, "method": "POST", "timeout": step.timeout,
-            "action_on_empty_result": True}
-    if step.num_digits:
-        args["num_digits"] = step.num_digits
-    if step.finish_on_key:
-        args["finish_on_key"] = step.finish_on_key
-    if "speech" in step.input:
-        args["language"] = SPEECH_LANGUAGE[call.language]
-        args["speech_timeout"] = "auto"
-        if step.hints.get(call.language):
-            args["hints"] = step.hints[call.language]
-    return node.gather(**args)
-
-
-def step_for(call: Call, step_name: str) -> str:
-    if step_name == "callback_number" and usable_caller_id(call) is None:
-        return "callback_number_new"
-    return step_name
-
-
-def question(call: Call, step_name: str, attempt: int, action: str, response: VoiceResponse,
-             retry: dict[str, str] | None = None) -> VoiceResponse:
-    """Add one question to `response`: the Gather and its words (retry wording after a miss)."""
-    step = STEPS[step_name]
-    gather = gather_for(call, step, action, response)
-    if attempt > 1:
-        say(gather, (retry or step.retry)[call.language], call.language)
-    if step_name == "greeting":
-        # Both languages are offered before we know which one the caller speaks; danger comes straight after.
-        say(gather, fill(step.prompt["en"]), "en")
-        say(gather, step.prompt["es"], "es")
-        say(gather, SAFETY_QUESTION["en"], "en")
-    else:
-        prompt = step.prompt[call.language]
-        # Parsing the caller ID is only worth it for the one prompt that says it.
-        number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"]) if "{number}" in prompt else ""
-        say(gather, fill(prompt, call, number=number), call.language)
-    return response
-
-
-def ask(call: Call, step_name: str, attempt: int, response: VoiceResponse | None = None,
-        retry: dict[str, str] | None = None) -> VoiceResponse:
-    """TwiML that asks one question of the intake; silence comes back to the same step as the next attempt."""
-    step_name = step_for(call, step_name)
-    call.step = step_name
-    response = response or VoiceResponse()
-    action = webhook_url(f"/voice/intake/{step_name}", call=call.call_sid, attempt=attempt)
-    question(call, step_name, attempt, action, response, retry=retry)
-    # If Twilio ever falls through the Gather, the same step hears it as silence.
-    response.redirect(action, method="POST")
-    return response
-
-
-def clean_input(digits: str, speech: str) -> tuple[str, str]:
-    return re.sub(r"[^0-9*#]", "", digits or "")[:32], calls.clean_text(speech, 2000) or ""
+        return questions.finished(call)
+    return str(questions.ask(call, call.step, attempt=1))
 
 
 def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int, digits: str, speech: str) -> str:
     """Take the caller's answer to `step_name`, store it, and return what they hear next."""
     if call.step is None:
-        return finished(call)
+        return questions.finished(call)
     if step_name not in STEPS:
         step_name = call.step
     step = STEPS[step_name]
-    digits, speech = clean_input(digits, speech)
-    value = interpret(step, call, digits, speech)
+    digits, speech = questions.clean_input(digits, speech)
+    value = questions.interpret(step, call, digits, speech)
     calls.record_event(db, call, "intake_answer", step=step_name, attempt=attempt, digits=digits or None,
                        speech=speech or None, understood=value is not None)
     if value == "dispatch":
-        return escalate(db, call, reason="caller asked for dispatch")
+        return endings.escalate(db, call, reason="caller asked for dispatch")
     if value is None:
         # A specialist already took them while they answer the short path: no second try, go on.
         if attempt < step.tries and not (step_name in script.SHORT_PATH and holds.specialist_waiting(db, call)):
-            return str(ask(call, step_name, attempt + 1, retry=refusal_words(step_name, digits)))
-        value = default_for(call, step_name)
+            return str(questions.ask(call, step_name, attempt + 1, retry=questions.refusal_words(step_name, digits)))
+        value = questions.default_for(call, step_name)
         calls.record_event(db, call, "intake_default", step=step_name, value=value)
     return apply(db, r, call, step_name, value)
-
-
-def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
-    """What the caller meant, as the value stored for this step; None if silent or invalid."""
-    config = current_app.config
-    key = digits.rstrip("#")
-    if key == DISPATCH_KEY:
-        return "dispatch"
-    if step.name in ("greeting", "safety"):
-        if step.name == "greeting" and (key == SPANISH_KEY or (not key and re.search(r"espa|spanish", speech.lower()))):
-            return "spanish"
-        if not key and speech:
-            words = re.findall(r"\w+", speech.lower())
-            choices = step.spoken_choices.get(call.language, {})
-            keys = {choices[w] for w in words if w in choices}
-            # "no, yes" or anything unclear counts as not understood and is asked again.
-            key = keys.pop() if len(keys) == 1 else ""
-            if key == DISPATCH_KEY:
-                return "dispatch"
-        return {"1": "danger", "2": "safe"}.get(key[:1])
-    if step.name == "category":
-        choice = CATEGORIES.get(key[:1])
-        return choice[0] if choice else None
-    if step.name in TEXT_LIMITS:
-        return calls.clean_text(speech, TEXT_LIMITS[step.name])
-    if step.name in ("callback_number", "callback_number_new"):
-        if step.name == "callback_number" and key == "1":
-            return usable_caller_id(call)
-        if len(key) < 10:
-            return None
-        return phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    if step.name == "window":
-        choice = WINDOWS.get(key[:1])
-        return choice[0] if choice else None
-    return None
-
-
-def refusal_words(step_name: str, digits: str) -> dict[str, str] | None:
-    """A keyed number that is a real number the line will not call (abroad, premium) gets its own words."""
-    if step_name not in ("callback_number", "callback_number_new") or len(digits.rstrip("#")) < 10:
-        return None
-    config = current_app.config
-    check = phones.check_callable(digits.rstrip("#"), config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    return NOT_ALLOWED if check.refusal in (phones.Refusal.COUNTRY, phones.Refusal.KIND) else None
-
-
-def default_for(call: Call, step_name: str) -> str | None:
-    """What a caller who never answers gets, so no one is trapped and everyone ends somewhere useful."""
-    return {
-        # Safety first: if we cannot confirm everyone is safe, a dispatcher decides.
-        "greeting": "no_answer",
-        "safety": "no_answer",
-        "category": "other",
-        "callback_number": usable_caller_id(call),
-        "window": "asap",
-    }.get(step_name)
 
 
 def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | None) -> str:
@@ -209,40 +53,26 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
     if step_name in ("greeting", "safety"):
         if value == "spanish":
             call.language = "es"
-            return str(ask(call, "safety", attempt=1))
+            return str(questions.ask(call, "safety", attempt=1))
         if value in {"danger", "no_answer"}:
-            return escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
+            return endings.escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
         return after_safety(db, r, call)
     if step_name in script.SHORT_PATH:
         if step_name == "category":
             call.category = value
         else:
-            store_answer(call, step_name, value)
+            questions.store_answer(call, step_name, value)
         return next_short_step(db, r, call, after=step_name)
-    store_answer(call, step_name, value)
-    return next_callback_question(db, r, call, after=step_name)
+    questions.store_answer(call, step_name, value)
+    return endings.next_callback_question(db, r, call, after=step_name)
 
 
 def next_short_step(db: Session, r: redis.Redis, call: Call, after: str) -> str:
     """The next question of the short path (SHORT_PATH in voice/script.py); after the last, hold or call back."""
     following = script.SHORT_PATH[script.SHORT_PATH.index(after) + 1:]
     if following:
-        return str(ask(call, following[0], attempt=1))
+        return str(questions.ask(call, following[0], attempt=1))
     return after_short_path(db, r, call)
-
-
-def store_answer(call: Call, step_name: str, value: str | None) -> None:
-    if step_name == "name":
-        call.caller_name = value
-    elif step_name == "location":
-        call.location = value
-        cases.note_location(call)
-    elif step_name in {"callback_number", "callback_number_new"}:
-        call.callback_number = value
-    elif step_name == "description":
-        call.description = value
-    elif step_name == "window":
-        call.callback_window = value
 
 
 def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
@@ -251,8 +81,8 @@ def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
         call.step = "closed"
         calls.record_event(db, call, "line_closed")
         response = VoiceResponse()
-        say(response, fill(MESSAGES["closed"][call.language], call), call.language)
-        return next_callback_question(db, r, call, response=response)
+        say(response, questions.fill(MESSAGES["closed"][call.language], call), call.language)
+        return endings.next_callback_question(db, r, call, response=response)
     if routing.on_count(r, call.language) > 0:
         holds.join(db, r, call)
     return next_short_step(db, r, call, after="greeting")
@@ -263,65 +93,10 @@ def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
     hold = holds.hold_of(db, call)
     if hold is not None and hold.status in holds.WAITING_STATUSES:
         call.step = None
-        return holds.enqueue(db, call, hold)
+        return waiting.enqueue(db, call, hold)
     response = VoiceResponse()
     say(response, MESSAGES["nobody_on"][call.language], call.language)
     calls.record_event(db, call, "no_specialist_on", language=call.language)
-    return next_callback_question(db, r, call, response=response)
+    return endings.next_callback_question(db, r, call, response=response)
 
 
-def next_callback_question(db: Session, r: redis.Redis, call: Call, after: str | None = None,
-                           response: VoiceResponse | None = None) -> str:
-    """Ask the next callback question the caller has not answered yet; after the last, queue the callback."""
-    from voice.line import offers as bridge  # the callback offer lives with the other ways a caller ends
-
-    names = list(CALLBACK_QUESTIONS)
-    start = 0
-    if after is not None:
-        after = "callback_number" if after == "callback_number_new" else after
-        start = names.index(after) + 1 if after in names else len(names)
-    for name in names[start:]:
-        if not already_answered(call, name):
-            return str(ask(call, name, attempt=1, response=response))
-    return bridge.offer_callback(db, r, call, reason=callback_reason(db, call), response=response)
-
-
-def already_answered(call: Call, step_name: str) -> bool:
-    value = {"name": call.caller_name, "location": call.location, "callback_number": call.callback_number,
-             "description": call.description, "window": call.callback_window}.get(step_name)
-    return value is not None
-
-
-def callback_reason(db: Session, call: Call) -> str:
-    hold = holds.hold_of(db, call)
-    if hold is not None and hold.leave_reason == "closing":
-        return "line closed while they held"
-    if hold is not None and hold.leave_reason:
-        return "caller asked to be called back"
-    if call.step == "closed" or not hours.line_open(current_app.config):
-        return "line closed"
-    return "no specialist on"
-
-
-def escalate(db: Session, call: Call, reason: str) -> str:
-    """Straight back to 911 dispatch."""
-    call.step = None
-    calls.set_outcome(db, call, calls.ESCALATED, reason=reason)
-    hold = holds.hold_of(db, call)
-    if hold is not None:
-        holds.leave(db, hold, "dispatch")
-    response = VoiceResponse()
-    key = "escalate_no_answer" if reason == "no answer to the safety question" else "escalate"
-    say(response, MESSAGES[key][call.language], call.language)
-    dial_dispatch(response, call.language, caller_id=caller_number(call))
-    return str(response)
-
-
-def caller_number(call: Call) -> str | None:
-    """Dispatch should see the caller's own number, as on the original 911 call."""
-    return phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"])
-
-
-def finished(call: Call) -> str:
-    """A late or repeated request for a call whose intake is over: end politely, change nothing."""
-    return hangup(fill(MESSAGES["after_bridge"][call.language], call), call.language)

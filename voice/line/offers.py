@@ -17,15 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import hours, phones, script, tasks, twilio_rest
+from voice import script, tasks
 from voice.casework import cases, visits
-from voice.line import callbacks, calls, holds, routing
+from voice.line import calls, holds, routing
 from voice.models import Call, Hold, Specialist, utcnow
 from voice.redisdb import Keys
-from voice.script import CATEGORY_LABELS, MESSAGES
-from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
+from voice.script import CATEGORY_LABELS
+from voice.tasks import dispatch_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
-from voice.twiml import dial_dispatch, hangup, say, webhook_url
+from voice.twiml import hangup, say, webhook_url
 
 # How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem,
 # and how long an accepting specialist waits for the caller to reach their queue.
@@ -53,11 +53,26 @@ def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[
             routing.set_idle_queue(r, specialist_id, [], on=False)
             routing.release_specialist(r, specialist_id, holder, keep_place=True)
             continue
-        if visits.skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
+        if skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
         chosen.append(specialist)
     return chosen
+
+
+def skip_if_on_visit(db: Session, r: redis.Redis, specialist_id: int, holder: str, tried_for: str) -> bool:
+    """Give back a specialist just claimed for `holder` if they are on a visit; True when they were.
+
+    They stay in the idle queues (they come back when the visit ends) but are marked tried for this caller
+    until then, so the dispatch their release asks for does not claim them for the same caller again.
+    """
+    visit = visits.on_visit_now(db, specialist_id)
+    if visit is None:
+        return False
+    left = max(1, int((visit.ends_at - utcnow()).total_seconds()))
+    routing.mark_tried(r, tried_for, specialist_id, seconds=left)
+    routing.release_specialist(r, specialist_id, holder, keep_place=True)
+    return True
 
 
 def offer_urls(hold: Hold, specialist_id: int) -> tuple[str, str]:
@@ -264,98 +279,4 @@ def whisper_twiml(summary: str, answer_url: str) -> str:
     say(gather, summary, "en")
     say(response, "No answer. We will offer the call to someone else.", "en")
     response.hangup()
-    return str(response)
-
-
-def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str, response: VoiceResponse | None = None) -> str:
-    """Nobody can take the call now: save the request and tell the caller who will call, from where, and when."""
-    config = current_app.config
-    call.step = None
-    opening = hours.next_opening_after(config, utcnow())
-    request = callbacks.queue_callback(db, call, reason=reason, timezone=config["TIMEZONE"], not_before=opening)
-    # Only once the request is committed may a worker act on it; nothing here waits on Twilio's REST API.
-    if request.status == callbacks.SCHEDULED:
-        after_commit(db, dispatch_at, r, request.due_at)
-    else:
-        dispatch_after_commit(db, r)
-    if request.callback_number:
-        text_caller_after_commit(db, r, request.id, "confirm")
-    response = response or VoiceResponse()
-    if call.callback_number:
-        text = MESSAGES["callback_queued"][call.language].format(
-            number=phones.spoken(call.callback_number, config["DEFAULT_REGION"]),
-            line=phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]),
-            eta=callbacks.wait_phrase(db, r, request, call.language),
-            program=config["PROGRAM_NAME"],
-            program_es=config["PROGRAM_NAME_ES"],
-        )
-        say(response, text, call.language)
-        response.hangup()
-        return str(response)
-    # No number to call back: take a message so a specialist can still follow up.
-    say(response, MESSAGES["record_message"][call.language], call.language)
-    response.record(
-        action=webhook_url("/voice/recorded", call=call.call_sid),
-        method="POST",
-        max_length=120,
-        play_beep=True,
-        timeout=5,
-    )
-    say(response, MESSAGES["message_saved"][call.language], call.language)
-    response.hangup()
-    return str(response)
-
-
-def message_recorded(db: Session, call: Call, form: dict) -> str:
-    """Keep the caller's message with the call so the coordinator can play it and follow up."""
-    recording_sid = (form.get("RecordingSid") or "")[:64] or None
-    if recording_sid:
-        call.recording_sid = recording_sid
-        call.recording_url = (form.get("RecordingUrl") or "")[:500] or None
-    calls.record_event(
-        db, call, "message_recorded", recording_sid=recording_sid, duration=form.get("RecordingDuration")
-    )
-    return hangup(MESSAGES["message_saved"][call.language], call.language)
-
-
-def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
-    """The caller's call ended: stamp it, settle an unfinished call as abandoned, stop offers still ringing."""
-    status = form.get("CallStatus", "")
-    if status not in TERMINAL_STATUSES:
-        calls.record_event(db, call, "call_status", status=status)
-        return
-    calls.end_call(db, call, duration=form.get("CallDuration"))
-    hold = holds.hold_of(db, call)
-    if hold is not None:
-        if hold.status in holds.WAITING_STATUSES:
-            holds.leave(db, hold, "hangup")
-            cancel_offers(db, r, hold)
-        else:
-            holds.finish(db, hold)
-
-
-def request_transfer(db: Session, call: Call, by: str) -> None:
-    """A specialist sends the caller on a live call back to 911 dispatch: a REST update of the caller's call.
-
-    Raises TwilioError when Twilio cannot be reached or refuses (the call is over); nothing is changed then.
-    """
-    config = current_app.config
-    # https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource: the caller's call leaves the
-    # specialist's bridge (whose <Dial> then ends) and runs /voice/transfer.
-    twilio_rest.redirect_call(config, call.call_sid, webhook_url("/voice/transfer", call=call.call_sid))
-    calls.record_event(db, call, "transfer_requested", by=by)
-
-
-def transfer_twiml(db: Session, call: Call) -> str:
-    """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID."""
-    from voice.line import intake
-
-    calls.set_outcome(db, call, calls.ESCALATED, reason="transferred to dispatch by the specialist")
-    calls.record_event(db, call, "transferred_to_dispatch")
-    hold = holds.hold_of(db, call)
-    if hold is not None:
-        holds.finish(db, hold)
-    response = VoiceResponse()
-    say(response, MESSAGES["escalate"][call.language], call.language)
-    dial_dispatch(response, call.language, caller_id=intake.caller_number(call))
     return str(response)

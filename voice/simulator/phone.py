@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
+import requests
 from defusedxml.ElementTree import ParseError, fromstring
 from twilio.request_validator import RequestValidator
 
@@ -101,16 +102,12 @@ class HttpTransport:
     """Sends requests over HTTP to a running instance; `target` replaces the public base URL when set."""
 
     def __init__(self, public_base_url: str, target: str | None = None, timeout: float = TWILIO_TIMEOUT_SECONDS):
-        import requests
-
         self.public = public_base_url.rstrip("/")
         self.target = (target or public_base_url).rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
 
     def post(self, url: str, data: dict, headers: dict) -> tuple[int, str, str]:
-        import requests
-
         if url.startswith(self.public):
             url = self.target + url[len(self.public):]
         try:

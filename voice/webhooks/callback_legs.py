@@ -8,9 +8,8 @@ from voice import db as database
 from voice.line import callback_legs
 from voice.models import CallbackRequest
 from voice.redisdb import get_redis
+from voice.webhooks.answers import attempt_arg, empty_twiml, hangup_twiml, specialist_arg
 from voice.webhooks.guard import twilio_webhook
-from voice.webhooks.intake import attempt_arg, hangup_twiml, specialist_arg
-from voice.webhooks.status import empty_twiml
 
 bp = Blueprint("callback_legs", __name__, url_prefix="/voice/callback")
 

@@ -1,25 +1,20 @@
-"""Call status callbacks: the end of a caller's call, or of a specialist's leg."""
+"""The caller's call status callback: the end of their call, whatever part of the line they were in."""
 
 from __future__ import annotations
 
 from flask import Blueprint, request
-from twilio.twiml.voice_response import VoiceResponse
 
 from voice import db as database
-from voice.line import offers as bridge
+from voice.line import endings
 from voice.redisdb import get_redis
+from voice.webhooks.answers import current_call, empty_twiml
 from voice.webhooks.guard import twilio_webhook
-from voice.webhooks.intake import current_call
 
 bp = Blueprint("status", __name__, url_prefix="/voice")
-
-
-def empty_twiml() -> str:
-    return str(VoiceResponse())
 
 
 @bp.post("/status")
 @twilio_webhook(empty_twiml)
 def status():
-    bridge.call_status(database.session(), get_redis(), current_call(), request.form.to_dict())
+    endings.call_status(database.session(), get_redis(), current_call(), request.form.to_dict())
     return empty_twiml()

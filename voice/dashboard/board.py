@@ -1,0 +1,47 @@
+"""The live board: who is on, who is holding or waiting for a callback, the calls in progress."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from voice import db as database
+from voice.dashboard import queries
+from voice.dashboard.auth import audit, coordinator_required
+from voice.line import specialists
+from voice.models import Specialist
+from voice.redisdb import get_redis
+
+bp = Blueprint("board", __name__, url_prefix="/dashboard")
+
+
+@bp.get("/")
+@login_required
+def board():
+    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
+    return render_template("dashboard/board.html", **data)
+
+
+@bp.get("/board/live")
+@login_required
+def board_live():
+    """Just the board's panels, fetched every few seconds and swapped in place."""
+    # The page's own polling is not activity: it must not keep an unattended session alive.
+    g.passive_request = True
+    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
+    return render_template("dashboard/_board.html", **data)
+
+
+@bp.post("/specialists/<int:specialist_id>/availability")
+@coordinator_required
+def set_availability(specialist_id: int):
+    db = database.session()
+    specialist = db.get(Specialist, specialist_id) or abort(404)
+    on = request.form.get("on") == "1"
+    try:
+        specialists.set_available(db, get_redis(), specialist, on)
+    except specialists.RosterError as error:
+        flash(str(error), "error")
+    audit("specialist_on" if on else "specialist_off", f"specialist:{specialist.id}")
+    db.commit()
+    return redirect(url_for("board.board"))

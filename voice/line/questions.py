@@ -1,0 +1,199 @@
+"""The questions a caller is asked: each prompt with its <Gather>, and what an answer means.
+
+The bottom of the call flow: it asks and parses, and stores an answer on the call, but never decides where
+the call goes next (the conversations in `intake` and `waiting` do).
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app
+from twilio.twiml.voice_response import VoiceResponse
+
+from voice import phones
+from voice.casework import cases
+from voice.line import calls
+from voice.models import Call
+from voice.script import (
+    CATEGORIES,
+    DISPATCH_KEY,
+    MESSAGES,
+    NOT_ALLOWED,
+    SAFETY_QUESTION,
+    SPANISH_KEY,
+    STEPS,
+    WINDOWS,
+    Step,
+)
+from voice.twiml import SPEECH_LANGUAGE, hangup, say, webhook_url
+
+TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
+
+
+def fill(text: str, call: Call | None = None, **extra: str) -> str:
+    config = current_app.config
+    values = {
+        "program": config["PROGRAM_NAME"],
+        "program_es": config["PROGRAM_NAME_ES"],
+        # Prompts end the sentence themselves ("We are open {hours}."): no "p.m.." twice.
+        "hours": (config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"]).rstrip("."),
+    }
+    if "{line}" in text:
+        values["line"] = phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
+    values.update(extra)
+    return text.format(**values)
+
+
+def usable_caller_id(call: Call) -> str | None:
+    """The caller ID, if the line may call it back (a 911 transfer may show dispatch's own number)."""
+    config = current_app.config
+    number = phones.callable_number(call.from_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if number in {config["DISPATCH_TRANSFER_NUMBER"], config["TWILIO_PHONE_NUMBER"]}:
+        return None
+    return number
+
+
+def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> VoiceResponse:
+    """A <Gather> for one question, with the step's input kinds, timeouts and speech hints."""
+    args = {"input": step.input, "action": action, "method": "POST", "timeout": step.timeout,
+            "action_on_empty_result": True}
+    if step.num_digits:
+        args["num_digits"] = step.num_digits
+    if step.finish_on_key:
+        args["finish_on_key"] = step.finish_on_key
+    if "speech" in step.input:
+        args["language"] = SPEECH_LANGUAGE[call.language]
+        args["speech_timeout"] = "auto"
+        if step.hints.get(call.language):
+            args["hints"] = step.hints[call.language]
+    return node.gather(**args)
+
+
+def step_for(call: Call, step_name: str) -> str:
+    if step_name == "callback_number" and usable_caller_id(call) is None:
+        return "callback_number_new"
+    return step_name
+
+
+def question(call: Call, step_name: str, attempt: int, action: str, response: VoiceResponse,
+             retry: dict[str, str] | None = None) -> VoiceResponse:
+    """Add one question to `response`: the Gather and its words (retry wording after a miss)."""
+    step = STEPS[step_name]
+    gather = gather_for(call, step, action, response)
+    if attempt > 1:
+        say(gather, (retry or step.retry)[call.language], call.language)
+    if step_name == "greeting":
+        # Both languages are offered before we know which one the caller speaks; danger comes straight after.
+        say(gather, fill(step.prompt["en"]), "en")
+        say(gather, step.prompt["es"], "es")
+        say(gather, SAFETY_QUESTION["en"], "en")
+    else:
+        prompt = step.prompt[call.language]
+        # Parsing the caller ID is only worth it for the one prompt that says it.
+        number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"]) if "{number}" in prompt else ""
+        say(gather, fill(prompt, call, number=number), call.language)
+    return response
+
+
+def ask(call: Call, step_name: str, attempt: int, response: VoiceResponse | None = None,
+        retry: dict[str, str] | None = None) -> VoiceResponse:
+    """TwiML that asks one question of the intake; silence comes back to the same step as the next attempt."""
+    step_name = step_for(call, step_name)
+    call.step = step_name
+    response = response or VoiceResponse()
+    action = webhook_url(f"/voice/intake/{step_name}", call=call.call_sid, attempt=attempt)
+    question(call, step_name, attempt, action, response, retry=retry)
+    # If Twilio ever falls through the Gather, the same step hears it as silence.
+    response.redirect(action, method="POST")
+    return response
+
+
+def clean_input(digits: str, speech: str) -> tuple[str, str]:
+    return re.sub(r"[^0-9*#]", "", digits or "")[:32], calls.clean_text(speech, 2000) or ""
+
+
+def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
+    """What the caller meant, as the value stored for this step; None if silent or invalid."""
+    config = current_app.config
+    key = digits.rstrip("#")
+    if key == DISPATCH_KEY:
+        return "dispatch"
+    if step.name in ("greeting", "safety"):
+        if step.name == "greeting" and (key == SPANISH_KEY or (not key and re.search(r"espa|spanish", speech.lower()))):
+            return "spanish"
+        if not key and speech:
+            words = re.findall(r"\w+", speech.lower())
+            choices = step.spoken_choices.get(call.language, {})
+            keys = {choices[w] for w in words if w in choices}
+            # "no, yes" or anything unclear counts as not understood and is asked again.
+            key = keys.pop() if len(keys) == 1 else ""
+            if key == DISPATCH_KEY:
+                return "dispatch"
+        return {"1": "danger", "2": "safe"}.get(key[:1])
+    if step.name == "category":
+        choice = CATEGORIES.get(key[:1])
+        return choice[0] if choice else None
+    if step.name in TEXT_LIMITS:
+        return calls.clean_text(speech, TEXT_LIMITS[step.name])
+    if step.name in ("callback_number", "callback_number_new"):
+        if step.name == "callback_number" and key == "1":
+            return usable_caller_id(call)
+        if len(key) < 10:
+            return None
+        return phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if step.name == "window":
+        choice = WINDOWS.get(key[:1])
+        return choice[0] if choice else None
+    return None
+
+
+def refusal_words(step_name: str, digits: str) -> dict[str, str] | None:
+    """A keyed number that is a real number the line will not call (abroad, premium) gets its own words."""
+    if step_name not in ("callback_number", "callback_number_new") or len(digits.rstrip("#")) < 10:
+        return None
+    config = current_app.config
+    check = phones.check_callable(digits.rstrip("#"), config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return NOT_ALLOWED if check.refusal in (phones.Refusal.COUNTRY, phones.Refusal.KIND) else None
+
+
+def default_for(call: Call, step_name: str) -> str | None:
+    """What a caller who never answers gets, so no one is trapped and everyone ends somewhere useful."""
+    return {
+        # Safety first: if we cannot confirm everyone is safe, a dispatcher decides.
+        "greeting": "no_answer",
+        "safety": "no_answer",
+        "category": "other",
+        "callback_number": usable_caller_id(call),
+        "window": "asap",
+    }.get(step_name)
+
+
+def store_answer(call: Call, step_name: str, value: str | None) -> None:
+    if step_name == "name":
+        call.caller_name = value
+    elif step_name == "location":
+        call.location = value
+        cases.note_location(call)
+    elif step_name in {"callback_number", "callback_number_new"}:
+        call.callback_number = value
+    elif step_name == "description":
+        call.description = value
+    elif step_name == "window":
+        call.callback_window = value
+
+
+def already_answered(call: Call, step_name: str) -> bool:
+    value = {"name": call.caller_name, "location": call.location, "callback_number": call.callback_number,
+             "description": call.description, "window": call.callback_window}.get(step_name)
+    return value is not None
+
+
+def caller_number(call: Call) -> str | None:
+    """Dispatch should see the caller's own number, as on the original 911 call."""
+    return phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"])
+
+
+def finished(call: Call) -> str:
+    """A late or repeated request for a call whose intake is over: end politely, change nothing."""
+    return hangup(fill(MESSAGES["after_bridge"][call.language], call), call.language)
