@@ -14,10 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voice.config import DEFAULTS  # noqa: E402
+from voice.config import defaults  # noqa: E402
 from voice.script import MESSAGES, SAFETY_QUESTION, STEPS  # noqa: E402
 
 WORDS_PER_MINUTE = 160
+DEFAULTS = defaults()
 
 
 def words(text: str) -> int:
@@ -27,7 +28,7 @@ def words(text: str) -> int:
 def journey(language: str) -> list[tuple[str, str, str]]:
     """(when, what the caller hears, text) in the order a caller meets them."""
     program = str(DEFAULTS["PROGRAM_NAME"] if language == "en" else DEFAULTS["PROGRAM_NAME_ES"])
-    # In the caller's language, as the line says them (voice.intake.fill).
+    # In the caller's language, as the line says them (voice.line.questions.fill).
     hours = str(DEFAULTS["PROGRAM_HOURS"] if language == "en" else DEFAULTS["PROGRAM_HOURS_ES"]).rstrip(".")
     greeting = " ".join([STEPS["greeting"].prompt["en"].format(program=DEFAULTS["PROGRAM_NAME"]),
                          STEPS["greeting"].prompt["es"], SAFETY_QUESTION["en"]])

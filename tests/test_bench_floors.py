@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import AUTH_TOKEN, PUBLIC
+from tests.support import AUTH_TOKEN, PUBLIC
 from voice.db import make_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))

@@ -12,9 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from tests.test_call_flows import ALICE, BRUNO, CALLER, SHORT, hold_row, kinds, leases, load_call
-from tests.test_callbacks import INTAKE
-from voice import models
+from tests.support import ALICE, BRUNO, CALLER, INTAKE, SHORT, hold_row, kinds, leases, load_call
+from voice import clock
 from voice.models import CallbackRequest, Specialist
 from voice.redisdb import Keys
 from voice.simulator import ScriptedCaller
@@ -41,8 +40,8 @@ class LosingTransport:
 
 def sweep_later(line, monkeypatch, minutes: float = 3) -> dict:
     """Run the sweep as if `minutes` had passed (past RECONCILE_AFTER_SECONDS), then let the line settle."""
-    moved = models.utcnow() + timedelta(minutes=minutes)
-    monkeypatch.setattr(models, "utcnow", lambda: moved)
+    moved = clock.utcnow() + timedelta(minutes=minutes)
+    monkeypatch.setattr(clock, "now", lambda: moved)
     with line.app.app_context():
         summary = jobs.sweep()
         line.app.extensions["db"].session.remove()

@@ -80,8 +80,9 @@ def test_a_specialists_leg_end_is_on_the_timeline_before_they_are_freed_for_anot
 
 
 def test_a_callback_legs_end_is_on_the_timeline_before_the_specialist_is_freed(app, db, r, monkeypatch):
+    from voice.clock import utcnow
     from voice.line import callback_legs, callbacks
-    from voice.models import CallbackRequest, Specialist, utcnow
+    from voice.models import CallbackRequest, Specialist
 
     call = calls.start_call(db, "CA" + "5" * 32, "+19375550123", "+19375550100")
     specialist = Specialist(name="Ana", phone="+19375550142", languages="en")

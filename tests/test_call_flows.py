@@ -7,9 +7,9 @@ import threading
 
 from sqlalchemy import select
 
-from tests.conftest import DISPATCH
+from tests.support import DISPATCH, hold_row, kinds, leases, load_call
 from voice.line import routing
-from voice.models import Call, CallbackRequest, Hold, Specialist
+from voice.models import Call, CallbackRequest, Specialist
 from voice.simulator import HANGUP, ScriptedCaller
 
 CALLER = "+19375550123"
@@ -23,36 +23,16 @@ SHORT = ["2", "1"]
 WAITING_ANSWERS = ["Dana Whitfield", "400 West Third Street", "1", "Loud music every night"]
 
 
-def load_call(app, sid: str) -> Call:
-    with app.app_context():
-        session = app.extensions["db"].session()
-        call = session.scalar(select(Call).where(Call.call_sid == sid))
-        call.events  # noqa: B018 (load the timeline while the session is open)
-        call.specialist  # noqa: B018
-        session.expunge_all()
-        return call
 
 
-def kinds(call: Call) -> list[str]:
-    return [event.kind for event in call.events]
 
 
 def details(call: Call, kind: str) -> list[dict]:
     return [json.loads(e.detail) for e in call.events if e.kind == kind]
 
 
-def hold_row(app, call: Call) -> Hold:
-    with app.app_context():
-        session = app.extensions["db"].session()
-        hold = session.scalar(select(Hold).where(Hold.call_id == call.id))
-        session.expunge_all()
-        return hold
 
 
-def leases(app) -> dict[str, str | None]:
-    with app.app_context():
-        roster = app.extensions["db"].session().scalars(select(Specialist)).all()
-        return {s.name: routing.lease_holder(app.extensions["redis"], s.id) for s in roster}
 
 
 def busy(app, name: str) -> None:

@@ -11,21 +11,33 @@ from datetime import datetime, timedelta
 
 import pytest
 import responses
-from rq import SimpleWorker
 from sqlalchemy import select, update
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
-from voice.line import callbacks, specialists
-from voice.models import Call, CallbackRequest, CallEvent, Specialist, utcnow
-from voice.simulator import ScriptedCaller, SpecialistPhone
+from tests.support import (
+    ACCOUNT_SID,
+    ALICE,
+    AUTH_TOKEN,
+    BRUNO,
+    CALLER,
+    LINE,
+    PUBLIC,
+    fresh_app,
+    leases,
+    queued_caller,
+    request_row,
+    settings,
+    text_on,
+    work,
+)
+from voice.clock import utcnow
+from voice.line import callbacks
+from voice.models import Call, CallbackRequest, CallEvent, Specialist
+from voice.simulator import ScriptedCaller
 from voice.simulator.fake_twilio import FakeTwilio
 from voice.tasks import queue as callback_queue
 from voice.twilio_rest import rest_client
 from workers import jobs
 
-CALLER = "+19375550123"
-ALICE = "+19375550201"
-BRUNO = "+19375550202"
 # Nobody is on: safe, the kind of problem, then the callback questions: name, location, callback number
 # (the caller ID), a few words, and when (1: as soon as possible).
 INTAKE = ["2", "6", "Dana Whitfield", "400 West Third Street", "1", "The landlord shut off the heat", "1"]
@@ -43,27 +55,13 @@ def twilio(phone):
 @pytest.fixture
 def app(redis_url, database_url):
     """The shared app fixture, with REST retries that do not wait (the worker runs in burst mode)."""
-    from tests.conftest import fresh_app, settings
 
     with fresh_app(settings(redis_url, database_url, REST_RETRY_SECONDS="0,0,0", STALE_ATTEMPT_SECONDS="1")) as app:
         yield app
 
 
-def work(app) -> None:
-    """A real RQ worker drains the queue (in this process, so `responses` sees its REST calls)."""
-    r = app.extensions["redis"]
-    with app.app_context():
-        SimpleWorker([callback_queue(r)], connection=r).work(burst=True)
-        app.extensions["db"].session.remove()
 
 
-def request_row(app) -> CallbackRequest:
-    with app.app_context():
-        session = app.extensions["db"].session()
-        row = session.scalar(select(CallbackRequest))
-        row.call  # noqa: B018 (load it while the session is open)
-        session.expunge_all()
-        return row
 
 
 def events(app, kind: str | None = None) -> list[tuple[str, dict]]:
@@ -72,34 +70,8 @@ def events(app, kind: str | None = None) -> list[tuple[str, dict]]:
         return [(e.kind, json.loads(e.detail)) for e in rows if kind is None or e.kind == kind]
 
 
-def leases(app) -> dict[str, str | None]:
-    """Who holds each specialist right now, by name (ids differ between SQLite and PostgreSQL runs)."""
-    from voice.line import routing
-
-    with app.app_context():
-        roster = app.extensions["db"].session().scalars(select(Specialist)).all()
-        return {s.name: routing.lease_holder(app.extensions["redis"], s.id) for s in roster}
 
 
-def text_on(app, phone, number: str, name: str, languages=("en",), **behaviour) -> SpecialistPhone:
-    with app.app_context():
-        session = app.extensions["db"].session()
-        specialists.add_specialist(session, name, number, list(languages))
-        session.commit()
-    party = SpecialistPhone(name, **behaviour)
-    phone.network[number] = party
-    status, _ = phone.send_sms(number, "ON")
-    assert status == 200
-    return party
-
-
-def queued_caller(app, phone, inputs=INTAKE):
-    """A caller who reached nobody live; they are on the phone network to be called back."""
-    phone.network[CALLER] = ScriptedCaller(label="caller")
-    record = phone.call_line(CALLER, ScriptedCaller(inputs))
-    assert record.problems == []
-    assert request_row(app).status in ("pending", "scheduled")
-    return record
 
 
 def test_caller_who_reached_nobody_is_called_back_when_a_specialist_texts_on(app, phone, twilio, runner):

@@ -7,7 +7,6 @@ processes reach it exactly as they would reach Twilio.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,8 +16,22 @@ import pytest
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, fresh_app, settings
-from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
+from tests.support import (
+    ACCOUNT_SID,
+    ALICE,
+    AUTH_TOKEN,
+    BRUNO,
+    CALLER,
+    LINE,
+    fresh_app,
+    kill_session,
+    leases,
+    queued_caller,
+    request_row,
+    settings,
+    text_on,
+    work,
+)
 from voice.models import CallbackRequest
 from voice.simulator import ScriptedCaller
 from voice.simulator.fake_twilio import FakeTwilio
@@ -64,18 +77,6 @@ def start_worker(config: dict) -> subprocess.Popen:
     )
 
 
-def kill_session(session_id: int) -> int:
-    """SIGKILL every process of the worker's session: RQ's work-horse has its own process group, not session."""
-    killed = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getsid(int(entry)) == session_id:
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-            except (ProcessLookupError, PermissionError):
-                continue
-    return killed
 
 
 @pytest.mark.parametrize("then", ["rq_retries_the_job", "redis_flushed"])

@@ -9,14 +9,11 @@ import time
 
 from sqlalchemy import select
 
-from tests.conftest import DISPATCH
+from tests.support import ALICE, CALLER, DISPATCH, PASSWORD
 from voice.dashboard.auth import create_user
 from voice.models import AuditEntry, Call, Specialist
 from voice.simulator import ScriptedCaller
 
-ALICE = "+19375550201"
-CALLER = "+19375550123"
-PASSWORD = "correct horse battery"
 TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

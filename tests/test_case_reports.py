@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from tests.test_dashboard import PASSWORD, login
+from tests.support import PASSWORD, login
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.line import specialists

@@ -9,8 +9,9 @@ import pytest
 
 from voice.casework import cases
 from voice.casework.addresses import address_key
+from voice.clock import utcnow
 from voice.line import calls, offers
-from voice.models import Call, Case, utcnow
+from voice.models import Call, Case
 
 NUMBER = "+19375550123"
 OTHER = "+19375550124"
@@ -68,13 +69,13 @@ def test_the_same_address_said_two_ways_is_proposed_and_linked_by_the_coordinato
     first = new_call(db, "CA1", NUMBER, days_ago=2, location="1200 Salem Ave")
     second = new_call(db, "CA2", OTHER, location="twelve hundred Salem Avenue")
     assert first.case_id != second.case_id
-    assert [case.id for case in cases.proposals(db, second)] == [first.case_id]
-    assert [case.id for case in cases.proposals(db, first)] == [second.case_id]
+    assert [case.id for case in cases.proposals(db, second, 30)] == [first.case_id]
+    assert [case.id for case in cases.proposals(db, first, 30)] == [second.case_id]
     left = second.case_id
     cases.link_call(db, second, db.get(Case, first.case_id))
     db.commit()
     assert second.case_id == first.case_id
-    assert cases.proposals(db, second) == []
+    assert cases.proposals(db, second, 30) == []
     # The case it left had nothing else: it now points at the case the call went to.
     assert db.get(Case, left).status == cases.MERGED and db.get(Case, left).merged_into_id == first.case_id
 

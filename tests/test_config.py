@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, LINE, PUBLIC
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, LINE, PUBLIC
 from voice import create_app
-from voice.config import DEFAULT_TIMEZONE, DEFAULTS, ConfigError, load_settings
+from voice.config import SETTINGS, ConfigError, defaults, load_settings
 from voice.hours import Hours
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REQUIRED = {
     "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -67,13 +72,13 @@ def test_defaults_parse_into_their_types():
     assert settings["CALLBACK_COUNTRIES"] == ("US",)
     assert settings["HOLD_MAX_MINUTES"] == 10
     assert settings["CALLBACK_SMS"] is True
-    assert settings["TIMEZONE"] == DEFAULT_TIMEZONE
+    assert settings["TIMEZONE"] == defaults()["TIMEZONE"]
     assert settings["HOLIDAYS"] == frozenset()
     assert settings["OPEN_HOURS_TEXT"] == ""
     assert isinstance(settings["OPEN_HOURS"], Hours)
     assert settings["OPEN_HOURS"].is_open(datetime(2025, 12, 25, 3, 0))  # empty: always open
-    assert settings["PROGRAM_HOURS"] == DEFAULTS["PROGRAM_HOURS"]
-    assert settings["PROGRAM_HOURS_ES"] == DEFAULTS["PROGRAM_HOURS_ES"]
+    assert settings["PROGRAM_HOURS"] == defaults()["PROGRAM_HOURS"]
+    assert settings["PROGRAM_HOURS_ES"] == defaults()["PROGRAM_HOURS_ES"]
 
 
 def test_list_settings_read_spaces_and_given_lists():
@@ -198,9 +203,6 @@ def test_an_unknown_role_for_two_factor_is_refused(value):
 
 
 def test_settings_come_from_the_env_file_of_the_directory_the_line_runs_in(tmp_path):
-    import subprocess
-    import sys
-
     (tmp_path / ".env").write_text("TWILIO_ACCOUNT_SID=AC" + "0" * 32 + "\nTWILIO_AUTH_TOKEN=x\n"
                                    "TWILIO_PHONE_NUMBER=+19375550100\nDISPATCH_TRANSFER_NUMBER=+19375550911\n"
                                    "PUBLIC_BASE_URL=http://127.0.0.1:5000\nSECRET_KEY=s\nPROGRAM_NAME='Dayton Mediation'\n")
@@ -209,3 +211,12 @@ def test_settings_come_from_the_env_file_of_the_directory_the_line_runs_in(tmp_p
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Dayton Mediation"
+
+
+def test_env_example_and_the_settings_page_are_written_from_the_registry():
+    """Every setting, its default and its help appear in .env.example and docs/settings.md as the registry says."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_reference.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    example = (ROOT / ".env.example").read_text()
+    assert all(f"{setting.name}=" in example for setting in SETTINGS)

@@ -12,24 +12,14 @@ import pytest
 import responses
 from sqlalchemy import func, select
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, settings
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PASSWORD, csrf, fresh_app, login, settings
 from voice import create_app
+from voice.clock import utcnow
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.line import specialists
-from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User, utcnow
+from voice.models import AuditEntry, Call, CallbackRequest, Specialist, User
 from voice.simulator.fake_twilio import SILENT_MP3, FakeTwilio
-
-PASSWORD = "correct horse battery"
-TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf(client, path: str = "/dashboard/login") -> str:
-    return TOKEN.search(client.get(path).get_data(as_text=True)).group(1)
-
-
-def login(client, email: str, password: str = PASSWORD):
-    return client.post("/dashboard/login", data={"email": email, "password": password, "csrf_token": csrf(client)})
 
 
 @pytest.fixture
@@ -692,7 +682,6 @@ def test_the_board_shows_who_is_holding_their_place_and_for_how_long(client, peo
 
 
 def test_the_board_shows_the_hours_and_the_next_holiday(redis_url, database_url):
-    from tests.conftest import fresh_app, settings
 
     holiday = date(datetime.now().year + 1, 1, 1)
     config = settings(redis_url, database_url, OPEN_HOURS="mon-sun 00:00-24:00", HOLIDAYS=holiday.isoformat())

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from tests.conftest import fresh_app, settings
+from tests.support import fresh_app, settings
 from voice.dashboard import auth
 from voice.dashboard.auth import create_user
 from voice.line import specialists

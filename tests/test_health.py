@@ -16,10 +16,7 @@ from rq import Worker
 from rq.cron import CronScheduler
 from sqlalchemy.orm import Session
 
-from tests.conftest import fresh_app, settings
-from tests.test_callbacks import work
-from tests.test_callbacks_processes import kill_session
-from tests.test_dashboard import login
+from tests.support import fresh_app, kill_session, login, settings, work
 from voice import create_app
 from voice.dashboard.auth import create_user
 from voice.simulator.embedded_redis import free_port

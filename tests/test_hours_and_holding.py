@@ -7,16 +7,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from tests.conftest import whole_line
+from tests.support import ALICE, CALLER, SHORT, whole_line
 from voice import hours, tasks
 from voice.line import routing
 from voice.models import CallbackRequest, Specialist
 from voice.simulator import ScriptedCaller
 
-ALICE = "+19375550201"
-CALLER = "+19375550123"
 ZONE = ZoneInfo("America/New_York")
-SHORT = ["2", "1"]
 ANSWERS = ["Dana Whitfield", "400 West Third Street", "1", "Loud music every night"]
 
 

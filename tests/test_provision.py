@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import responses
 
-from tests.conftest import AUTH_TOKEN, PUBLIC
+from tests.support import AUTH_TOKEN, PUBLIC
 from voice.commands.provision import provision, wanted
 from voice.simulator.fake_twilio import FakeTwilio
 

@@ -15,10 +15,11 @@ from rq import SimpleWorker
 from rq.cron import CronScheduler
 from sqlalchemy import inspect, select, text
 
-from tests.conftest import ACCOUNT_SID
+from tests.support import ACCOUNT_SID, LINE, fresh_app, settings
+from voice.clock import utcnow
 from voice.dashboard.queries import report
 from voice.line import calls
-from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote, Specialist, User, utcnow
+from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote, Specialist, User
 from voice.tasks import FAILURE_TTL_SECONDS, RESULT_TTL_SECONDS
 from voice.tasks import queue as job_queue
 
@@ -267,7 +268,6 @@ def test_the_migration_adds_redacted_at_to_an_empty_database(tmp_path, database_
 
 def test_the_purge_deletes_recordings_through_twilio_api_base_url(redis_url, database_url):
     """The demo's fake Twilio takes the purge's deletions as Twilio does (TWILIO_API_BASE_URL honoured)."""
-    from tests.conftest import LINE, fresh_app, settings
     from voice.simulator.fake_twilio import FakeTwilio
 
     fake = FakeTwilio(None, ACCOUNT_SID, "test-auth-token", LINE)

@@ -22,7 +22,7 @@ from honcho.environ import parse as honcho_parse
 from honcho.environ import parse_procfile
 from rq import Worker
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.support import ACCOUNT_SID, AUTH_TOKEN
 from voice.health import CRON_RAN_KEY
 from voice.simulator.embedded_redis import EmbeddedRedis, free_port
 
@@ -47,7 +47,7 @@ def test_env_example_reads_the_same_in_a_shell_in_python_dotenv_and_in_honcho():
     dotenv = dotenv_values(ENV_EXAMPLE)
     shell = shell_values(ENV_EXAMPLE)
     honcho = honcho_parse(ENV_EXAMPLE.read_text())
-    assert dotenv["PROGRAM_HOURS"] == "Monday to Friday, 8 a.m. to 8 p.m."
+    assert dotenv["PROGRAM_NAME"] == "Mediation Response Program"
     for name, value in dotenv.items():
         assert shell[name] == value, name
         if value:  # honcho leaves out empty values, which the app reads as unset anyway

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from voice import tasks
+from voice.clock import utcnow
+from voice.db import write_events
 from voice.line import routing
-from voice.models import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,3 +179,28 @@ def test_after_a_rollback_the_next_transaction_can_ask_again(app, r, db):
     tasks.dispatch_after_commit(db, r)
     db.commit()
     assert tasks.queue(r).count == 1
+
+
+def test_every_job_the_app_queues_by_name_is_a_function_the_worker_can_import():
+    """`voice/` names jobs by dotted path (it never imports `workers/`); each must resolve, or RQ fails at run time."""
+    names = {value for module in (tasks,) for key, value in vars(module).items()
+             if key.isupper() and isinstance(value, str) and value.startswith("workers.")}
+    assert names, "no job names found"
+    unresolved = []
+    for name in sorted(names):
+        module_name, _, function = name.rpartition(".")
+        try:
+            target = getattr(importlib.import_module(module_name), function)
+        except (ImportError, AttributeError):
+            unresolved.append(name)
+            continue
+        if not callable(target):
+            unresolved.append(name)
+    assert unresolved == []
+
+
+def test_call_events_are_written_by_the_apps_own_sessions_only(app):
+    """The write path's listeners sit on the app's sessionmaker, not on SQLAlchemy's Session class."""
+    factory = app.extensions["db"].sessionmaker
+    assert event.contains(factory, "after_flush", write_events)
+    assert not event.contains(Session, "after_flush", write_events)

@@ -6,8 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
-from tests.test_simulator_tool import load_script, serve
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "simulate_call.py"
 

@@ -15,7 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
 from voice.simulator import (
     HANGUP,
     Dispatcher,
@@ -416,7 +416,7 @@ def crashing_line() -> Line:
             return step(form)
         except Exception:
             log.exception("intake step failed")
-            return fault_response(DISPATCH)
+            return fault_response(DISPATCH, "Polly.Joanna", "Polly.Lupe")
 
     return Line({"/voice/incoming": incoming})
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 import time
-from pathlib import Path
 
 import pytest
 from flask import Flask, Response
 from twilio.base.exceptions import TwilioRestException
-from werkzeug.serving import make_server
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve
 from voice.simulator import FlaskTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone, phone
 from voice.simulator.embedded_redis import free_port
 from voice.simulator.fake_twilio import FakeTwilio
@@ -83,18 +79,8 @@ def test_a_well_behaved_app_has_no_problems(monkeypatch):
     assert record.problems == [] and record.heard() == "Hello."
 
 
-def load_script(name: str):
-    path = Path(__file__).parent.parent / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-def serve(app) -> tuple[str, object]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_port}", server
 
 
 def test_simulate_call_exits_nonzero_against_a_broken_instance(capsys):

@@ -11,9 +11,23 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, fresh_app, settings
-from tests.test_callbacks import ALICE, BRUNO, CALLER, leases, queued_caller, request_row, text_on, work
-from tests.test_dashboard import login
+from tests.support import (
+    ACCOUNT_SID,
+    ALICE,
+    AUTH_TOKEN,
+    BRUNO,
+    CALLER,
+    LINE,
+    PUBLIC,
+    fresh_app,
+    leases,
+    login,
+    queued_caller,
+    request_row,
+    settings,
+    text_on,
+    work,
+)
 from voice import health
 from voice.dashboard.auth import create_user
 from voice.redisdb import Keys

@@ -12,8 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import fresh_app, settings
-from tests.test_dashboard import PASSWORD, TOKEN, csrf, login
+from tests.support import PASSWORD, TOKEN, csrf, fresh_app, login, settings
 from voice.dashboard import two_factor
 from voice.dashboard.auth import create_user
 from voice.line import specialists

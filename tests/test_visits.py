@@ -12,8 +12,8 @@ import pytest
 from flask.globals import app_ctx
 from sqlalchemy import func, select
 
-from tests.conftest import fresh_app, settings
-from voice import models, tasks
+from tests.support import fresh_app, settings
+from voice import clock, models, tasks
 from voice.casework import visits
 from voice.dashboard.auth import create_user
 from voice.line import callbacks, calls, holds, offers, routing, specialists
@@ -39,7 +39,7 @@ def office(redis_url, database_url):
 @pytest.fixture
 def world(office, monkeypatch):
     """Three specialists, a case with one call (Spanish, from CALLER), and a clock frozen at NOW."""
-    monkeypatch.setattr(models, "utcnow", lambda: NOW)
+    monkeypatch.setattr(clock, "now", lambda: NOW)
     sent: list[tuple[str, str]] = []
     monkeypatch.setattr("voice.twilio_rest.send_sms", lambda config, to, body: sent.append((to, body)) or f"SM{len(sent)}")
     with office.app_context():
@@ -163,7 +163,7 @@ def test_routing_skips_a_specialist_on_a_visit_and_the_board_says_so(world, monk
         specialists.set_available(db, r, specialist, True)
     db.commit()
     during = visit.starts_at + timedelta(minutes=10)
-    monkeypatch.setattr(models, "utcnow", lambda: during)
+    monkeypatch.setattr(clock, "now", lambda: during)
     assert visits.on_visit_now(db, ana.id) is not None and visits.on_visit_now(db, cy.id) is None
     call = calls.start_call(db, "CA2", "+19375550999", "+19375550100")
     hold = Hold(call_id=call.id, language="en", status=holds.WAITING)
@@ -184,7 +184,7 @@ def test_the_outcome_closes_the_case_in_person_and_an_unrecorded_one_is_overdue(
     with pytest.raises(visits.VisitError, match="not started"):
         visits.record_outcome(world["db"], visit, "agreement_reached", None)
     later = visit.ends_at + timedelta(days=1, minutes=1)
-    monkeypatch.setattr(models, "utcnow", lambda: later)
+    monkeypatch.setattr(clock, "now", lambda: later)
     assert visits.overdue(world["db"]) == [visit]
     with pytest.raises(visits.VisitError, match="Choose how"):
         visits.record_outcome(world["db"], visit, "went fine", None)
@@ -228,7 +228,6 @@ def calendar_feed_checks(app, world, visit):
 
 def test_a_follow_up_is_a_callback_scheduled_for_its_day_and_comes_due_on_the_board(world, monkeypatch):
     db = world["db"]
-    monkeypatch.setattr(callbacks, "utcnow", lambda: NOW)
     request = callbacks.queue_follow_up(db, world["case"], NOW + timedelta(days=7), "check the noise stopped",
                                         "America/New_York")
     db.commit()
@@ -237,8 +236,7 @@ def test_a_follow_up_is_a_callback_scheduled_for_its_day_and_comes_due_on_the_bo
     assert callbacks.follow_ups_due(db) == []
     with pytest.raises(callbacks.FollowUpError, match="already has a follow-up"):
         callbacks.queue_follow_up(db, world["case"], NOW + timedelta(days=8), None, "America/New_York")
-    monkeypatch.setattr(models, "utcnow", lambda: NOW + timedelta(days=7, minutes=1))
-    monkeypatch.setattr(callbacks, "utcnow", lambda: NOW + timedelta(days=7, minutes=1))
+    monkeypatch.setattr(clock, "now", lambda: NOW + timedelta(days=7, minutes=1))
     callbacks.promote_due(db)
     db.commit()
     db.expire_all()

@@ -8,7 +8,7 @@ import time
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from tests.test_webhook_safety import AUTH_TOKEN, PUBLIC, incoming, signed
+from tests.support import AUTH_TOKEN, PUBLIC, incoming, signed
 from voice.models import CallEvent
 from voice.redisdb import Keys
 from voice.webhooks import guard

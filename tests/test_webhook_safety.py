@@ -10,7 +10,7 @@ from defusedxml.ElementTree import fromstring
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, LINE, PUBLIC, settings
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, DISPATCH, LINE, PUBLIC, incoming, settings, signed
 from voice import create_app
 from voice.models import Call, CallEvent
 from voice.simulator import FlaskTransport, ScriptedCaller, SimulatedPhone
@@ -18,16 +18,8 @@ from voice.simulator import FlaskTransport, ScriptedCaller, SimulatedPhone
 CALLER = "+19375550123"
 
 
-def signed(client, path: str, params: dict, token: str = AUTH_TOKEN):
-    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
-    response = client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-    response.get_data()
-    response.close()  # as a WSGI server does once the answer is sent (the replay guard stores it then)
-    return response
 
 
-def incoming(sid: str = "CA" + "1" * 32, **extra) -> dict:
-    return {"AccountSid": ACCOUNT_SID, "CallSid": sid, "From": CALLER, "To": LINE, "CallStatus": "ringing", **extra}
 
 
 def verbs(body: bytes | str) -> list:

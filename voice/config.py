@@ -1,112 +1,26 @@
-"""Settings read from the environment (and `.env`), validated once at start-up.
+"""Every setting in one registry: its default, how it is read and checked, and one line of help.
 
-Every default lives in DEFAULTS; a missing or invalid setting raises ConfigError with one line
-naming it, which `create_app` prints as `mediation-line: setting X ...` before it stops.
+Settings come from overrides (tests), else a non-empty environment variable (or `.env`), else the default.
+`load_settings` reads them in the registry's order and stops at the first bad one with a ConfigError whose
+message is one line naming it; `create_app` prints it as `mediation-line: setting X ...` and exits.
+`.env.example` and `docs/settings.md` are written from this registry (`python scripts/settings_reference.py`),
+and a test keeps them in step with it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from types import MappingProxyType
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from voice import hours, phones
 
-REQUIRED = (
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_PHONE_NUMBER",
-    "DISPATCH_TRANSFER_NUMBER",
-    "PUBLIC_BASE_URL",
-    "SECRET_KEY",
-)
-
-# Defaults other modules need as keyword defaults; import these rather than repeating them.
-DEFAULT_TIMEZONE = "America/New_York"
-DEFAULT_REGION = "US"
-DEFAULT_VOICE_EN = "Polly.Joanna"
-DEFAULT_VOICE_ES = "Polly.Lupe"
-DEFAULT_VOICES = MappingProxyType({"en": DEFAULT_VOICE_EN, "es": DEFAULT_VOICE_ES})
-DEFAULT_PROGRAM_HOURS = "Monday to Friday, 8 a.m. to 8 p.m."
-DEFAULT_PROGRAM_HOURS_ES = "de lunes a viernes, de 8 de la mañana a 8 de la noche"
 # The dashboard's account roles (voice/dashboard/auth.py uses these names).
 ACCOUNT_ROLES = ("coordinator", "specialist")
-
-DEFAULTS: dict[str, object] = {
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "DATABASE_URL": "",  # filled from the instance folder by create_app
-    "TWILIO_API_BASE_URL": "",
-    "PROGRAM_NAME": "Mediation Response Program",
-    "PROGRAM_NAME_ES": "Programa de Respuesta de Mediación",
-    # Told to callers; when OPEN_HOURS is set and these are not, they are written from it.
-    "PROGRAM_HOURS": DEFAULT_PROGRAM_HOURS,
-    "PROGRAM_HOURS_ES": DEFAULT_PROGRAM_HOURS_ES,
-    "TIMEZONE": DEFAULT_TIMEZONE,
-    "DEFAULT_REGION": DEFAULT_REGION,
-    "VOICE_EN": DEFAULT_VOICE_EN,
-    "VOICE_ES": DEFAULT_VOICE_ES,
-    # Weekly shifts in TIMEZONE, e.g. "mon-fri 08:00-20:00; sat 10:00-16:00"; empty: always open.
-    "OPEN_HOURS": "",
-    # Dates the line is closed, YYYY-MM-DD separated by commas or semicolons.
-    "HOLIDAYS": "",
-    # How long a specialist's phone rings for one offer.
-    "RING_TIMEOUT_SECONDS": 20,
-    # How long a caller may hold before being offered a callback.
-    "HOLD_MAX_MINUTES": 10,
-    # What a held caller hears between announcements; use a clip of 30-60 s so the place in line comes round.
-    "HOLD_MUSIC_URL": "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
-    # A claim not yet accepted expires quickly; an accepted call holds the
-    # specialist for at most this long if Twilio's end-of-call request is lost.
-    "RING_LEASE_SECONDS": 120,
-    "CALL_LEASE_SECONDS": 4 * 3600,
-    "CALLBACK_RETRY_MINUTES": "10,30,120",
-    "CALLBACK_SMS": True,
-    # Regions (ISO codes) whose ordinary landlines and mobiles the line will call back.
-    "CALLBACK_COUNTRIES": "US",
-    # Waits between tries when Twilio's REST API fails for a moment (5xx, 429, a timeout).
-    "REST_RETRY_SECONDS": "5,30,120",
-    # Waits between tries of a text message that Twilio could not accept for a moment.
-    "SMS_RETRY_SECONDS": "30,120",
-    # A callback attempt whose worker died before Twilio answered is recovered after this long.
-    "STALE_ATTEMPT_SECONDS": 90,
-    # The sweep asks Twilio about calls we think are live once they are this old (their end may have been lost).
-    "RECONCILE_AFTER_SECONDS": 120,
-    # While Twilio's REST API is unreachable, one request this often checks whether it is back.
-    "TWILIO_PROBE_SECONDS": 30,
-    "SESSION_IDLE_MINUTES": 30,
-    "RATELIMIT_LOGIN": "10 per minute",
-    # Days a call's personal data (names, numbers, places, words, recordings) is kept; required in production.
-    "RETENTION_DAYS": 365,
-    # Roles that must sign in with an authenticator code too, e.g. "coordinator"; empty: nobody has to.
-    "REQUIRE_2FA_FOR": "",
-    # A new call joins an open case from the same number (or is proposed for one at the same address) this recent.
-    "CASE_LINK_DAYS": 30,
-    # Specialists on each in-person visit; minutes a visit takes; minutes of travel kept free before and after it.
-    "VISIT_TEAM_SIZE": 2,
-    "VISIT_MINUTES": 60,
-    "VISIT_TRAVEL_MINUTES": 30,
-}
-
-_INTS = (
-    "RING_TIMEOUT_SECONDS",
-    "HOLD_MAX_MINUTES",
-    "RING_LEASE_SECONDS",
-    "CALL_LEASE_SECONDS",
-    "SESSION_IDLE_MINUTES",
-    "STALE_ATTEMPT_SECONDS",
-    "RECONCILE_AFTER_SECONDS",
-    "TWILIO_PROBE_SECONDS",
-    "RETENTION_DAYS",
-    "CASE_LINK_DAYS",
-    "VISIT_TEAM_SIZE",
-    "VISIT_MINUTES",
-    "VISIT_TRAVEL_MINUTES",
-)
-_BOOLS = ("CALLBACK_SMS",)
-_PHONES = ("TWILIO_PHONE_NUMBER", "DISPATCH_TRANSFER_NUMBER")
+REQUIRED = object()
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -115,70 +29,45 @@ class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
 
 
-def load_settings(overrides: dict | None = None) -> dict:
-    """Merge defaults, the environment and overrides, then validate and normalise."""
-    settings, given = read_settings(overrides or {})
-    check_required(settings)
-    check_retention(settings, given)
-    parse_ints(settings)
-    parse_bools(settings)
-    parse_lists(settings)
-    parse_place(settings)
-    parse_phones(settings)
-    parse_urls(settings)
-    parse_open_hours(settings, given)
-    return settings
+Reader = Callable[[str, object, Mapping], object]
 
 
-def read_settings(overrides: dict) -> tuple[dict, set[str]]:
-    """Each setting from overrides, else a non-empty environment variable, else its default; and the
-    names that were given rather than defaulted."""
-    settings: dict = {}
-    given: set[str] = set()
-    for name in (*REQUIRED, *DEFAULTS):
-        if name in overrides:
-            settings[name] = overrides[name]
-            given.add(name)
-        elif os.environ.get(name, "") != "":
-            settings[name] = os.environ[name]
-            given.add(name)
-        else:
-            settings[name] = DEFAULTS.get(name, "")
-    for name, value in overrides.items():
-        settings.setdefault(name, value)
-    return settings, given
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name, default (REQUIRED if it has none), how its text is read, and its help."""
+
+    name: str
+    default: object
+    read: Reader
+    help: str
+    group: str
+    # What .env.example shows when it should not be the default (a required value's placeholder).
+    example: str | None = None
+    # Required only in some deployments: why, given the settings read before it (None or "" when not).
+    required_if: Callable[[Mapping], str | None] | None = None
 
 
-def check_required(settings: dict) -> None:
-    for name in REQUIRED:
-        if not str(settings.get(name) or "").strip():
-            raise ConfigError(f"missing required setting {name} (set it in the environment or .env)")
+# --- readers: (name, raw value, the settings read so far) -> the value, or ConfigError ------------------------
 
 
-def check_retention(settings: dict, given: set[str]) -> None:
-    """In production (an https PUBLIC_BASE_URL) the city must choose how long callers' personal data is kept."""
-    chosen = "RETENTION_DAYS" in given and str(settings["RETENTION_DAYS"]).strip()
-    if str(settings["PUBLIC_BASE_URL"]).strip().startswith("https://") and not chosen:
-        raise ConfigError("missing required setting RETENTION_DAYS (days to keep callers' personal data; "
-                          "required when PUBLIC_BASE_URL is https)")
+def text(name: str, value: object, _settings: Mapping) -> str:
+    return str(value or "").strip()
 
 
-def parse_ints(settings: dict) -> None:
-    for name in _INTS:
+def whole_number(minimum: int = 1) -> Reader:
+    def read(name: str, value: object, _settings: Mapping) -> int:
         try:
-            settings[name] = int(settings[name])
+            number = int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"setting {name} must be a whole number, got {settings[name]!r}") from None
-        if settings[name] <= 0:
-            raise ConfigError(f"setting {name} must be greater than zero, got {settings[name]}")
+            raise ConfigError(f"setting {name} must be a whole number, got {value!r}") from None
+        if number < minimum:
+            words = "greater than zero" if minimum == 1 else f"at least {minimum}"
+            raise ConfigError(f"setting {name} must be {words}, got {number}")
+        return number
+    return read
 
 
-def parse_bools(settings: dict) -> None:
-    for name in _BOOLS:
-        settings[name] = parse_bool(name, settings[name])
-
-
-def parse_bool(name: str, value: object) -> bool:
+def boolean(name: str, value: object, _settings: Mapping) -> bool:
     """true/false, 1/0, yes/no, on/off in any case; anything else is a mistake, not false."""
     if isinstance(value, bool):
         return value
@@ -190,113 +79,263 @@ def parse_bool(name: str, value: object) -> bool:
     raise ConfigError(f"setting {name} must be true or false (or 1/0, yes/no, on/off), got {value!r}")
 
 
-def parse_lists(settings: dict) -> None:
-    settings["CALLBACK_RETRY_MINUTES"] = parse_list(
-        "CALLBACK_RETRY_MINUTES", settings["CALLBACK_RETRY_MINUTES"],
-        _whole_number(minimum=1), "positive minutes separated by commas, e.g. 10,30,120")
-    for name, example in (("REST_RETRY_SECONDS", "5,30,120"), ("SMS_RETRY_SECONDS", "30,120")):
-        settings[name] = parse_list(name, settings[name], _whole_number(minimum=0),
-                                    f"seconds (0 or more) separated by commas, e.g. {example}")
-    settings["CALLBACK_COUNTRIES"] = tuple(parse_list(
-        "CALLBACK_COUNTRIES", settings["CALLBACK_COUNTRIES"], _region_code,
-        "region codes separated by commas, e.g. US,CA"))
-    roles = settings["REQUIRE_2FA_FOR"]
-    given = any(str(role).strip() for role in roles) if isinstance(roles, list | tuple) else str(roles or "").strip(", ")
-    # Empty is allowed here (nobody has to), unlike the lists above.
-    settings["REQUIRE_2FA_FOR"] = tuple(parse_list(
-        "REQUIRE_2FA_FOR", roles, _account_role, f"roles ({' or '.join(ACCOUNT_ROLES)}) separated by commas, "
-        "e.g. coordinator")) if given else ()
+def listing(item: Callable[[str], object], what: str, allow_empty: bool = False, kind: type = list) -> Reader:
+    """A comma-separated setting (or a list given as an override) read item by item."""
+    def read(name: str, value: object, _settings: Mapping) -> object:
+        pieces = value if isinstance(value, list | tuple | set | frozenset) else str(value or "").split(",")
+        items = [str(piece).strip() for piece in pieces if str(piece).strip()]
+        if not items and not allow_empty:
+            raise ConfigError(f"setting {name} must list {what}, got {value!r}")
+        try:
+            return kind(item(piece) for piece in items)
+        except ValueError:
+            raise ConfigError(f"setting {name} must list {what}, got {value!r}") from None
+    return read
 
 
-def parse_list(name: str, value: object, item: Callable[[str], object], what: str) -> list:
-    """A comma-separated setting (or a list given as an override) read item by item; at least one."""
-    pieces = value if isinstance(value, list | tuple) else str(value).split(",")
-    items = [str(piece).strip() for piece in pieces if str(piece).strip()]
-    if not items:
-        raise ConfigError(f"setting {name} must list {what}, got {value!r}")
-    try:
-        return [item(piece) for piece in items]
-    except ValueError:
-        raise ConfigError(f"setting {name} must list {what}, got {value!r}") from None
-
-
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    def read(text: str) -> int:
-        number = int(text)
+def _number_at_least(minimum: int) -> Callable[[str], int]:
+    def read(piece: str) -> int:
+        number = int(piece)
         if number < minimum:
-            raise ValueError(text)
+            raise ValueError(piece)
         return number
     return read
 
 
-def _region_code(text: str) -> str:
-    code = text.upper()
+def _region_code(piece: str) -> str:
+    code = piece.upper()
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(text)
+        raise ValueError(piece)
     return code
 
 
-def _account_role(text: str) -> str:
-    role = text.lower()
+def _account_role(piece: str) -> str:
+    role = piece.lower()
     if role not in ACCOUNT_ROLES:
-        raise ValueError(text)
+        raise ValueError(piece)
     return role
 
 
-def parse_place(settings: dict) -> None:
-    """TIMEZONE and DEFAULT_REGION, which the phone numbers and the hours are read in."""
+def region(name: str, value: object, _settings: Mapping) -> str:
+    code = str(value).strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"setting {name} is not a known region code: {code!r}")
+    return code
+
+
+def timezone(name: str, value: object, _settings: Mapping) -> str:
+    zone = str(value).strip()
     try:
-        ZoneInfo(str(settings["TIMEZONE"]))
+        ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"setting TIMEZONE is not a known time zone: {settings['TIMEZONE']!r}") from None
-    region = str(settings["DEFAULT_REGION"]).upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(f"setting DEFAULT_REGION is not a known region code: {region!r}")
-    settings["DEFAULT_REGION"] = region
+        raise ConfigError(f"setting {name} is not a known time zone: {zone!r}") from None
+    return zone
 
 
-def parse_phones(settings: dict) -> None:
-    for name in _PHONES:
-        settings[name] = _e164_setting(name, str(settings[name]), settings["DEFAULT_REGION"])
-
-
-def _e164_setting(name: str, value: str, region: str) -> str:
-    number = phones.to_e164(value, region, strict=False)
+def phone(name: str, value: object, settings: Mapping) -> str:
+    """A phone number in any common form, kept in E.164 (a possible number: a test line is allowed)."""
+    number = phones.to_e164(str(value), settings["DEFAULT_REGION"], strict=False)
     if number is None:
         raise ConfigError(f"setting {name} is not a phone number: {value!r}")
     return number
 
 
-def parse_urls(settings: dict) -> None:
-    base = str(settings["PUBLIC_BASE_URL"]).strip().rstrip("/")
-    if not base.startswith(("http://", "https://")):
-        raise ConfigError(f"setting PUBLIC_BASE_URL must start with http:// or https://, got {base!r}")
-    settings["PUBLIC_BASE_URL"] = base
-    settings["TWILIO_API_BASE_URL"] = str(settings["TWILIO_API_BASE_URL"] or "").strip().rstrip("/")
+def optional_phone(name: str, value: object, settings: Mapping) -> str:
+    return phone(name, value, settings) if str(value or "").strip() else ""
 
 
-def parse_open_hours(settings: dict, given: set[str]) -> None:
-    """OPEN_HOURS and HOLIDAYS become one `hours.Hours`; PROGRAM_HOURS(_ES) describe it unless given."""
+def phone_list(name: str, value: object, settings: Mapping) -> tuple[str, ...]:
+    """Phone numbers separated by commas (may be empty), each in E.164."""
+    pieces = value if isinstance(value, list | tuple) else str(value or "").split(",")
+    return tuple(phone(name, piece, settings) for piece in (str(p).strip() for p in pieces) if piece)
+
+
+def base_url(name: str, value: object, _settings: Mapping) -> str:
+    url = str(value).strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"setting {name} must start with http:// or https://, got {url!r}")
+    return url
+
+
+def optional_url(name: str, value: object, settings: Mapping) -> str:
+    return base_url(name, value, settings) if str(value or "").strip() else ""
+
+
+def holidays(name: str, value: object, _settings: Mapping) -> frozenset:
     try:
-        holidays = hours.parse_holidays(str(settings["HOLIDAYS"] or ""))
+        return hours.parse_holidays(str(value or ""))
     except ValueError as error:
-        raise ConfigError(f"setting HOLIDAYS is invalid: {_one_line(error)}") from None
-    text = str(settings["OPEN_HOURS"] or "").strip()
+        raise ConfigError(f"setting {name} is invalid: {_one_line(error)}") from None
+
+
+def open_hours(name: str, value: object, settings: Mapping) -> hours.Hours:
     try:
-        open_hours = hours.parse_hours(text, str(settings["TIMEZONE"]), holidays)
+        return hours.parse_hours(str(value or "").strip(), settings["TIMEZONE"], settings["HOLIDAYS"])
     except ValueError as error:
-        raise ConfigError(f"setting OPEN_HOURS is invalid: {_one_line(error)}") from None
-    settings["HOLIDAYS"] = holidays
-    settings["OPEN_HOURS"] = open_hours
-    settings["OPEN_HOURS_TEXT"] = text
-    if text:
-        for name, language in (("PROGRAM_HOURS", "en"), ("PROGRAM_HOURS_ES", "es")):
-            if name not in given:
-                settings[name] = open_hours.describe(language)
+        raise ConfigError(f"setting {name} is invalid: {_one_line(error)}") from None
 
 
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-SETTING_NAMES: tuple[str, ...] = (*REQUIRED, *DEFAULTS)
+# --- the registry ---------------------------------------------------------------------------------------------
+
+_minutes = listing(_number_at_least(1), "positive minutes separated by commas, e.g. 10,30,120")
+
+
+def _seconds(example: str) -> Reader:
+    return listing(_number_at_least(0), f"seconds (0 or more) separated by commas, e.g. {example}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Twilio and the app's address (required)
+    Setting("TWILIO_ACCOUNT_SID", REQUIRED, text, "Your Twilio account's SID (starts with AC).", "Twilio",
+            example="ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    Setting("TWILIO_AUTH_TOKEN", REQUIRED, text, "Your Twilio auth token: signs every webhook Twilio sends us.",
+            "Twilio", example="your-auth-token"),
+    Setting("DEFAULT_REGION", "US", region,
+            "The region (ISO code) phone numbers are read in when they have no country code.", "Twilio"),
+    Setting("TWILIO_PHONE_NUMBER", REQUIRED, phone,
+            "The mediation line itself: 911 transfers reach it, and it is the caller ID of every call we place.",
+            "Twilio", example="+19375550100"),
+    Setting("DISPATCH_TRANSFER_NUMBER", REQUIRED, phone,
+            "911 dispatch: anyone in danger, and any caller the line cannot serve, is put through here.", "Twilio",
+            example="+19375550911"),
+    Setting("PUBLIC_BASE_URL", REQUIRED, base_url,
+            "The https address Twilio reaches this app at; webhook signatures are checked against it.", "Twilio",
+            example="https://mediation-line.example.gov"),
+    Setting("SECRET_KEY", REQUIRED, text,
+            "A long random string for the dashboard's sessions: python -c \"import secrets; print(secrets.token_hex(32))\".",
+            "Twilio", example="change-me"),
+    # Services
+    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", text,
+            "Redis for routing and RQ; the web app, the worker and cron all read this one.", "Services"),
+    Setting("DATABASE_URL", "", text,
+            "Empty: a SQLite file under instance/. Production: postgresql+psycopg2://user:pass@host/dbname.",
+            "Services"),
+    Setting("TWILIO_API_BASE_URL", "", optional_url,
+            "Only for local simulation: send every Twilio REST request here instead of api.twilio.com.", "Services"),
+    # The program: what callers hear
+    Setting("PROGRAM_NAME", "Mediation Response Program", text, "The program's name, as callers hear it.",
+            "The program"),
+    Setting("PROGRAM_NAME_ES", "Programa de Respuesta de Mediación", text, "The program's name in Spanish.",
+            "The program"),
+    Setting("TIMEZONE", "America/New_York", timezone, "The city's time zone: hours, reports, the dashboard.",
+            "The program"),
+    Setting("HOLIDAYS", "", holidays, "Dates the line is closed, YYYY-MM-DD separated by commas or semicolons.",
+            "The program"),
+    Setting("OPEN_HOURS", "", open_hours,
+            "Weekly shifts in TIMEZONE, e.g. \"mon-fri 08:00-20:00; sat 10:00-16:00\"; empty: always open.",
+            "The program"),
+    Setting("PROGRAM_HOURS", "Monday to Friday, 8 a.m. to 8 p.m.", text,
+            "The hours as callers hear them; written from OPEN_HOURS when that is set and this is not.",
+            "The program"),
+    Setting("PROGRAM_HOURS_ES", "de lunes a viernes, de 8 de la mañana a 8 de la noche", text,
+            "The hours in Spanish; written from OPEN_HOURS when that is set and this is not.", "The program"),
+    Setting("VOICE_EN", "Polly.Joanna", text, "Twilio's text-to-speech voice for English.", "The program"),
+    Setting("VOICE_ES", "Polly.Lupe", text, "Twilio's text-to-speech voice for Spanish.", "The program"),
+    Setting("HOLD_MUSIC_URL", "http://com.twilio.sounds.music.s3.amazonaws.com/MARKOVICHAMP-Borghestral.mp3",
+            text, "What a held caller hears between announcements: a clip of 30-60 s, so their place comes round.",
+            "The program"),
+    # Routing and callbacks
+    Setting("RING_TIMEOUT_SECONDS", 20, whole_number(), "How long a specialist's phone rings for one offer.",
+            "Routing"),
+    Setting("HOLD_MAX_MINUTES", 10, whole_number(), "How long a caller may hold before being offered a callback.",
+            "Routing"),
+    Setting("RING_LEASE_SECONDS", 120, whole_number(),
+            "How long a specialist stays held for an offer they have not accepted, if its end is lost.", "Routing"),
+    Setting("CALL_LEASE_SECONDS", 4 * 3600, whole_number(),
+            "How long an accepted call holds a specialist at most, if Twilio's end-of-call request is lost.",
+            "Routing"),
+    Setting("CALLBACK_RETRY_MINUTES", "10,30,120", _minutes,
+            "Minutes between tries to call back a caller who did not answer; after the last, unreachable.",
+            "Routing"),
+    Setting("CALLBACK_SMS", True, boolean, "Text callers to confirm their callback request (true or false).",
+            "Routing"),
+    Setting("CALLBACK_COUNTRIES", "US", listing(_region_code, "region codes separated by commas, e.g. US,CA",
+                                                kind=tuple),
+            "Regions (ISO codes) whose ordinary landlines and mobiles the line will call back.", "Routing"),
+    Setting("REST_RETRY_SECONDS", "5,30,120", _seconds("5,30,120"),
+            "Waits between tries when Twilio's REST API fails for a moment (5xx, 429, a timeout).", "Routing"),
+    Setting("SMS_RETRY_SECONDS", "30,120", _seconds("30,120"),
+            "Waits between tries of a text message Twilio could not accept for a moment.", "Routing"),
+    Setting("STALE_ATTEMPT_SECONDS", 90, whole_number(),
+            "A callback attempt whose worker died before Twilio answered is recovered after this long.", "Routing"),
+    Setting("RECONCILE_AFTER_SECONDS", 120, whole_number(),
+            "The sweep asks Twilio about calls we think are live once they are this old.", "Routing"),
+    Setting("TWILIO_PROBE_SECONDS", 30, whole_number(),
+            "While Twilio's REST API is unreachable, one request this often checks whether it is back.", "Routing"),
+    # Cases and visits
+    Setting("CASE_LINK_DAYS", 30, whole_number(),
+            "A new call joins an open case from the same number (or is proposed for one at the same address) "
+            "this many days recent.", "Cases and visits"),
+    Setting("VISIT_TEAM_SIZE", 2, whole_number(), "Specialists on each in-person visit.", "Cases and visits"),
+    Setting("VISIT_MINUTES", 60, whole_number(), "Minutes a visit is booked for.", "Cases and visits"),
+    Setting("VISIT_TRAVEL_MINUTES", 30, whole_number(), "Minutes of travel kept free before and after a visit.",
+            "Cases and visits"),
+    # Personal data
+    Setting("RETENTION_DAYS", 365, whole_number(),
+            "Days a call's personal data (names, numbers, places, words, recordings) is kept before the nightly "
+            "purge redacts it; required when PUBLIC_BASE_URL is https.", "Personal data", example="365",
+            required_if=lambda settings: settings["PUBLIC_BASE_URL"].startswith("https://") and (
+                "days to keep callers' personal data; required when PUBLIC_BASE_URL is https")),
+    # The dashboard
+    Setting("SESSION_IDLE_MINUTES", 30, whole_number(), "A dashboard session ends after this long without use.",
+            "Dashboard"),
+    Setting("RATELIMIT_LOGIN", "10 per minute", text, "Sign-in attempts allowed per address.", "Dashboard"),
+    Setting("RATELIMIT_NOTES", "30 per 10 minutes", text,
+            "Notes one account may add: enough for a busy shift, not for a stuck key to bury a call.", "Dashboard"),
+    Setting("BOARD_REFRESH_MS", 3000, whole_number(), "How often the live board refreshes, in milliseconds.",
+            "Dashboard"),
+    Setting("REQUIRE_2FA_FOR", "", listing(_account_role, f"roles ({' or '.join(ACCOUNT_ROLES)}) separated by "
+                                                          "commas, e.g. coordinator", allow_empty=True, kind=tuple),
+            "Roles that must also type an authenticator code, e.g. coordinator; empty: nobody has to.",
+            "Dashboard"),
+    # Health
+    Setting("HEALTH_CRON_SECONDS", 180, whole_number(),
+            "The dashboard warns when the once-a-minute sweep (rq cron) has not run for this long.", "Health"),
+)
+
+BY_NAME: Mapping[str, Setting] = {setting.name: setting for setting in SETTINGS}
+SETTING_NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def defaults() -> dict[str, object]:
+    """Each setting's default (empty for the required ones)."""
+    return {s.name: ("" if s.default is REQUIRED else s.default) for s in SETTINGS}
+
+
+def load_settings(overrides: dict | None = None) -> dict:
+    """Read every setting (overrides, else the environment, else its default), checked in the registry's order."""
+    overrides = overrides or {}
+    settings: dict = {}
+    given: set[str] = set()
+    raw_text: dict[str, object] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw, found = overrides[setting.name], True
+        elif os.environ.get(setting.name, "") != "":
+            raw, found = os.environ[setting.name], True
+        else:
+            raw, found = setting.default, False
+        needed = "" if setting.default is REQUIRED else (setting.required_if(settings) if setting.required_if else "")
+        if (setting.default is REQUIRED or needed) and not str(raw if found else "").strip():
+            raise ConfigError(f"missing required setting {setting.name} ({needed or 'set it in the environment or .env'})")
+        if found:
+            given.add(setting.name)
+        raw_text[setting.name] = raw
+        settings[setting.name] = setting.read(setting.name, raw, settings)
+    for name, value in overrides.items():
+        settings.setdefault(name, value)  # Flask's own (TESTING, WTF_CSRF_ENABLED...) pass through
+    describe_hours(settings, given, str(raw_text["OPEN_HOURS"] or "").strip())
+    return settings
+
+
+def describe_hours(settings: dict, given: set[str], text: str) -> None:
+    """PROGRAM_HOURS(_ES) describe OPEN_HOURS unless given; OPEN_HOURS_TEXT keeps what was set."""
+    settings["OPEN_HOURS_TEXT"] = text
+    if text:
+        for name, language in (("PROGRAM_HOURS", "en"), ("PROGRAM_HOURS_ES", "es")):
+            if name not in given:
+                settings[name] = settings["OPEN_HOURS"].describe(language)

@@ -1,19 +1,35 @@
-"""The SQL database: engine, per-request session, migrations and the `db` CLI."""
+"""The SQL database: its engine, the per-request session, migrations, and the write path every request shares.
+
+The write path, in the order a webhook meets it:
+- **Reads that need none of the request's pending changes** run under `no_autoflush`, so a webhook takes SQLite's
+  write lock once, at its commit, not at its first read.
+- **Call events** (`voice.line.calls.record_event`, the only way to write one) wait in the session's `info` and go
+  in as one INSERT: at the transaction's next flush, before a read that would autoflush (so a query in the same
+  transaction sees them, as it sees pending ORM objects; never from inside a flush, nor for the ORM's own lazy
+  loads), or at commit. A rollback drops them. `flush_with_events` writes them even when no row changed (a bare
+  flush would not). The listeners that do this are attached to this app's own sessionmaker, so no other
+  session in the process (a script's, another app's) is touched.
+- **A webhook's last commit** (`final_commit`) writes rows that changed only columns as plain UPDATEs, then
+  commits; anything else goes through the ORM's flush.
+"""
 
 from __future__ import annotations
 
 import functools
 import select
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app
-from sqlalchemy import bindparam, create_engine, event, inspect, update
+from sqlalchemy import bindparam, create_engine, event, insert, inspect, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+
+from voice.models import Call, CallEvent
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -24,7 +40,9 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
-        self.session = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+        self.sessionmaker = sessionmaker(bind=self.engine, class_=LineSession, expire_on_commit=False)
+        listen_for_events(self.sessionmaker)
+        self.session = scoped_session(self.sessionmaker)
 
     def upgrade(self, revision: str = "head") -> None:
         """Migrate the database to `revision` with Alembic."""
@@ -33,6 +51,73 @@ class Database:
     def dispose(self) -> None:
         self.session.remove()
         self.engine.dispose()
+
+
+class LineSession(Session):
+    """The app's session; it knows when it is flushing, so pending call events are never written from inside one."""
+
+    flushing = False
+
+    def flush(self, objects=None) -> None:
+        self.flushing = True
+        try:
+            super().flush(objects)
+        finally:
+            self.flushing = False
+
+
+# --- call events: pending in the session, written in one INSERT (see the module's docstring) --------------------
+
+PENDING_EVENTS = "pending_call_events"
+INSERT_EVENTS = insert(CallEvent.__table__)
+
+
+def pend_event(db: Session, call: Call, at: datetime, kind: str, detail: str) -> None:
+    """Hold one timeline event until the transaction's next flush, autoflushing read or commit."""
+    if not db.in_transaction():
+        db.begin()  # so a rollback before any SQL still takes the events with it
+    db.info.setdefault(PENDING_EVENTS, []).append((call, at, kind, detail))
+
+
+def write_events(db: Session, _flush_context=None) -> None:
+    pending = db.info.pop(PENDING_EVENTS, None)
+    if pending:
+        # A webhook writes one or two events; the ORM's unit of work cost more than the rest of its SQL.
+        db.connection().execute(INSERT_EVENTS, [
+            {"call_id": call.id, "at": at, "kind": kind, "detail": detail} for call, at, kind, detail in pending])
+
+
+def flush_with_events(db: Session) -> None:
+    """Flush, and write the transaction's pending events even when no row changed (a bare flush would not)."""
+    # The flush gives new calls their ids, and writes the events itself when anything else changed.
+    db.flush()
+    write_events(db)
+
+
+def _write_events_before_a_read(state) -> None:
+    # As autoflush would write pending ORM objects: a query in the same transaction sees them.
+    db = state.session
+    if (db.info.get(PENDING_EVENTS) and db.autoflush and not getattr(db, "flushing", False)
+            and not (state.is_relationship_load or state.is_column_load)):
+        flush_with_events(db)
+
+
+def _write_events_before_commit(db: Session) -> None:
+    if db.info.get(PENDING_EVENTS):
+        flush_with_events(db)
+
+
+def _drop_events(db: Session, previous_transaction) -> None:
+    if not previous_transaction.nested:
+        db.info.pop(PENDING_EVENTS, None)
+
+
+def listen_for_events(factory: sessionmaker) -> None:
+    """Attach the event write path to one sessionmaker's sessions (the app's own)."""
+    event.listen(factory, "after_flush", write_events)
+    event.listen(factory, "do_orm_execute", _write_events_before_a_read)
+    event.listen(factory, "before_commit", _write_events_before_commit)
+    event.listen(factory, "after_soft_rollback", _drop_events)
 
 
 def make_engine(url: str) -> Engine:

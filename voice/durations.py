@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from voice.models import utcnow
+from voice.clock import utcnow
 
 
 def ago(value: datetime | None, spoken: bool = False) -> str:

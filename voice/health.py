@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from voice import twilio_rest
-from voice.config import DEFAULTS
+from voice.config import BY_NAME
 from voice.redisdb import Keys, get_redis
 
 bp = Blueprint("health", __name__)
@@ -39,8 +39,6 @@ CHECK_SECONDS = 0.75
 PROBE_TIMEOUT = 0.5
 # An idle worker started by the Procfile (--worker-ttl 45) beats every 30 s, a busy one every 30 s too.
 WORKER_SECONDS = 60
-# The sweep runs every minute; a few missed ones is worth telling someone about.
-CRON_SECONDS = 180
 
 WORKER_SEEN_KEY = f"{Keys.prefix}health:worker-seen"
 CRON_RAN_KEY = f"{Keys.prefix}health:sweep-ran"
@@ -123,7 +121,7 @@ def warnings(r: redis.Redis, config, now: float | None = None) -> list[str]:
     swept = last_cron_run(r)
     if swept is None:
         found.append("The once-a-minute sweep (rq cron) has not run: scheduled callbacks are not being checked.")
-    elif now - swept > config.get("HEALTH_CRON_SECONDS", CRON_SECONDS):
+    elif now - swept > config["HEALTH_CRON_SECONDS"]:
         found.append(f"The once-a-minute sweep (rq cron) has not run since {clock(swept, now, zone)}: "
                      "scheduled callbacks are not being checked.")
     down = twilio_rest.down_since(r)
@@ -169,6 +167,6 @@ def running_here(kind: str, r: redis.Redis) -> bool:
 
 if __name__ == "__main__":
     # `python -m voice.health worker|cron`: exit 0 when this container's process is in RQ's registry.
-    url = os.environ.get("REDIS_URL") or str(DEFAULTS["REDIS_URL"])
+    url = os.environ.get("REDIS_URL") or str(BY_NAME["REDIS_URL"].default)
     connection = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     sys.exit(0 if running_here(sys.argv[1], connection) else 1)

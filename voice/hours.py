@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from voice.clock import utcnow
+
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WHOLE_DAY = (0, 24 * 60)
 _EXAMPLE = "e.g. mon-fri 08:00-20:00; sat 10:00-16:00"
@@ -315,7 +317,7 @@ def _spanish_clock(minute: int) -> str:
 
 def line_open(config: Mapping, at: datetime | None = None) -> bool:
     """Whether the line takes calls now (or at `at`), from the app's OPEN_HOURS and HOLIDAYS."""
-    return config["OPEN_HOURS"].is_open(at or datetime.now(UTC))
+    return config["OPEN_HOURS"].is_open(at or utcnow())
 
 
 def next_opening_after(config: Mapping, at: datetime) -> datetime | None:

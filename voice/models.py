@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    """Naive UTC, the one form every timestamp is stored in (SQLite keeps no zone)."""
-    return datetime.now(UTC).replace(tzinfo=None)
+from voice.clock import utcnow
 
 
 def new_session_token() -> str:

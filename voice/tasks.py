@@ -28,9 +28,10 @@ DISPATCH = "workers.jobs.dispatch"
 PLACE_CALLBACK = "workers.jobs.place_callback"
 PLACING_FAILED = "workers.jobs.placing_failed"
 TEXT_CALLER = "workers.jobs.send_callback_sms"
-RING_SPECIALISTS = "workers.jobs.ring_specialists"
 END_CALLS = "workers.jobs.end_calls"
 SWEEP = "workers.jobs.sweep"
+TEXT_VISIT_REMINDER = "workers.visit_texts.send_reminder"
+TEXT_VISIT_CHANGE = "workers.visit_texts.send_change"
 
 # Job arguments are ids, but results and tracebacks can quote numbers: keep them days, not RQ's year.
 RESULT_TTL_SECONDS = 3600
@@ -127,7 +128,7 @@ def rest_retry(config: Mapping) -> Retry:
 
 def text_caller_after_commit(db: Session, connection: redis.Redis, request_id: int, kind: str) -> None:
     """Text a callback's caller ("confirm" or "unreachable") once the request's new state is committed."""
-    retry = retry_policy(current_app.config.get("SMS_RETRY_SECONDS") or [30, 120])
+    retry = retry_policy(current_app.config["SMS_RETRY_SECONDS"])
     enqueue_after_commit(db, connection, TEXT_CALLER, request_id, kind, retry=retry)
 
 

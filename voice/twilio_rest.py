@@ -30,7 +30,6 @@ T = TypeVar("T")
 # Every Twilio product host: api.twilio.com, messaging.twilio.com, api.dublin.ie1.twilio.com, ...
 _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]+\.twilio\.com")
 REST_TIMEOUT_SECONDS = 10
-PROBE_SECONDS = 30
 LIVE_STATUSES = ("queued", "ringing", "in-progress")
 # A call's final statuses, as its status callback and the Call resource report them.
 # https://www.twilio.com/docs/voice/api/call-resource#call-status-values
@@ -187,7 +186,7 @@ def unreachable(error: TwilioError) -> bool:
 
 
 def probe_seconds(config: Mapping) -> int:
-    return int(config.get("TWILIO_PROBE_SECONDS") or PROBE_SECONDS)
+    return config["TWILIO_PROBE_SECONDS"]
 
 
 def noting_health(r: redis.Redis, request: Callable[..., T], config: Mapping, *args: Any, **kwargs: Any) -> T:

@@ -52,7 +52,7 @@ def dial_dispatch(response: VoiceResponse, language: str, caller_id: str | None 
     return response
 
 
-def fault_response(dispatch_number: str, voice_en: str = "Polly.Joanna", voice_es: str = "Polly.Lupe") -> str:
+def fault_response(dispatch_number: str, voice_en: str, voice_es: str) -> str:
     """TwiML for when we cannot serve the call; needs neither Redis nor the database (nor an app)."""
     response = VoiceResponse()
     response.say(FAULT_MESSAGE["en"], voice=voice_en, language="en-US")

@@ -26,7 +26,8 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voice import models, twilio_rest
+from voice import twilio_rest
+from voice.clock import utcnow
 from voice.line import callbacks, calls, endings, offers
 from voice.models import Call, CallbackRequest, Hold
 from voice.redisdb import Keys
@@ -47,7 +48,7 @@ class Unreachable(Exception):
 
 def reconcile_call_ends(db: Session, r: redis.Redis, config: Mapping) -> int:
     """Settle every overdue call Twilio says is over; returns how many were settled."""
-    cutoff = models.utcnow() - timedelta(seconds=config["RECONCILE_AFTER_SECONDS"])
+    cutoff = utcnow() - timedelta(seconds=config["RECONCILE_AFTER_SECONDS"])
     settled = 0
     try:
         settled += callers(db, r, config, cutoff)

@@ -15,8 +15,9 @@ from rq.job import Job, JobStatus
 
 from voice import create_app, hours, phones, tasks, twilio_rest
 from voice import db as database
+from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, routing
-from voice.models import CallbackRequest, Hold, Specialist, utcnow
+from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
 from voice.twilio_rest import TwilioError

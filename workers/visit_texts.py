@@ -13,8 +13,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from voice import db as database
-from voice import models, phones, twilio_rest
+from voice import phones, twilio_rest
 from voice.casework import visits
+from voice.clock import utcnow
 from voice.models import Specialist, Visit, VisitMessage
 from voice.twilio_rest import TwilioError
 from workers.jobs import job_context
@@ -38,7 +39,7 @@ def send_reminder(visit_id: int, which: str, version: int, now: datetime | None 
     """A reminder, if the visit is still on, at the time this version was booked for, and not yet sent."""
     with job_context():
         db = database.session()
-        now = now or models.utcnow()
+        now = now or utcnow()
         visit = db.get(Visit, visit_id)
         if visit is None or visit.status != visits.SCHEDULED or visit.version != version or visit.starts_at <= now:
             return {}

@@ -11,8 +11,6 @@ from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-PASSWORD = "correct horse battery"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 
@@ -53,24 +51,7 @@ def new_page(browser):
     return open_page
 
 
-def axe_violations(page) -> list[str]:
-    """WCAG 2.0/2.1 A and AA violations on the page as it is now, one readable line per failing element."""
-    result = page.evaluate("""async (tags) => {
-        const r = await axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] });
-        return r.violations.map((v) => v.nodes.map((n) => v.id + ": " + n.target.join(" ") + " — " + n.failureSummary.replace(/\\s+/g, " "))).flat();
-    }""", WCAG_AA)
-    return result
 
 
-def assert_accessible(page, what: str) -> None:
-    page.wait_for_load_state("load")
-    violations = axe_violations(page)
-    assert not violations, f"{what} ({page.url}):\n" + "\n".join(violations)
 
 
-def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
-    page.goto(base + "/dashboard/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button.primary")
-    page.wait_for_url(base + "/dashboard/")

@@ -7,12 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.support import assert_accessible, sign_in
+from voice.clock import utcnow
 from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.dashboard.site import OUTCOME_LABELS
 from voice.line import specialists
-from voice.models import Call, CallbackRequest, CallNote, utcnow
+from voice.models import Call, CallbackRequest, CallNote
 
 PASSWORD = "correct horse battery"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from tests.conftest import DISPATCH
+from tests.support import DISPATCH
 from voice.dashboard.auth import create_user
 from voice.simulator import Dispatcher, FlaskTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import PASSWORD
+from tests.support import PASSWORD
+from voice.clock import utcnow
 from voice.dashboard.auth import create_user
 from voice.line import specialists
-from voice.models import Call, CallbackRequest, Specialist, utcnow
+from voice.models import Call, CallbackRequest, Specialist
 
 
 def tab_to(page, selector: str, limit: int = 80) -> None:

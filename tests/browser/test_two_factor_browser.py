@@ -9,8 +9,7 @@ import pyotp
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.browser.conftest import PASSWORD, assert_accessible
-from tests.conftest import fresh_app, settings
+from tests.support import PASSWORD, assert_accessible, fresh_app, settings
 from voice.dashboard.auth import create_user
 
 

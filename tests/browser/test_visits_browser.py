@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.browser.conftest import assert_accessible, sign_in
-from voice import models
+from tests.support import assert_accessible, sign_in
+from voice import clock
 from voice.dashboard.auth import create_user
 from voice.line import calls, specialists
 
@@ -69,7 +69,7 @@ def test_schedule_a_visit_see_it_in_the_feed_move_it_and_record_the_outcome(serv
 
     # The visit has happened: the team records the outcome.
     later = datetime.combine(tomorrow + timedelta(days=1), datetime.min.time())
-    monkeypatch.setattr(models, "utcnow", lambda: later)
+    monkeypatch.setattr(clock, "now", lambda: later)
     page.goto(visit_url)
     page.check("text=agreement reached")
     page.fill("#notes", "Both agreed to quiet hours after 10 p.m.")

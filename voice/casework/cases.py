@@ -19,18 +19,17 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app, has_app_context
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from voice import models
 from voice.casework import addresses
+from voice.clock import utcnow
 from voice.models import Call, Case, CaseEvent, Visit
 
 OPEN = "open"
 CLOSED = "closed"
 MERGED = "merged"
-DEFAULT_LINK_DAYS = 30
 
 # How a case (or a visit) can end; the first five are what a visit's team records.
 VISIT_OUTCOMES = {
@@ -53,8 +52,8 @@ class CaseError(ValueError):
 
 
 def link_days() -> int:
-    """CASE_LINK_DAYS from the app's settings (the default outside an app)."""
-    return int(current_app.config.get("CASE_LINK_DAYS", DEFAULT_LINK_DAYS)) if has_app_context() else DEFAULT_LINK_DAYS
+    """CASE_LINK_DAYS, from the app's settings."""
+    return current_app.config["CASE_LINK_DAYS"]
 
 
 def record(db: Session, case: Case, kind: str, user_id: int | None = None, **detail: object) -> CaseEvent:
@@ -70,20 +69,20 @@ def _usable_number(number: str | None) -> bool:
     return bool(number) and number.startswith("+") and number[1:].isdigit() and len(number) >= 9
 
 
-def open_or_join(db: Session, call: Call, link_days: int = DEFAULT_LINK_DAYS) -> Case:
+def open_or_join(db: Session, call: Call, link_days: int) -> Case:
     """Put a new call in a case: the open one its number called about within `link_days`, or a new one."""
     if call.case_id is not None:
         return db.get(Case, call.case_id)
     case = None
     if _usable_number(call.from_number):
-        since = (call.started_at or models.utcnow()) - timedelta(days=link_days)
+        since = (call.started_at or utcnow()) - timedelta(days=link_days)
         case = db.scalar(
             select(Case).join(Call, Call.case_id == Case.id)
             .where(Call.from_number == call.from_number, Call.started_at >= since, Call.id != call.id,
                    Case.status == OPEN)
             .order_by(Call.started_at.desc()).limit(1))
     if case is None:
-        case = Case(opened_at=call.started_at or models.utcnow(), status=OPEN)
+        case = Case(opened_at=call.started_at or utcnow(), status=OPEN)
         db.add(case)
         db.flush()
         record(db, case, "opened", call_id=call.id)
@@ -98,7 +97,7 @@ def note_location(call: Call) -> None:
     call.location_key = addresses.address_key(call.location)
 
 
-def proposals(db: Session, call: Call, link_days: int = DEFAULT_LINK_DAYS) -> list[Case]:
+def proposals(db: Session, call: Call, link_days: int) -> list[Case]:
     """Open cases (not this call's) with a call about the same address within `link_days` of this one."""
     if not call.location_key:
         return []
@@ -174,7 +173,7 @@ def close(db: Session, case: Case, outcome: str, in_person: bool, user_id: int |
         raise CaseError(f"case {case.id} was merged into case {case.merged_into_id}")
     case.status, case.outcome = CLOSED, outcome
     case.closed_how = "in_person" if in_person else "phone"
-    case.closed_at = models.utcnow()
+    case.closed_at = utcnow()
     record(db, case, "closed", user_id, outcome=outcome, how=case.closed_how)
 
 
@@ -231,7 +230,7 @@ def _ordinal(n: int) -> str:
     return ORDINALS.get(n, f"{n}th")
 
 
-def history(db: Session, call: Call, link_days: int = DEFAULT_LINK_DAYS) -> History:
+def history(db: Session, call: Call, link_days: int) -> History:
     """How this call sits in its case: the calls of the case in the last `link_days`, up to and including it."""
     if call.case_id is None:
         return History(1, link_days, call.category, None)

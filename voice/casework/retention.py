@@ -21,7 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from voice import twilio_rest
-from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote, utcnow
+from voice.clock import utcnow
+from voice.models import AuditEntry, Call, CallbackRequest, CallEvent, CallNote
 from voice.twilio_rest import TwilioError
 
 log = logging.getLogger("voice.casework.retention")

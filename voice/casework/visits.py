@@ -24,8 +24,9 @@ import redis
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from voice import models, phones, tasks
+from voice import phones, tasks
 from voice.casework import cases
+from voice.clock import utcnow
 from voice.models import Case, Specialist, Visit, VisitMember
 
 SCHEDULED = "scheduled"
@@ -35,9 +36,6 @@ ADDRESS_MAX = 300
 OVERDUE_AFTER = timedelta(days=1)
 # When the reminders go, before the visit starts.
 REMINDERS = {"day_before": timedelta(days=1), "hour_before": timedelta(hours=1)}
-
-TEXT_REMINDER = "workers.visit_texts.send_reminder"
-TEXT_CHANGE = "workers.visit_texts.send_change"
 
 
 class VisitError(ValueError):
@@ -76,7 +74,7 @@ def local_to_utc(day: date, at: time, zone: str) -> datetime:
 def check(db: Session, config: Mapping, plan: Plan, visit: Visit | None = None, confirmed: bool = False,
           now: datetime | None = None) -> None:
     """Raise VisitError for a visit that cannot be, NeedsConfirmation for one that needs a yes first."""
-    now = now or models.utcnow()
+    now = now or utcnow()
     address = (plan.address or "").strip()
     if not address:
         raise VisitError("Enter the address of the visit.", "address")
@@ -181,14 +179,14 @@ def cancel(db: Session, r: redis.Redis, visit: Visit, reason: str | None, user_i
     visit.status = CANCELLED
     visit.cancel_reason = (reason or "")[:300] or None
     cases.record(db, db.get(Case, visit.case_id), "visit_cancelled", user_id, visit_id=visit.id, reason=reason)
-    tasks.enqueue_after_commit(db, r, TEXT_CHANGE, visit.id, "cancelled", visit.version,
+    tasks.enqueue_after_commit(db, r, tasks.TEXT_VISIT_CHANGE, visit.id, "cancelled", visit.version,
                                job_id=f"visit-{visit.id}-v{visit.version}-cancelled")
 
 
 def record_outcome(db: Session, visit: Visit, outcome: str, notes: str | None, user_id: int | None = None,
                    now: datetime | None = None) -> None:
     """The team's word on how it went; an outcome other than "no one home" closes the case, in person."""
-    now = now or models.utcnow()
+    now = now or utcnow()
     if outcome not in cases.VISIT_OUTCOMES:
         raise VisitError("Choose how the visit went.", "outcome")
     if visit.status == CANCELLED:
@@ -209,13 +207,13 @@ def _textable(config: Mapping, number: str | None) -> str | None:
 
 def _queue_texts(db: Session, r: redis.Redis, visit: Visit, kind: str, also: list[int] | None = None) -> None:
     """The confirmation (or change) text now, and the reminders at their times, once this commits."""
-    tasks.enqueue_after_commit(db, r, TEXT_CHANGE, visit.id, kind, visit.version, also or [],
+    tasks.enqueue_after_commit(db, r, tasks.TEXT_VISIT_CHANGE, visit.id, kind, visit.version, also or [],
                                job_id=f"visit-{visit.id}-v{visit.version}-{kind}")
-    now = models.utcnow()
+    now = utcnow()
     for which, before in REMINDERS.items():
         at = visit.starts_at - before
         if at > now:
-            tasks.enqueue_after_commit(db, r, TEXT_REMINDER, visit.id, which, visit.version, at=at,
+            tasks.enqueue_after_commit(db, r, tasks.TEXT_VISIT_REMINDER, visit.id, which, visit.version, at=at,
                                        job_id=reminder_job_id(visit, which))
 
 
@@ -228,7 +226,7 @@ def reminder_job_id(visit: Visit, which: str) -> str:
 
 def on_visit_now(db: Session, specialist_id: int, now: datetime | None = None) -> Visit | None:
     """The visit this specialist is on right now (its start to its end), if any: do not ring them."""
-    now = now or models.utcnow()
+    now = now or utcnow()
     return db.scalar(select(Visit).join(VisitMember, VisitMember.visit_id == Visit.id)
                      .where(VisitMember.specialist_id == specialist_id, Visit.status == SCHEDULED,
                             Visit.starts_at <= now, Visit.ends_at > now).limit(1))
@@ -236,20 +234,20 @@ def on_visit_now(db: Session, specialist_id: int, now: datetime | None = None) -
 
 def on_visit_ids(db: Session, now: datetime | None = None) -> set[int]:
     """Everyone on a visit right now, in one query (for the live board)."""
-    now = now or models.utcnow()
+    now = now or utcnow()
     return set(db.scalars(select(VisitMember.specialist_id).join(Visit, Visit.id == VisitMember.visit_id)
                           .where(Visit.status == SCHEDULED, Visit.starts_at <= now, Visit.ends_at > now)))
 
 
 def overdue(db: Session, now: datetime | None = None) -> list[Visit]:
     """Visits whose outcome is still not recorded a day after they ended."""
-    now = now or models.utcnow()
+    now = now or utcnow()
     return list(db.scalars(select(Visit).where(Visit.status == SCHEDULED, Visit.ends_at <= now - OVERDUE_AFTER)
                            .order_by(Visit.ends_at)))
 
 
 def upcoming(db: Session, now: datetime | None = None, limit: int = 20) -> list[Visit]:
-    now = now or models.utcnow()
+    now = now or utcnow()
     return list(db.scalars(select(Visit).where(Visit.status == SCHEDULED, Visit.ends_at > now)
                            .order_by(Visit.starts_at).limit(limit)))
 

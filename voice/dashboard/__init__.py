@@ -45,9 +45,6 @@ class IdleSessionInterface(SecureCookieSessionInterface):
 def init_app(app: Flask, exempt: Iterable[Blueprint]) -> None:
     """The dashboard's blueprints, sessions, CSRF and limits; `exempt` (the Twilio webhooks) skip CSRF and limits."""
     secure = app.config["PUBLIC_BASE_URL"].startswith("https://")
-    # Notes per account: enough for a busy shift, not enough for a stuck key or a script to bury a call.
-    app.config.setdefault("RATELIMIT_NOTES", "30 per 10 minutes")
-    app.config.setdefault("BOARD_REFRESH_MS", 3000)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

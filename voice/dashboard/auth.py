@@ -27,10 +27,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from voice import db as database
+from voice.clock import utcnow
 from voice.config import ACCOUNT_ROLES
 from voice.dashboard import two_factor
 from voice.dashboard.extensions import limiter, login_manager
-from voice.models import AuditEntry, Specialist, User, new_session_token, utcnow
+from voice.models import AuditEntry, Specialist, User, new_session_token
 
 bp = Blueprint("auth", __name__, url_prefix="/dashboard")
 

@@ -4,8 +4,7 @@ disposition and recording, the specialist's current case, and their transfer of 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -28,12 +27,13 @@ from wtforms.validators import Length, Optional
 from voice import db as database
 from voice import twilio_rest
 from voice.casework import cases
+from voice.clock import local_now, utcnow
 from voice.dashboard import queries
 from voice.dashboard.auth import audit, record_change, refuse
 from voice.dashboard.extensions import limiter
 from voice.dashboard.site import DISPOSITIONS
 from voice.line import calls, endings
-from voice.models import Call, CallbackRequest, CallNote, Specialist, utcnow
+from voice.models import Call, CallbackRequest, CallNote, Specialist
 from voice.script import CATEGORY_LABELS
 from voice.twilio_rest import TwilioError
 
@@ -164,7 +164,7 @@ def export_csv():
         rows = database.session().scalars(query.order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
         yield from calls.csv_chunks(rows)
 
-    stamp = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y%m%d-%H%M")
+    stamp = local_now(current_app.config["TIMEZONE"]).strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(generate()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'})
 

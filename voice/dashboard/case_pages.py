@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -40,9 +40,10 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from voice import db as database
-from voice import models, phones
+from voice import phones
 from voice.casework import calendar_feed as feed
 from voice.casework import cases, visits
+from voice.clock import local_today, utcnow
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
 from voice.line import callbacks, calls
 from voice.models import Call, CallNote, Case, CaseEvent, Specialist, Visit, VisitMember
@@ -154,7 +155,7 @@ def render_case(case: Case, visit_form: VisitForm | None = None, follow_up_form:
     category = CATEGORY_LABELS.get(history.category) if history and history.category else None
     case_visits = list(db.scalars(select(Visit).where(Visit.case_id == case.id).order_by(Visit.starts_at)))
     if visit_form is None:
-        tomorrow = datetime.now(ZoneInfo(_zone())).date() + timedelta(days=1)
+        tomorrow = local_today(_zone()) + timedelta(days=1)
         visit_form = _visit_form(formdata=None, day=tomorrow, address=latest.location if latest else "",
                                  contact_number=phones.display(latest.callback_number or latest.from_number,
                                                                current_app.config["DEFAULT_REGION"])
@@ -331,7 +332,7 @@ def render_visit(visit: Visit, form: VisitForm | None = None, outcome_form: Outc
                            address=visit.address, team=[m.specialist_id for m in visit.team],
                            contact_number=phones.display(visit.contact_number, current_app.config["DEFAULT_REGION"])
                            if visit.contact_number else "")
-    now = models.utcnow()
+    now = utcnow()
     return render_template("dashboard/visit.html", visit=visit, case=database.session().get(Case, visit.case_id),
                            form=form, outcome_form=outcome_form or OutcomeForm(formdata=None),
                            cancel_form=CancelForm(formdata=None), warnings=warnings or [],
@@ -400,7 +401,7 @@ def follow_up(case_id: int):
     form = FollowUpForm()
     request_row = _form_change(
         form, lambda form, **shown: render_case(case, follow_up_form=form, **shown),
-        lambda: callbacks.queue_follow_up(db, case, models.utcnow() + timedelta(days=form.days.data),
+        lambda: callbacks.queue_follow_up(db, case, utcnow() + timedelta(days=form.days.data),
                                           calls.clean_text(form.note.data, 300), _zone()),
         callbacks.FollowUpError, lambda error: setattr(form.days, "errors", [str(error)]))
     return record_change("schedule_follow_up", f"case:{case.id}",
@@ -424,7 +425,7 @@ def calendar_page(specialist_id: int):
     specialist = _may_manage_feed(specialist_id)
     url = (current_app.config["PUBLIC_BASE_URL"] + url_for("case_pages.calendar_feed", token=specialist.calendar_token)
            if specialist.calendar_token else None)
-    upcoming = visits.of_specialist(database.session(), specialist.id, models.utcnow() - timedelta(days=1))
+    upcoming = visits.of_specialist(database.session(), specialist.id, utcnow() - timedelta(days=1))
     return render_template("dashboard/calendar.html", specialist=specialist, url=url, upcoming=upcoming)
 
 
@@ -449,7 +450,7 @@ def calendar_feed(token: str):
     specialist = db.scalar(select(Specialist).where(Specialist.calendar_token == token)) if len(token) >= 20 else None
     if specialist is None:
         abort(404)
-    body = feed.ics(specialist, visits.of_specialist(db, specialist.id, models.utcnow() - timedelta(days=30)),
+    body = feed.ics(specialist, visits.of_specialist(db, specialist.id, utcnow() - timedelta(days=30)),
                     current_app.config)
     return Response(body, mimetype="text/calendar", headers={"Cache-Control": "private, no-store"})
 

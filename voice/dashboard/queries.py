@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from voice import phones
 from voice.casework import cases, visits
+from voice.clock import local_today, utcnow
 from voice.line import callbacks, calls, holds, routing, specialists
-from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember, utcnow
+from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
 
 PAGE_SIZE = 50
 UTC = ZoneInfo("UTC")
@@ -45,7 +46,7 @@ class SpecialistState:
 def board(db: Session, r: redis.Redis, zone: str) -> dict:
     roster = db.scalars(select(Specialist).where(Specialist.active.is_(True)).order_by(Specialist.name)).all()
     holders = routing.lease_holders(r, [s.id for s in roster])
-    today_start = local_midnight_utc(datetime.now(ZoneInfo(zone)).date(), zone)
+    today_start = local_midnight_utc(local_today(zone), zone)
     counts = dict(db.execute(
         select(Call.specialist_id, func.count(Call.id))
         .where(Call.started_at >= today_start, Call.specialist_id.is_not(None), Call.connected_at.is_not(None))
@@ -84,7 +85,7 @@ def line_hours(zone: str) -> dict:
     """The program's hours for the board: open now or not, until or from when, and the next holiday."""
     open_hours = current_app.config["OPEN_HOURS"]
     now = utcnow()
-    today = datetime.now(ZoneInfo(zone)).date()
+    today = local_today(zone)
     is_open = open_hours.is_open(now)
     return {
         "open": is_open,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from flask import Blueprint, Response, current_app, flash, render_template, request
 from sqlalchemy import select
 
 from voice import db as database
+from voice.clock import local_today
 from voice.dashboard import queries
 from voice.dashboard.auth import audit, coordinator_required
 from voice.line import calls
@@ -21,7 +21,7 @@ bp = Blueprint("report_pages", __name__, url_prefix="/dashboard")
 
 def _report_range() -> tuple[date, date]:
     """The reports' dates from the query string: this month by default, at most two years."""
-    today = datetime.now(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    today = local_today(current_app.config["TIMEZONE"])
     try:
         start = date.fromisoformat(request.args.get("start") or today.replace(day=1).isoformat())
         end = date.fromisoformat(request.args.get("end") or today.isoformat())

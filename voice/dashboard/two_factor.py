@@ -17,7 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from voice.models import RecoveryCode, User, utcnow
+from voice.clock import utcnow
+from voice.models import RecoveryCode, User
 
 # One step either side: a phone clock a little off, or a code typed as it turned over.
 VALID_WINDOW = 1

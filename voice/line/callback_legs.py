@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import phones
+from voice.db import flush_with_events
 from voice.line import callbacks, calls, offers, routing
 from voice.models import CallbackRequest
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
@@ -141,7 +142,7 @@ def leg_status(db: Session, r: redis.Redis, request: CallbackRequest | None, spe
     calls.record_event(db, request.call, "callback_leg_status", request_id=request.id, specialist_id=specialist_id,
                        status=status, duration=form.get("CallDuration"))
     # On the timeline before they are freed below, as for a held caller's offer (offers.offer_status).
-    calls.flush_with_events(db)
+    flush_with_events(db)
     if callbacks.is_attempt(request, specialist_id) and request.attempt_accepted_at is None:
         callbacks.back_in_line(db, r, request, f"specialist leg ended: {status}")
         dispatch_after_commit(db, r)

@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 
 from voice import durations
 from voice.casework import cases
+from voice.clock import utcnow
 from voice.line import calls, routing, specialists
-from voice.models import Call, CallbackRequest, Case, Specialist, utcnow
+from voice.models import Call, CallbackRequest, Case, Specialist
 from voice.redisdb import Keys
 
 PENDING = "pending"

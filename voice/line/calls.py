@@ -10,12 +10,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from voice.casework import cases
-from voice.models import Call, CallEvent, utcnow
+from voice.clock import utcnow
+from voice.db import pend_event
+from voice.models import Call
 
 IN_INTAKE = "in_intake"
 CONNECTING = "connecting"
@@ -74,7 +76,6 @@ def clean_text(value: object, limit: int) -> str | None:
 # Built once: a webhook's statements are the same every time, and building one cost nearly as much as running it.
 # The specialist is loaded only if asked for: most webhooks never look, and the join was a fifth of the load.
 CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("sid")).options(lazyload(Call.specialist))
-INSERT_EVENTS = insert(CallEvent.__table__)
 
 
 def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> Call:
@@ -99,56 +100,8 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
 
 
 def record_event(db: Session, call: Call, kind: str, *, at: datetime | None = None, **detail: object) -> None:
-    """Append one step to a call's timeline; the only way events are written.
-
-    A transaction's events go in as one INSERT (no ORM objects) at its next flush, autoflushing read, or
-    commit; a rollback drops them.
-    """
-    if not db.in_transaction():
-        db.begin()  # so a rollback before any SQL still takes the events with it
-    db.info.setdefault(PENDING_EVENTS, []).append(
-        (call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False)))
-
-
-PENDING_EVENTS = "pending_call_events"
-
-
-@event.listens_for(Session, "after_flush")
-def _write_events(db: Session, _flush_context=None) -> None:
-    pending = db.info.pop(PENDING_EVENTS, None)
-    if pending:
-        # A webhook writes one or two events; the ORM's unit of work cost more than the rest of its SQL.
-        db.connection().execute(INSERT_EVENTS, [
-            {"call_id": call.id, "at": at, "kind": kind, "detail": detail} for call, at, kind, detail in pending])
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _write_events_before_a_read(state) -> None:
-    # As autoflush would write pending ORM objects: a query in the same transaction sees them.
-    # Never from inside a flush (its own loads come through here), nor for the ORM's lazy loads.
-    db = state.session
-    if (db.info.get(PENDING_EVENTS) and db.autoflush and not getattr(db, "_flushing", False)
-            and not (state.is_relationship_load or state.is_column_load)):
-        flush_with_events(db)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_events_before_commit(db: Session) -> None:
-    if db.info.get(PENDING_EVENTS):
-        flush_with_events(db)
-
-
-def flush_with_events(db: Session) -> None:
-    """Flush, and write the transaction's pending events even when no row changed (a bare flush would not)."""
-    # The flush gives new calls their ids, and writes the events itself when anything else changed.
-    db.flush()
-    _write_events(db)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_events(db: Session, previous_transaction) -> None:
-    if not previous_transaction.nested:
-        db.info.pop(PENDING_EVENTS, None)
+    """Append one step to a call's timeline; the only way events are written (see voice/db.py for when)."""
+    pend_event(db, call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False))
 
 
 def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None) -> None:

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import hours, phones, twilio_rest
+from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, questions
-from voice.models import Call, utcnow
+from voice.models import Call
 from voice.script import CALLBACK_QUESTIONS, MESSAGES
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES

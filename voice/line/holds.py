@@ -24,8 +24,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from voice import tasks
+from voice.clock import utcnow
 from voice.line import calls, routing
-from voice.models import Call, CallbackRequest, Hold, utcnow
+from voice.models import Call, CallbackRequest, Hold
 
 WAITING = "waiting"
 CONNECTING = "connecting"

@@ -19,8 +19,10 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from voice import script, tasks
 from voice.casework import cases, visits
+from voice.clock import utcnow
+from voice.db import flush_with_events
 from voice.line import calls, holds, routing
-from voice.models import Call, Hold, Specialist, utcnow
+from voice.models import Call, Hold, Specialist
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS
 from voice.tasks import dispatch_after_commit
@@ -241,7 +243,7 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
                        duration=form.get("CallDuration"))
     # Written before the release below, so the timeline never shows their next offer ahead of this call's end
     # (a bare flush would leave the event pending: no row changed).
-    calls.flush_with_events(db)
+    flush_with_events(db)
     holder = routing.offer_holder(hold.id)
     if hold.specialist_id == specialist_id:
         if hold.status == holds.CONNECTING:

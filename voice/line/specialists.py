@@ -6,8 +6,9 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from voice.clock import utcnow
 from voice.line import routing
-from voice.models import Specialist, utcnow
+from voice.models import Specialist
 from voice.redisdb import LANGUAGES, Keys
 
 

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import hours
+from voice.clock import utcnow
 from voice.line import calls, endings, holds, offers, questions, routing
-from voice.models import Call, Hold, utcnow
+from voice.models import Call, Hold
 from voice.redisdb import Keys
 from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS
 from voice.twiml import hangup, say, webhook_url
