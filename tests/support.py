@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
+from honcho.environ import parse_procfile
 from rq import SimpleWorker
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import func, select
@@ -358,3 +359,17 @@ def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button.primary")
     page.wait_for_url(base + "/dashboard/")
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's lines by name, as honcho reads them."""
+    return dict(parse_procfile((Path(__file__).resolve().parent.parent / "Procfile").read_text()).processes)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

@@ -1,18 +1,23 @@
-"""`make demo`'s script, run for real (embedded Redis, gunicorn, an RQ worker, the fake Twilio), start to
+"""`make demo`'s script, run for real (embedded Redis, every process of the Procfile, the fake Twilio), start to
 finish, and nothing of it left running afterwards."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import pytest
+import redis
 import requests
+
+from tests.support import procfile, running
+from voice.health import last_cron_run
 
 ROOT = Path(__file__).parent.parent
 DEMO = [sys.executable, str(ROOT / "scripts" / "demo.py")]
@@ -31,16 +36,21 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in command:
-            found.append(command)
-    return found
+def procfile_pids(out: str) -> dict[str, int]:
+    """The pid of each Procfile process, as the demo prints them when it starts."""
+    started = re.search(r"the Procfile's processes: (.*)", out).group(1)
+    return {name: int(pid) for name, pid in re.findall(r"(\w+) pid (\d+)", started)}
+
+
+def command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def as_a_shell_reads_it(line: str, port: int) -> list[str]:
+    """The argv a POSIX shell makes of a Procfile line, with the demo's PORT and no WEB_CONCURRENCY."""
+    env = {"PATH": os.environ["PATH"], "PORT": str(port)}
+    done = subprocess.run(["sh", "-c", f"printf '%s\\0' {line}"], env=env, capture_output=True, check=True)
+    return done.stdout.decode().split("\0")[:-1]
 
 
 def assert_nothing_left(out: str) -> None:
@@ -49,7 +59,10 @@ def assert_nothing_left(out: str) -> None:
     assert not listening(web), "gunicorn is still serving"
     assert not listening(int(redis_url.group(2))), "the embedded redis-server is still running"
     if Path("/proc/self/cmdline").exists():
-        assert processes_mentioning(f"--url {redis_url.group(1)}") == [], "the RQ worker is still running"
+        for name, pid in procfile_pids(out).items():
+            # A pid taken by another program since does not count: only the Procfile's command itself.
+            program = shlex.split(procfile()[name])[0]
+            assert not (running(pid) and program in " ".join(command_line(pid))), f"the {name} is still running"
     assert "kept in" not in out  # a clean run leaves no temporary files behind
 
 
@@ -102,7 +115,8 @@ def test_the_person_at_the_keyboard_can_be_the_specialist():
     assert_nothing_left(out)
 
 
-def assert_the_demo_login_shows_both_calls(base: str, out: str) -> None:
+def sign_in_and_see_both_calls(base: str, out: str) -> requests.Session:
+    """The demo's login, as printed; the call log shows the two calls it played."""
     email, password = re.search(r"login (\S+@\S+) / (\S+)", out).groups()
     browser = requests.Session()
     form = browser.get(f"{base}/dashboard/login", timeout=10).text
@@ -113,24 +127,79 @@ def assert_the_demo_login_shows_both_calls(base: str, out: str) -> None:
     log = browser.get(f"{base}/dashboard/calls", timeout=10).text
     # The first caller was put through after the short path (no name asked); the second gave hers.
     assert "Answered live" in log and "María López" in log
+    return browser
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_kill_while_serving_stops_every_process(how):
+def serve_demo() -> tuple[subprocess.Popen, str]:
+    """The demo, started as `make demo` starts it, and what it printed until it said it serves."""
     demo = subprocess.Popen(DEMO, env=demo_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     out = ""
+    for line in demo.stdout:
+        out += line
+        if "Serving until Ctrl-C" in line:
+            break
+    return demo, out
+
+
+def stop_demo(demo: subprocess.Popen, how: signal.Signals) -> str:
+    demo.send_signal(how)
+    out = demo.stdout.read()
+    assert demo.wait(60) == 0, out
+    return out
+
+
+def test_ctrl_c_while_serving_stops_every_process():
+    demo, out = serve_demo()
     try:
-        for line in demo.stdout:
-            out += line
-            if "Serving until Ctrl-C" in line:
-                break
         assert "Serving until Ctrl-C" in out, out
         web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/", out).group(1))
-        assert_the_demo_login_shows_both_calls(f"http://127.0.0.1:{web}", out)
-        demo.send_signal(how)
-        out += demo.stdout.read()
-        assert demo.wait(60) == 0, out
+        sign_in_and_see_both_calls(f"http://127.0.0.1:{web}", out)
+        out += stop_demo(demo, signal.SIGINT)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "Stopping the line." in out
+    assert_nothing_left(out)
+
+
+# Past the moment RQ counts the Procfile's worker dead without a beat (--worker-ttl 45 plus 60 s), twice the
+# sweep's minute, and the minute the banner allowed a worker before it read the worker's TTL.
+QUIET_SECONDS = 125
+
+
+def test_the_demo_runs_every_procfile_process_and_its_board_stays_clear_then_kill_stops_them():
+    demo, out = serve_demo()
+    try:
+        assert "Serving until Ctrl-C" in out, out
+        web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/", out).group(1))
+        base = f"http://127.0.0.1:{web}"
+        lines = procfile()
+        pids = procfile_pids(out)
+        # release ran to its end first (the calls needed its tables); the others run the Procfile's commands.
+        assert "release (migrated the database)" in out
+        assert list(pids) == [name for name in lines if name != "release"] == ["web", "worker", "cron"]
+        for name, pid in pids.items():
+            # The demo serves this machine only: the web line's bind, on loopback.
+            expected = as_a_shell_reads_it(lines[name].replace("--bind 0.0.0.0:", "--bind 127.0.0.1:"), web)
+            argv = command_line(pid)
+            assert Path(argv[1]).name == expected[0] and argv[2:] == expected[1:], (name, argv, expected)
+
+        browser = sign_in_and_see_both_calls(base, out)
+        r = redis.Redis.from_url(re.search(r"embedded redis-server on (\S+)", out).group(1))
+        assert last_cron_run(r) is not None  # the demo says it serves only once the sweep has run
+        since = time.monotonic()
+        while True:
+            board = browser.get(f"{base}/dashboard/", timeout=10).text
+            assert 'class="banner health"' not in board, [line.strip() for line in board.splitlines()
+                                                          if "banner health" in line]
+            assert demo.poll() is None and all(running(pid) for pid in pids.values())
+            if time.monotonic() - since > QUIET_SECONDS:
+                break
+            time.sleep(10)
+        assert time.time() - last_cron_run(r) < 90, "the sweep no longer runs every minute"
+
+        out += stop_demo(demo, signal.SIGTERM)
     finally:
         if demo.poll() is None:
             demo.kill()

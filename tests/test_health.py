@@ -8,16 +8,17 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from rq import Worker
 from rq.cron import CronScheduler
+from rq.defaults import DEFAULT_WORKER_TTL
 from sqlalchemy.orm import Session
 
 from tests.support import fresh_app, kill_session, login, settings, work
-from voice import create_app
+from voice import create_app, health
 from voice.dashboard.auth import create_user
 from voice.simulator.embedded_redis import free_port
 
@@ -71,8 +72,8 @@ def test_healthz_answers_within_a_second_when_both_servers_hang(silent_port):
 
 @pytest.fixture
 def watched(redis_url, database_url):
-    """An app whose banner speaks after 4 s without a worker or 2 s without a sweep, and a signed-in coordinator."""
-    config = settings(redis_url, database_url, TIMEZONE=ZONE, HEALTH_WORKER_SECONDS=4, HEALTH_CRON_SECONDS=2)
+    """An app whose banner speaks after 2 s without a sweep, and a signed-in coordinator."""
+    config = settings(redis_url, database_url, TIMEZONE=ZONE, HEALTH_CRON_SECONDS=2)
     with fresh_app(config) as app:
         with Session(app.extensions["db"].engine) as db:
             create_user(db, "coord@city.gov", "correct horse battery", "coordinator")
@@ -88,18 +89,56 @@ def banner(client, about: str) -> list[str]:
     return [line.strip() for line in page.splitlines() if 'class="banner health"' in line and about in line]
 
 
+def worker_banner_at(app, config: dict, moment: float) -> list[str]:
+    """The banner's worker line as it will read at `moment` if nothing changes: RQ's registry and keys as now."""
+    return [line for line in health.warnings(app.extensions["redis"], config, now=moment) if NO_WORKER in line]
+
+
 def clock(moment: float) -> str:
     return datetime.fromtimestamp(moment, ZoneInfo(ZONE)).strftime("%H:%M")
 
 
-def start_worker(config: dict) -> subprocess.Popen:
-    """The Procfile's worker line, beating every second (RQ beats every --worker-ttl minus 15 s when idle)."""
+def start_worker(config: dict, ttl: int | None) -> subprocess.Popen:
+    """The Procfile's worker line with this --worker-ttl (None: RQ's default), its own session."""
     env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"}}
     return subprocess.Popen(
         [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler",
-         "--worker-ttl", "16", "callbacks"],
+         *(["--worker-ttl", str(ttl)] if ttl else []), "callbacks"],
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def registered(r, worker: subprocess.Popen) -> Worker:
+    deadline = time.monotonic() + 20
+    while not Worker.all(connection=r):
+        assert time.monotonic() < deadline, "the worker never registered"
+        assert worker.poll() is None, "the worker exited"
+        time.sleep(0.2)
+    (found,) = Worker.all(connection=r)
+    return found
+
+
+def beat_of(worker: Worker) -> float:
+    return worker.last_heartbeat.replace(tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("ttl", [None, 45, 900], ids=["rq-default-420", "procfile-45", "900"])
+def test_an_idle_worker_raises_no_alarm_whatever_its_worker_ttl(watched, ttl):
+    app, config, client = watched
+    worker = start_worker(config, ttl)
+    try:
+        beat = beat_of(registered(app.extensions["redis"], worker))
+        assert banner(client, NO_WORKER) == []
+        # Idle, RQ blocks in its dequeue for the TTL minus 15 s between beats (rq/worker/base.py,
+        # Worker.dequeue_timeout): the moment before the next beat is the longest it ever stays silent.
+        silent = (ttl or DEFAULT_WORKER_TTL) - 15
+        assert worker_banner_at(app, config, beat + silent - 1) == []
+        # Were that beat never to come, RQ counts it dead at TTL + 60 s, and so does the banner.
+        assert worker_banner_at(app, config, beat + (ttl or DEFAULT_WORKER_TTL) + 62) == [
+            f"{NO_WORKER}: no worker since {clock(beat)}."]
+    finally:
+        worker.terminate()
+        worker.wait(20)
 
 
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL"])
@@ -108,15 +147,11 @@ def test_banner_says_since_when_no_worker_has_been_alive(watched, stop):
     r = app.extensions["redis"]
     assert any("no worker is running" in line for line in banner(client, NO_WORKER))
 
-    worker = start_worker(config)
+    worker = start_worker(config, ttl=16)  # a beat every second, and RQ counts it dead 76 s after one
     try:
-        deadline = time.monotonic() + 20
-        while not Worker.all(connection=r):
-            assert time.monotonic() < deadline, "the worker never registered"
-            assert worker.poll() is None, "the worker exited"
-            time.sleep(0.2)
+        registered(r, worker)
         assert banner(client, NO_WORKER) == []
-        time.sleep(5)  # longer than the threshold: a live worker keeps beating (every second here)
+        time.sleep(2)
         assert banner(client, NO_WORKER) == []
     finally:
         stopped_at = time.time()
@@ -124,14 +159,16 @@ def test_banner_says_since_when_no_worker_has_been_alive(watched, stop):
             worker.terminate()  # a warm shutdown: RQ takes the worker out of its registry at once
             worker.wait(20)
         else:
-            kill_session(worker.pid)  # no goodbye: RQ's registry keeps its last heartbeat
+            kill_session(worker.pid)  # no goodbye: RQ's registry keeps it until its key expires
             worker.wait(20)
 
-    time.sleep(4.5)
-    lines = banner(client, NO_WORKER)
-    assert len(lines) == 1
-    assert f"{NO_WORKER}: no worker since" in lines[0]
-    assert any(clock(t) in lines[0] for t in (stopped_at - 2, stopped_at))  # its last beat, in program time
+    # At once the banner still trusts the worker's last beat: a restart shows no alarm.
+    assert banner(client, NO_WORKER) == []
+    beat = health.worker_life(r).beat
+    assert stopped_at - 2 < beat <= stopped_at
+    assert worker_banner_at(app, config, beat + 16 + 60 - 2) == []
+    # Then its time is up: the banner names its last beat, in program time.
+    assert worker_banner_at(app, config, beat + 16 + 60 + 2) == [f"{NO_WORKER}: no worker since {clock(beat)}."]
 
 
 def test_banner_says_when_the_sweep_rq_cron_queues_stopped_running(watched):

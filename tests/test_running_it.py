@@ -19,10 +19,9 @@ import redis
 import requests
 from dotenv import dotenv_values
 from honcho.environ import parse as honcho_parse
-from honcho.environ import parse_procfile
 from rq import Worker
 
-from tests.support import ACCOUNT_SID, AUTH_TOKEN
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, procfile, running
 from voice.health import CRON_RAN_KEY
 from voice.simulator.embedded_redis import EmbeddedRedis, free_port
 
@@ -30,8 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 
 
-def procfile() -> dict[str, str]:
-    return dict(parse_procfile((ROOT / "Procfile").read_text()).processes)
 
 
 def shell_values(path: Path) -> dict[str, str]:
@@ -194,10 +191,3 @@ def descendants(pid: int) -> list[int]:
     return family
 
 
-def running(pid: int) -> bool:
-    """Alive and not a zombie waiting for its parent."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False

@@ -4,8 +4,8 @@
 both at once, and answers within a second: 200 `{"status": "ok"}` or 503 naming what failed. It needs no
 login and shows no data.
 
-The banner warns the coordinator when callbacks would silently stop: no RQ worker has sent a heartbeat
-(from RQ's own worker registry) for `HEALTH_WORKER_SECONDS`, or the once-a-minute sweep that `rq cron`
+The banner warns the coordinator when callbacks would silently stop: RQ's own worker registry holds no
+live worker and the last one's time is up (`worker_life`), or the once-a-minute sweep that `rq cron`
 queues has not run for `HEALTH_CRON_SECONDS`; or Twilio's REST API is not answering the worker
 (`twilio_rest.down_since`), so nobody is being rung.
 """
@@ -18,6 +18,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import redis
@@ -37,10 +38,8 @@ bp = Blueprint("health", __name__)
 # the promised second for the request itself on a loaded machine (CI once took 1.004 s with 0.9).
 CHECK_SECONDS = 0.75
 PROBE_TIMEOUT = 0.5
-# An idle worker started by the Procfile (--worker-ttl 45) beats every 30 s, a busy one every 30 s too.
-WORKER_SECONDS = 60
 
-WORKER_SEEN_KEY = f"{Keys.prefix}health:worker-seen"
+WORKER_LIFE_KEY = f"{Keys.prefix}health:worker-life"
 CRON_RAN_KEY = f"{Keys.prefix}health:sweep-ran"
 
 
@@ -97,15 +96,38 @@ def last_cron_run(r: redis.Redis) -> float | None:
     return float(value) if value is not None else None
 
 
-def last_worker_heartbeat(r: redis.Redis) -> float | None:
-    """The newest heartbeat of any RQ worker, remembered after the worker leaves RQ's registry."""
-    beats = [w.last_heartbeat.replace(tzinfo=UTC).timestamp() for w in Worker.all(connection=r) if w.last_heartbeat]
-    if beats:
-        # A worker stopped with SIGTERM leaves the registry at once; keep when it was last alive.
-        r.set(WORKER_SEEN_KEY, max(beats))
-        return max(beats)
-    value = r.get(WORKER_SEEN_KEY)
-    return float(value) if value is not None else None
+class WorkerLife(NamedTuple):
+    """The newest heartbeat of any RQ worker, and the moment RQ itself counts the last of them dead."""
+
+    beat: float
+    until: float
+
+
+# A worker is alive while RQ keeps its key. Each heartbeat sets `last_heartbeat` and renews the key's expiry to
+# the worker's own `--worker-ttl` plus 60 s: "the next heartbeat should come before this time, or the worker
+# will die (at least from the monitoring dashboards)" (rq/worker/base.py, `Worker.heartbeat`; the option is
+# documented at https://python-rq.org/docs/workers/). An idle worker beats every TTL minus 15 s
+# (`Worker.dequeue_timeout`), a busy one every `job_monitoring_interval` with that plus 60 s. So the deadline
+# is read from the key, and the TTL is known in one place, the worker's command line: the Procfile's 45 s
+# beats every 30 s and is counted dead 105 s after its last beat; any other TTL, RQ's default 420 s too, sits
+# idle without a false alarm.
+def worker_life(r: redis.Redis) -> WorkerLife | None:
+    """When RQ's workers last beat and until when RQ counts them alive; remembered after they leave its registry."""
+    workers = [w for w in Worker.all(connection=r) if w.last_heartbeat]
+    with r.pipeline(transaction=False) as pipe:
+        for worker in workers:
+            pipe.pttl(worker.key)
+        lives_ms = pipe.execute()
+    now = time.time()
+    lives = [WorkerLife(w.last_heartbeat.replace(tzinfo=UTC).timestamp(), now + ms / 1000)
+             for w, ms in zip(workers, lives_ms, strict=True) if ms > 0]
+    if lives:
+        # A worker stopped with SIGTERM leaves the registry at once: keep when it beat and how long it had.
+        life = WorkerLife(max(life.beat for life in lives), max(life.until for life in lives))
+        r.hset(WORKER_LIFE_KEY, mapping=life._asdict())
+        return life
+    remembered = r.hgetall(WORKER_LIFE_KEY)
+    return WorkerLife(float(remembered[b"beat"]), float(remembered[b"until"])) if remembered else None
 
 
 def warnings(r: redis.Redis, config, now: float | None = None) -> list[str]:
@@ -113,11 +135,11 @@ def warnings(r: redis.Redis, config, now: float | None = None) -> list[str]:
     now = time.time() if now is None else now
     zone = ZoneInfo(config["TIMEZONE"])
     found = []
-    worker = last_worker_heartbeat(r)
+    worker = worker_life(r)
     if worker is None:
         found.append("Callbacks are not being placed: no worker is running.")
-    elif now - worker > config.get("HEALTH_WORKER_SECONDS", WORKER_SECONDS):
-        found.append(f"Callbacks are not being placed: no worker since {clock(worker, now, zone)}.")
+    elif now > worker.until:
+        found.append(f"Callbacks are not being placed: no worker since {clock(worker.beat, now, zone)}.")
     swept = last_cron_run(r)
     if swept is None:
         found.append("The once-a-minute sweep (rq cron) has not run: scheduled callbacks are not being checked.")
