@@ -266,6 +266,20 @@ SETTINGS: tuple[Setting, ...] = (
             "The sweep asks Twilio about calls we think are live once they are this old.", "Routing"),
     Setting("TWILIO_PROBE_SECONDS", 30, whole_number(),
             "While Twilio's REST API is unreachable, one request this often checks whether it is back.", "Routing"),
+    # Where calls come from: the numbers that tell a 911 transfer, a dispatcher's handoff and the public apart
+    Setting("PSAP_NUMBERS", "", phone_list,
+            "The 911 center's own numbers (trunks, main line), comma-separated: a call from one is never a caller's "
+            "number (no case, no callback to it).", "Where calls come from"),
+    Setting("HANDOFF_NUMBER", "", optional_phone,
+            "A second Twilio number given only to the 911 center for warm handoffs; calls to it skip the caller's "
+            "questions.", "Where calls come from"),
+    Setting("PUBLIC_LINE_NUMBERS", "", phone_list,
+            "Twilio numbers the program publishes for the public to call directly (not through 911), comma-separated.",
+            "Where calls come from"),
+    # (issue 21: conferences, interpreters, warm transfers) settings go here
+    # (issue 19: real phones and networks) settings go here
+    # (issue 22: field safety, levels and skills) settings go here
+    # (issue 23: the council's numbers, open data, outcomes to 911) settings go here
     # Cases and visits
     Setting("CASE_LINK_DAYS", 30, whole_number(),
             "A new call joins an open case from the same number (or is proposed for one at the same address) "

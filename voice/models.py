@@ -52,12 +52,17 @@ class Call(Base):
         Index("ix_calls_specialist_started", "specialist_id", "started_at"),
         # The nightly purge looks for calls not yet redacted (NULL) that started before the cutoff.
         Index("ix_calls_redacted_started", "redacted_at", "started_at"),
+        Index("ix_calls_source_started", "source", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     from_number: Mapped[str] = mapped_column(String(32), default="", index=True)
     to_number: Mapped[str] = mapped_column(String(32), default="")
+    # Where the call came from (voice.line.calls.SOURCES): a 911 transfer, a dispatcher's handoff, the public line.
+    source: Mapped[str] = mapped_column(String(16), default="911", server_default="911")
+    # The 911 center's incident number (CAD) for this call, when dispatch gave one.
+    incident_number: Mapped[str | None] = mapped_column(String(40), index=True)
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -268,6 +273,8 @@ class Case(Base):
     follow_up_note: Mapped[str | None] = mapped_column(String(300))
     # No foreign key: callback_requests -> calls -> cases would make a cycle the table order cannot break.
     follow_up_request_id: Mapped[int | None] = mapped_column(Integer)
+    # The 911 center's incident number (CAD) of the call that opened it, when dispatch gave one.
+    incident_number: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

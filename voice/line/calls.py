@@ -6,14 +6,16 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import IO
 
+from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
+from voice import phones
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.db import pend_event
@@ -39,6 +41,12 @@ OUTCOMES = (
     UNREACHABLE,
     FAILED,
 )
+# Where a call came from (calls.source), told apart by the number it called (see `source_of`).
+FROM_911 = "911"
+HANDOFF = "handoff"
+PUBLIC = "public"
+FOLLOW_UP = "follow_up"
+SOURCES = (FROM_911, HANDOFF, PUBLIC, FOLLOW_UP)
 # Outcomes that mean the call is still live, so a later event may still settle it.
 OPEN_OUTCOMES = (IN_INTAKE, CONNECTING)
 
@@ -83,7 +91,8 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     call = db.scalar(CALL_BY_SID, {"sid": call_sid})
     if call is not None:
         return call
-    call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="greeting")
+    call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="greeting",
+                source=source_of(to_number, current_app.config))
     db.add(call)
     try:
         db.flush()
@@ -97,6 +106,16 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
     record_event(db, call, "call_started", from_number=from_number, to_number=to_number)
     cases.open_or_join(db, call, cases.link_days())
     return call
+
+
+def source_of(to_number: str, config: Mapping) -> str:
+    """A dispatcher's handoff (HANDOFF_NUMBER), the public line (PUBLIC_LINE_NUMBERS), else a 911 transfer."""
+    number = phones.to_e164(to_number, config["DEFAULT_REGION"], strict=False)
+    if number and number == config["HANDOFF_NUMBER"]:
+        return HANDOFF
+    if number and number in config["PUBLIC_LINE_NUMBERS"]:
+        return PUBLIC
+    return FROM_911
 
 
 def record_event(db: Session, call: Call, kind: str, *, at: datetime | None = None, **detail: object) -> None:
