@@ -255,7 +255,7 @@ def test_caller_who_chooses_a_window_is_scheduled_with_rqs_scheduler(app, phone,
     now = utcnow()
     key, window = next((k, w) for k, w in (("2", "morning"), ("3", "afternoon"), ("4", "evening"))
                        if callbacks.window_start(w, now, "America/New_York") > now + timedelta(minutes=1))
-    record = queued_caller(app, phone, INTAKE[:-1] + [key])
+    record = queued_caller(app, phone, INTAKE[:-1] + [key], status="scheduled")
     row = request_row(app)
     assert row.window == window and row.status == "scheduled"
     expected = callbacks.window_start(window, row.created_at, "America/New_York")

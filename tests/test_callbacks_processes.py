@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from rq.registry import StartedJobRegistry
@@ -32,6 +33,7 @@ from tests.support import (
     text_on,
     work,
 )
+from voice import clock
 from voice.models import CallbackRequest
 from voice.simulator import ScriptedCaller
 from voice.simulator.fake_twilio import FakeTwilio
@@ -81,7 +83,7 @@ def start_worker(config: dict) -> subprocess.Popen:
 
 @pytest.mark.parametrize("then", ["rq_retries_the_job", "redis_flushed"])
 def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(app, config, phone, fake_twilio,
-                                                                               runner, then):
+                                                                               runner, then, monkeypatch):
     """SIGKILL a real worker and its work-horse mid-REST-call: the attempt is adopted, never placed twice."""
     r = app.extensions["redis"]
     queued_caller(app, phone)
@@ -99,7 +101,8 @@ def test_worker_killed_while_twilio_places_the_call_rings_the_specialist_once(ap
     assert len(fake_twilio.calls) == 1
     row = request_row(app)
     assert row.status == "in_progress" and row.attempt_call_sid is None
-    time.sleep(1.1)  # older than STALE_ATTEMPT_SECONDS
+    later = clock.utcnow() + timedelta(seconds=2)
+    monkeypatch.setattr(clock, "now", lambda: later)  # the attempt is now older than STALE_ATTEMPT_SECONDS (1)
 
     if then == "rq_retries_the_job":
         # RQ notices a dead worker's job once its heartbeat runs out; make that moment now.

@@ -55,9 +55,9 @@ def test_only_the_holder_can_release(app, r):
 def test_a_lost_release_expires_with_the_lease(app, r):
     (only,) = roster(app, 1)
     # A lease long enough that a stalled machine cannot lose it between the first two claims.
-    assert routing.claim_next_specialist(r, "en", "call:A", 1.0) == only
+    assert routing.claim_next_specialist(r, "en", "call:A", 0.8) == only
     assert routing.claim_next_specialist(r, "en", "call:B", 60) is None
-    time.sleep(1.1)
+    time.sleep(0.9)  # Redis expires the lease on its own clock, so this one wait is real
     assert routing.claim_next_specialist(r, "en", "call:B", 60) == only
 
 

@@ -221,3 +221,15 @@ def test_every_module_is_in_the_readmes_map():
     missing = [str(path.relative_to(ROOT)) for path in project_modules().values()
                if str(path.relative_to(ROOT)) not in architecture]
     assert missing == []
+
+
+def test_no_test_sleeps_longer_than_a_second():
+    """Time is moved with the clock, or waited for as an event; a test never sleeps it away."""
+    long_sleeps = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)
+                    and (node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id) == "sleep"
+                    and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value > 1):
+                long_sleeps.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert long_sleeps == []
