@@ -28,7 +28,9 @@ import phonenumbers
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from voice.simulator.phone import CallRecord, CallStateError, Leg, Queue, SimulatedPhone
+from voice.simulator.legs import CallRecord, CallStateError, Leg
+from voice.simulator.phone import SimulatedPhone
+from voice.simulator.queues import Queue
 
 API_VERSION = "2010-04-01"
 API = f"/{API_VERSION}/Accounts/<account>"
