@@ -19,6 +19,8 @@ from voice import create_app
 from voice.embedded_redis import ensure_redis
 from voice.models import Base
 from voice.simulator import Dispatcher, FlaskTransport, SimulatedPhone, SpecialistPhone
+from voice.simulator.fake_twilio import FakeTwilio
+from voice.twilio_rest import rest_client
 
 LINE = "+19375550100"
 DISPATCH = "+19375550911"
@@ -299,3 +301,20 @@ def whole_line(redis_url: str, database_url: str, **extra) -> Iterator[Line]:
 def line(redis_url, database_url):
     with whole_line(redis_url, database_url) as whole:
         yield whole
+
+
+@pytest.fixture
+def serve():
+    """Start a FakeTwilio for a phone (the simulator's own tests): (fake, REST client); stopped after the test."""
+    started: list[FakeTwilio] = []
+
+    def start(phone: SimulatedPhone, **options) -> tuple[FakeTwilio, object]:
+        fake = FakeTwilio(phone, ACCOUNT_SID, AUTH_TOKEN, LINE, **options)
+        fake.start()
+        started.append(fake)
+        return fake, rest_client({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                                  "TWILIO_API_BASE_URL": fake.url})
+
+    yield start
+    for fake in started:
+        fake.stop()

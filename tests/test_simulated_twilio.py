@@ -111,23 +111,6 @@ def phone_for(line: Line, **options) -> SimulatedPhone:
     return SimulatedPhone(FlaskTransport(line.app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC, network=network, **options)
 
 
-@pytest.fixture
-def serve():
-    """Start a FakeTwilio for a phone; stopped after the test."""
-    started: list[FakeTwilio] = []
-
-    def start(phone: SimulatedPhone) -> tuple[FakeTwilio, object]:
-        fake = FakeTwilio(phone, ACCOUNT_SID, AUTH_TOKEN, LINE)
-        fake.start()
-        started.append(fake)
-        return fake, rest_client({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                                  "TWILIO_API_BASE_URL": fake.url})
-
-    yield start
-    for fake in started:
-        fake.stop()
-
-
 def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

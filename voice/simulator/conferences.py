@@ -24,7 +24,6 @@ import threading
 import xml.etree.ElementTree as ET  # noqa: S405 (types only; parsing goes through defusedxml)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime
 
 from voice.simulator.legs import (
     CallRecord,
@@ -36,7 +35,7 @@ from voice.simulator.legs import (
     new_sid,
     resolve,
 )
-from voice.simulator.timing import speaking_seconds
+from voice.simulator.timing import rfc2822, speaking_seconds
 
 # https://www.twilio.com/docs/api/errors/13238: "The TwiML that executes via the waitUrl, holdUrl, or announceUrl
 # can only contain Say, Play, Pause, and Redirect verbs."
@@ -72,6 +71,16 @@ class ConferenceJoin:
     """The target a REST-added participant's call runs when answered: straight into its conference."""
 
     participant: Participant
+
+
+@dataclass(eq=False)
+class Announcement:
+    """An AnnounceUrl played to one participant, or to everyone (the conference's: one event when all heard it)."""
+
+    url: str
+    to_everyone: bool = False
+    # Participants yet to hear a conference-wide announcement.
+    left: int = 1
 
 
 @dataclass(eq=False)
@@ -143,7 +152,7 @@ class Participant:
     # The ReasonParticipantLeft once someone else took them out (kicked, the conference ended).
     removed: str | None = None
     joined_ever: bool = False
-    announcements: list[str] = field(default_factory=list)
+    announcements: list[Announcement] = field(default_factory=list)
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
     date_updated: datetime = field(default_factory=lambda: datetime.now(UTC))
     queue_time_ms: int = 0
@@ -172,10 +181,6 @@ def _flag(value: str | None, default: bool, name: str) -> bool:
     if value.lower() not in ("true", "false"):
         raise ValueError(f"{name} must be true or false, not {value!r}")
     return value.lower() == "true"
-
-
-def _rfc2822(moment: datetime) -> str:
-    return format_datetime(moment, usegmt=True).replace("GMT", "+0000")
 
 
 def event_names(value: str | None) -> set[str]:
@@ -233,7 +238,7 @@ class ConferenceCalls:
         """Mute, hold, coach, announce to or change a participant (Participants update); ConferenceError if not."""
         events: list[tuple[str, dict]] = []
         with self._lock:
-            participant = self._participant(conference_sid, key)
+            participant = self.participant(conference_sid, key)
             conference = participant.conference
             coach_to = changes.get("call_sid_to_coach", participant.call_sid_to_coach)
             coaching = changes.get("coaching", True if "call_sid_to_coach" in changes else participant.coaching)
@@ -262,7 +267,7 @@ class ConferenceCalls:
                 # "participant-modify: BeepOnExit, EndConferenceOnExit, Coaching, WaitUrl"
                 events.append(("modify", {"StatusCallbackEvent": "participant-modify"}))
             if changes.get("announce_url"):
-                participant.announcements.append(changes["announce_url"])
+                participant.announcements.append(Announcement(changes["announce_url"]))
                 participant.interrupt = True
             participant.date_updated = datetime.now(UTC)
         participant.leg.wake.set()
@@ -273,7 +278,7 @@ class ConferenceCalls:
     def remove_participant(self, conference_sid: str, key: str) -> Participant:
         """Kick a participant (Participants delete): their TwiML goes on, or a REST-added call hangs up."""
         with self._lock:
-            participant = self._participant(conference_sid, key)
+            participant = self.participant(conference_sid, key)
             participant.removed = "participant_updated_via_api"
             participant.interrupt = True
         call_status = "completed" if participant.via_api else "in-progress"
@@ -298,11 +303,12 @@ class ConferenceCalls:
                 # answers before that is not documented: refused, so an app never counts on it being heard.
                 raise ConferenceError(400, 20001, "The conference has not started; nothing to announce into")
             if announce_url:
-                for participant in conference.participants:
-                    if participant.status == "connected":
-                        participant.announcements.append(announce_url)
-                        participant.interrupt = True
-                        participant.leg.wake.set()
+                listeners = [p for p in conference.participants if p.status == "connected"]
+                announcement = Announcement(announce_url, to_everyone=True, left=len(listeners))
+                for participant in listeners:
+                    participant.announcements.append(announcement)
+                    participant.interrupt = True
+                    participant.leg.wake.set()
         if status == "completed":
             self._end_conference(conference, "conference-ended-via-api", None)
         return conference
@@ -433,11 +439,13 @@ class ConferenceCalls:
                 for other in others:
                     other.interrupt = True
                     other.leg.wake.set()
+            # Queued under the lock, so nothing said in the conference is reported before it started.
+            self._conference_event(conference, "join", {"StatusCallbackEvent": "participant-join"}, participant)
+            if starts:
+                self._conference_event(conference, "start", {"StatusCallbackEvent": "conference-start"})
         record.say("network", f"{leg.party.label} joins conference {conference.name!r}")
-        self._conference_event(conference, "join", {"StatusCallbackEvent": "participant-join"}, participant)
         if starts:
             record.say("network", f"conference {conference.name!r} starts")
-            self._conference_event(conference, "start", {"StatusCallbackEvent": "conference-start"})
         if conference.status == "in-progress" and participant.beep in ("true", "onEnter"):
             self._to_everyone(conference, "[beep]", but=participant)
 
@@ -460,11 +468,11 @@ class ConferenceCalls:
                     ends = f"participant-with-end-conference-on-exit-{how}"
                 elif not conference.participants:
                     ends = f"last-participant-{how}"
+            # https://www.twilio.com/en-us/changelog/participantcallstatus-and-reasonparticipantleft-attributes-added
+            self._conference_event(conference, "leave", {"StatusCallbackEvent": "participant-leave",
+                                                         "ParticipantCallStatus": call_status,
+                                                         "ReasonParticipantLeft": reason}, participant)
         participant.leg.wake.set()
-        # https://www.twilio.com/en-us/changelog/participantcallstatus-and-reasonparticipantleft-attributes-added
-        self._conference_event(conference, "leave", {"StatusCallbackEvent": "participant-leave",
-                                                     "ParticipantCallStatus": call_status,
-                                                     "ReasonParticipantLeft": reason}, participant)
         if was_connected and conference.status == "in-progress" and participant.beep in ("true", "onExit"):
             self._to_everyone(conference, "[beep]", but=participant)
         if ends:
@@ -643,18 +651,30 @@ class ConferenceCalls:
         if outcome != "end":
             raise TwiMLError(f"invalid: the {CONFERENCE_CONTEXTS[context]} document at {url} ended the call")
 
-    def _announce(self, leg: Leg, record: CallRecord, participant: Participant, url: str) -> None:
-        """Play an announcement to the participant, then announcement-end (or -fail if the document is refused)."""
+    def _announce(self, leg: Leg, record: CallRecord, participant: Participant, announcement: Announcement) -> None:
+        """Play an announcement to the participant (to its end: nothing cuts it short), then announcement-end, or
+        announcement-fail if Twilio refuses the document. A conference's announcement is one event, once
+        everyone has heard it; a participant's carries the participant ("For participant announcement events,
+        Twilio will pass additional participant-related request parameters")."""
+        failure = None
         try:
-            self._play_conference_document(leg, record, participant, url, "announce")
+            self._run_document(leg, record, (announcement.url, {"ConferenceSid": participant.conference.sid,
+                                                                "FriendlyName": participant.conference.name}),
+                               "announce")
         except TwiMLError as error:
             record.problem(str(error))
-            self._conference_event(participant.conference, "announcement",
-                                   {"StatusCallbackEvent": "announcement-fail", "AnnounceUrl": url,
-                                    "ReasonAnnouncementFailed": str(error)}, participant)
+            failure = str(error)
+        with self._lock:
+            announcement.left -= 1
+            last = announcement.left == 0
+        if not last:
             return
-        self._conference_event(participant.conference, "announcement",
-                               {"StatusCallbackEvent": "announcement-end", "AnnounceUrl": url}, participant)
+        params = {"StatusCallbackEvent": "announcement-fail" if failure else "announcement-end",
+                  "AnnounceUrl": announcement.url}
+        if failure:
+            params["ReasonAnnouncementFailed"] = failure
+        self._conference_event(participant.conference, "announcement", params,
+                               None if announcement.to_everyone else participant)
 
     def _say_in_conference(self, speaker: Participant, text: str) -> list[str]:
         """`speaker` says `text`: each participant who can hear them hears it; returns their CallSids."""
@@ -678,7 +698,7 @@ class ConferenceCalls:
 
     # -- finding and reporting --
 
-    def _participant(self, conference_sid: str, key: str) -> Participant:
+    def participant(self, conference_sid: str, key: str) -> Participant:
         """The participant (by CallSid or label) in an active conference; ConferenceError 404 if none."""
         conference = next((c for c in self.conferences if c.sid == conference_sid), None)
         participant = conference.find(key) if conference is not None and conference.status != "completed" else None
@@ -688,7 +708,8 @@ class ConferenceCalls:
 
     def _conference_event(self, conference: Conference, event: str, params: dict,
                           participant: Participant | None = None) -> None:
-        """Post one status callback, if the conference asked for this event (in order, off this thread).
+        """Post one status callback, if the conference asked for this event (in order, off this thread; it only
+        queues the request, so it may be called under the lock to keep events in the order they happened).
 
         Parameters: https://www.twilio.com/docs/voice/twiml/conference#attributes-status-callback-parameters
         """
@@ -698,7 +719,7 @@ class ConferenceCalls:
             conference.sequence += 1
             sequence = conference.sequence
         body = {"AccountSid": self.account_sid, "ConferenceSid": conference.sid, "FriendlyName": conference.name,
-                "SequenceNumber": str(sequence), "Timestamp": _rfc2822(datetime.now(UTC)), **params}
+                "SequenceNumber": str(sequence), "Timestamp": rfc2822(datetime.now(UTC)), **params}
         if participant is not None:
             body.update({"CallSid": participant.leg.sid, "Muted": str(participant.muted).lower(),
                          "Hold": str(participant.hold).lower(), "Coaching": str(participant.coaching).lower(),

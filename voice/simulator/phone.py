@@ -174,6 +174,11 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
         """Register an outbound call (status queued) before it rings, so the REST API can find it at once."""
         return self._register(Leg(call_sid or new_sid(), from_, to, self.network.get(to) or Party(), "outbound-api"))
 
+    def forget_call(self, call_sid: str) -> None:
+        """Drop a registered call that was never placed (the REST API refused the request after registering it)."""
+        with self._lock:
+            self.legs.pop(call_sid, None)
+
     def outbound_call(self, to: str, from_: str, url: str | None, status_callback: str | None = None,
                       call_sid: str | None = None, timeout: float = 60, twiml: str | None = None,
                       status_events: set[str] | None = None, amd: AmdSettings | None = None,

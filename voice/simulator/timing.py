@@ -1,5 +1,10 @@
 """The phone clock: how long things take in life, in seconds, and how long the simulator waits for them."""
 
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import format_datetime
+
 # Twilio gives up on a webhook that takes longer than this.
 TWILIO_TIMEOUT_SECONDS = 15.0
 RING_SECONDS = 6.0
@@ -16,3 +21,8 @@ STUCK_SECONDS = 60.0
 def speaking_seconds(text: str) -> float:
     """How long a person takes to say `text` (not Twilio's text-to-speech, which is SAY_WORDS_PER_MINUTE)."""
     return len(text.split()) / SPOKEN_WORDS_PER_SECOND
+
+
+def rfc2822(moment: datetime) -> str:
+    """A timestamp as Twilio writes them (RFC 2822, +0000)."""
+    return format_datetime(moment, usegmt=True).replace("GMT", "+0000")
