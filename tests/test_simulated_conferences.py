@@ -475,7 +475,7 @@ def test_a_voicemail_added_to_a_conference_records_what_it_hears_and_amd_says_ma
     phone = phone_for(line)
     box = Voicemail("Dana's voicemail", rings=2, max_message_seconds=FOREVER)
     network(phone, **{ALICE: box})
-    _, client = serve(phone)
+    fake, client = serve(phone)
     caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
     wait_for(connected(phone, count=1))
     sid = phone.conference("room").sid
@@ -484,8 +484,7 @@ def test_a_voicemail_added_to_a_conference_records_what_it_hears_and_amd_says_ma
     wait_for(connected(phone, count=2))
     phone.speak(caller.sid, "My name is Dana Whitfield.")
     phone.update_conference(sid, status="completed")
-    assert caller.ended.wait(10)
-    phone.settle()
+    assert caller.ended.wait(10) and fake.wait_for_calls(10)
     [amd] = line.sent("/voice/amd")
     assert amd["CallSid"] == added.call_sid and amd["AnsweredBy"] == "machine_end_beep"
     assert int(amd["MachineDetectionDuration"]) > 2400  # a greeting longer than the speech threshold
