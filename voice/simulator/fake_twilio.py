@@ -19,6 +19,7 @@ import itertools
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -480,11 +481,15 @@ class FakeTwilio:
             threading.Thread(target=self._play, args=(call,), daemon=True).start()
 
     def _pace(self) -> float:
-        """How long (phone clock) the next call waits so that calls start at most `calls_per_second` a second."""
+        """How long (phone clock) the next call waits so that calls start at most `calls_per_second` a second.
+
+        With a time scale the phone clock is the account's; without one, legs keep their own clocks and the app's
+        requests come in real time, so a burst of requests (ringing three specialists at once) is a burst here.
+        """
         if not self.calls_per_second:
             return 0.0
         with self._lock:
-            now = self.phone.clock()
+            now = self.phone.clock() if self.phone.time_scale > 0 else time.monotonic()
             start = max(now, self._next_slot)
             self._next_slot = start + 1.0 / self.calls_per_second
         return start - now

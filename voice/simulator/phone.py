@@ -472,6 +472,11 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
         self._checkpoint(leg)
         if until():
             return True
+        hangs_up = False
+        if seconds is not None and leg.hangup_at is not None and leg.status == "in-progress":
+            # The party hangs up of their own accord (a voicemail's longest message) partway through.
+            left = max(leg.hangup_at - self._now(leg), 0.0)
+            hangs_up, seconds = left < seconds, min(seconds, left)
         scale = self.time_scale
         if seconds is None:
             real = STUCK_SECONDS
@@ -501,6 +506,8 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
                 leg.counted += seconds
         if seconds is None and not came_true:
             raise TwiMLError(f"stuck: leg {leg.sid} waited {STUCK_SECONDS:.0f}s of real time for another leg")
+        if hangs_up and not came_true:
+            self._checkpoint(leg)
         return came_true
 
     # -- the engine --
