@@ -3,6 +3,8 @@ Participant resources, status callbacks, who hears whom, and lines that drop."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -58,6 +60,42 @@ def connected(phone, room: str = "room", count: int = 2):
 
 def network(phone, **parties) -> None:
     phone.network.update(parties)
+
+
+@dataclass
+class Scene:
+    """A caller waiting in conference "room", then Alice (label "specialist") added through the REST API."""
+
+    phone: object
+    fake: object
+    client: object
+    caller: object
+    sid: str
+    alice: object
+
+
+def caller_waits(serve, line: Line, **parties) -> tuple:
+    """A caller alone in conference "room" (Alice, who never hangs up, on the network): phone, fake, client, leg."""
+    phone = phone_for(line)
+    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER), **parties})
+    fake, client = serve(phone)
+    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
+    wait_for(connected(phone, count=1))
+    return phone, fake, client, caller
+
+
+def specialist_joins(serve, line: Line, **parties) -> Scene:
+    phone, fake, client, caller = caller_waits(serve, line, **parties)
+    sid = phone.conference("room").sid
+    alice = client.conferences(sid).participants.create(from_=LINE, to=ALICE, label="specialist")
+    wait_for(connected(phone, count=2))
+    return Scene(phone, fake, client, caller, sid, alice)
+
+
+def end(phone, sid: str, *legs) -> None:
+    """End the conference through the API; its callers' TwiML goes on to its end."""
+    phone.update_conference(sid, status="completed")
+    assert all(leg.ended.wait(10) for leg in legs)
 
 
 # --- <Dial><Conference> and the conference's life -------------------------------------------
@@ -202,11 +240,7 @@ def test_a_coach_sid_not_in_the_conference_fails_to_the_action_with_13240():
 
 def test_the_rest_api_adds_a_specialist_by_friendly_name_and_lists_fetches_and_mutes(serve):
     line = conference_line()
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    fake, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
+    phone, fake, client, caller = caller_waits(serve, line)
     added = client.conferences("room").participants.create(from_=LINE, to=ALICE, label="specialist",
                                                           status_callback=f"{PUBLIC}/voice/status",
                                                           status_callback_event=["ringing", "answered", "completed"])
@@ -244,15 +278,8 @@ def test_the_rest_api_adds_a_specialist_by_friendly_name_and_lists_fetches_and_m
 
 def test_a_coach_is_heard_only_by_the_call_it_coaches(serve):
     line = conference_line()
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER),
-                      COORDINATOR: SpecialistPhone("Coordinator", talk_seconds=FOREVER)})
-    _, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
-    sid = phone.conference("room").sid
-    alice = client.conferences(sid).participants.create(from_=LINE, to=ALICE, label="specialist")
-    wait_for(connected(phone, count=2))
+    scene = specialist_joins(serve, line, **{COORDINATOR: SpecialistPhone("Coordinator", talk_seconds=FOREVER)})
+    phone, client, caller, sid, alice = scene.phone, scene.client, scene.caller, scene.sid, scene.alice
     coach = client.conferences(sid).participants.create(from_=LINE, to=COORDINATOR, label="coach",
                                                         coaching=True, call_sid_to_coach=alice.call_sid)
     wait_for(connected(phone, count=3))
@@ -268,25 +295,13 @@ def test_a_coach_is_heard_only_by_the_call_it_coaches(serve):
     phone.settle()
     modify = events_of(line, "participant-modify")
     assert [(e["CallSid"], e["Coaching"]) for e in modify] == [(coach.call_sid, "false")]
-    phone.update_conference(sid, status="completed")
-    assert caller.ended.wait(10)
+    end(phone, sid, caller)
 
 
 def test_hold_plays_the_hold_url_and_a_held_participant_neither_hears_nor_is_heard(serve):
-    def hold(form):
-        response = VoiceResponse()
-        response.say("You are on hold.")
-        return response
-
-    line = conference_line(**{"/voice/hold": hold})
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    _, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
-    sid = phone.conference("room").sid
-    alice = client.conferences(sid).participants.create(from_=LINE, to=ALICE)
-    wait_for(connected(phone, count=2))
+    line = conference_line(**{"/voice/hold": twiml(lambda r: r.say("You are on hold."))})
+    scene = specialist_joins(serve, line)
+    phone, client, caller, sid, alice = scene.phone, scene.client, scene.caller, scene.sid, scene.alice
     client.conferences(sid).participants(caller.sid).update(hold=True, hold_url=f"{PUBLIC}/voice/hold",
                                                             hold_method="POST")
     wait_for(lambda: caller.record.first_mark("said:You are on hold.") is not None)
@@ -299,27 +314,13 @@ def test_hold_plays_the_hold_url_and_a_held_participant_neither_hears_nor_is_hea
         "participant-hold", "participant-unhold"]
     assert line.sent("/voice/hold")[0]["ConferenceSid"] == sid
     assert "A private note." not in caller.record.heard() and caller.record.problems == []
-    phone.update_conference(sid, status="completed")
-    assert caller.ended.wait(10)
+    end(phone, sid, caller)
 
 
 def test_announcements_reach_everyone_or_one_participant_and_are_reported(serve):
-    def announce(form):
-        response = VoiceResponse()
-        response.say("This call is being transferred.")
-        return response
-
-    def whisper(form):
-        response = VoiceResponse()
-        response.say("Only for you.")
-        return response
-
-    line = conference_line(**{"/voice/announce": announce, "/voice/whisper-announce": whisper})
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    _, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
+    line = conference_line(**{"/voice/announce": twiml(lambda r: r.say("This call is being transferred.")),
+                              "/voice/whisper-announce": twiml(lambda r: r.say("Only for you."))})
+    phone, _, client, caller = caller_waits(serve, line)
     sid = phone.conference("room").sid
     with pytest.raises(TwilioRestException) as early:
         client.conferences(sid).update(announce_url=f"{PUBLIC}/voice/announce")  # not started yet
@@ -338,20 +339,13 @@ def test_announcements_reach_everyone_or_one_participant_and_are_reported(serve)
     # The conference's announcement is one event; the participant's names the participant.
     assert "CallSid" not in ends[f"{PUBLIC}/voice/announce"]
     assert ends[f"{PUBLIC}/voice/whisper-announce"]["CallSid"] == alice.call_sid
-    phone.update_conference(sid, status="completed")
-    assert caller.ended.wait(10)
+    end(phone, sid, caller)
 
 
 def test_kicking_a_participant_goes_on_with_its_twiml_and_the_last_kick_ends_the_conference(serve):
     line = conference_line()
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    fake, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
-    sid = phone.conference("room").sid
-    alice = client.conferences(sid).participants.create(from_=LINE, to=ALICE, label="specialist")
-    wait_for(connected(phone, count=2))
+    scene = specialist_joins(serve, line)
+    phone, fake, client, caller, sid, alice = scene.phone, scene.fake, scene.client, scene.caller, scene.sid, scene.alice
     client.conferences(sid).participants(caller.sid).delete()
     assert caller.ended.wait(10)
     assert "Conference over: answered." in caller.record.heard()
@@ -368,14 +362,8 @@ def test_kicking_a_participant_goes_on_with_its_twiml_and_the_last_kick_ends_the
 
 def test_redirecting_a_participants_call_takes_it_out_and_runs_the_new_twiml(serve):
     line = conference_line(**{"/voice/moved": twiml(lambda r: r.say("You were moved."))})
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    _, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
-    sid = phone.conference("room").sid
-    client.conferences(sid).participants.create(from_=LINE, to=ALICE)
-    wait_for(connected(phone, count=2))
+    scene = specialist_joins(serve, line)
+    phone, client, caller, sid = scene.phone, scene.client, scene.caller, scene.sid
     client.calls(caller.sid).update(url=f"{PUBLIC}/voice/moved", method="POST")
     assert caller.ended.wait(10)
     heard = caller.record.heard()
@@ -405,12 +393,7 @@ def test_a_participant_who_does_not_answer_leaves_with_participant_add_failed(se
 
 
 def test_the_rest_api_refuses_what_twilio_refuses(serve):
-    line = conference_line()
-    phone = phone_for(line)
-    network(phone, **{ALICE: SpecialistPhone("Alice", talk_seconds=FOREVER)})
-    _, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
+    phone, _, client, caller = caller_waits(serve, conference_line())
     sid = phone.conference("room").sid
 
     def refusal(call) -> tuple[int, int]:
@@ -471,12 +454,8 @@ def test_hanging_up_is_told_apart_from_a_dropped_line():
 
 def test_a_voicemail_added_to_a_conference_records_what_it_hears_and_amd_says_machine(serve):
     line = conference_line(**{"/voice/amd": twiml(lambda r: None)})
-    phone = phone_for(line)
     box = Voicemail("Dana's voicemail", rings=2, max_message_seconds=FOREVER)
-    network(phone, **{ALICE: box})
-    fake, client = serve(phone)
-    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
-    wait_for(connected(phone, count=1))
+    phone, fake, client, caller = caller_waits(serve, line, **{ALICE: box})
     sid = phone.conference("room").sid
     added = client.conferences(sid).participants.create(from_=LINE, to=ALICE, machine_detection="DetectMessageEnd",
                                                         amd_status_callback=f"{PUBLIC}/voice/amd")

@@ -514,16 +514,10 @@ class ConferenceCalls:
         try:
             self._join(leg, record, participant)
             self._attend(leg, record, participant)
-        except Redirected:
-            self._leave(participant, "participant_updated_via_api", "in-progress")
-            self._dial_action_ignored(leg, record, action)
-            raise
-        except HungUpByApi:
-            self._leave(participant, "participant_updated_via_api", "completed")
-            self._dial_action_ignored(leg, record, action)
-            raise
-        except Disconnected:
-            self._leave(participant, "participant_hung_up", "completed")
+        except (Redirected, HungUpByApi, Disconnected) as gone:
+            # Redirected or hung up through the REST API, or the party hung up or was dropped.
+            reason = "participant_hung_up" if isinstance(gone, Disconnected) else "participant_updated_via_api"
+            self._leave(participant, reason, "in-progress" if isinstance(gone, Redirected) else "completed")
             self._dial_action_ignored(leg, record, action)
             raise
         except BaseException:

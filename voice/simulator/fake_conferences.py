@@ -26,6 +26,7 @@ from voice.simulator.conferences import (
 from voice.simulator.rest_answers import (
     API,
     API_VERSION,
+    CALL_EVENTS,
     absolute_url,
     error_answer,
     events,
@@ -33,14 +34,12 @@ from voice.simulator.rest_answers import (
     json_answer,
     not_found,
     page,
-    valid_number,
 )
 from voice.simulator.timing import rfc2822
 
 if TYPE_CHECKING:  # the fake imports this module to add its routes
     from voice.simulator.fake_twilio import FakeTwilio
 
-CALL_EVENTS = {"initiated", "ringing", "answered", "completed"}
 PARTICIPANT_UPDATES = {"Muted", "Hold", "HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "WaitUrl",
                        "WaitMethod", "BeepOnExit", "EndConferenceOnExit", "Coaching", "CallSidToCoach"}
 BEEPS = {"true", "false", "onEnter", "onExit"}
@@ -118,13 +117,9 @@ def add_conference_routes(app: Flask, fake: FakeTwilio) -> None:
     def create_participant(account, key):
         form = request.form
         to, from_ = form.get("To", ""), form.get("From", "")
-        if not to:
-            return error_answer(400, 21201, "No 'To' number is specified")
-        if not valid_number(to):
-            return error_answer(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if from_ not in fake.numbers:
-            return error_answer(400, 21210, f"The source phone number provided, {from_}, is not yet verified for "
-                                            "your account.")
+        wrong = fake.refuse_numbers(to, from_)
+        if wrong is not None:
+            return wrong
         try:
             settings, conference_settings, amd, status_events, timeout = participant_request(form)
         except BadRequest as error:

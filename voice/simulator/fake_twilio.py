@@ -37,6 +37,7 @@ from voice.simulator.queues import Queue, QueueNotEmpty
 from voice.simulator.rest_answers import (
     API,
     API_VERSION,
+    CALL_EVENTS,
     absolute_url,
     error_answer,
     events,
@@ -55,8 +56,6 @@ SILENT_MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
 # created via POST requests to the /Calls endpoint" (and the same for /Participants); "Calls beyond your account's
 # CPS limit will be queued and will execute at the CPS rate."
 CALLS_PER_SECOND = 1.0
-# https://www.twilio.com/docs/voice/api/call-resource (StatusCallbackEvent)
-CALL_EVENTS = {"initiated", "ringing", "answered", "completed"}
 NUMBER_FIELDS = ("voice_url", "voice_method", "voice_fallback_url", "voice_fallback_method", "status_callback",
                  "status_callback_method", "sms_url", "sms_method", "sms_fallback_url", "sms_fallback_method")
 
@@ -227,15 +226,9 @@ class FakeTwilio:
                 return error_answer(*failure, "Simulated failure")
             form = request.form
             to, from_, url = form.get("To", ""), form.get("From", ""), form.get("Url", "")
-            if not to:
-                return error_answer(400, 21201, "No 'To' number is specified")
-            if not valid_number(to):
-                return error_answer(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-            if from_ not in self.numbers:
-                # The app must call from the line's own number; anything else is a configuration mistake.
-                return error_answer(400, 21210, f"The source phone number provided, {from_}, is not yet verified for "
-                                          "your account. You may only make calls from phone numbers that you've "
-                                          "verified or purchased from Twilio.")
+            wrong = self.refuse_numbers(to, from_)
+            if wrong is not None:
+                return wrong
             if not url and not form.get("Twiml"):
                 return error_answer(400, 21205, "Url parameter is required. Please provide a Url or Twiml parameter.")
             for name in ("Url", "StatusCallback", "AsyncAmdStatusCallback"):
@@ -464,6 +457,19 @@ class FakeTwilio:
                 self.phone.callbacks.post(status_callback, params, done)
             else:
                 done(200, "")
+
+    def refuse_numbers(self, to: str, from_: str) -> Response | None:
+        """Twilio's answer to a call (or participant) request with a missing or bad To, or a From not ours."""
+        if not to:
+            return error_answer(400, 21201, "No 'To' number is specified")
+        if not valid_number(to):
+            return error_answer(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if from_ not in self.numbers:
+            # The app must call from the line's own number; anything else is a configuration mistake.
+            return error_answer(400, 21210, f"The source phone number provided, {from_}, is not yet verified for "
+                                            "your account. You may only make calls from phone numbers that you've "
+                                            "verified or purchased from Twilio.")
+        return None
 
     def new_call(self, to: str, from_: str, status_callback: str | None, url: str = "", **options) -> PlacedCall:
         """A call the API was asked to place (not yet launched)."""

@@ -5,7 +5,10 @@ Each leg (a call, or one side of a bridge) runs in its own thread and keeps time
 takes as long as it would to speak, a phone rings six seconds before it is answered, and so on. With
 `time_scale` > 0 a leg really sleeps that long times the scale, so concurrent legs interleave as in life.
 Live legs can be found by CallSid (`phone.legs`) and changed while they run (`update_call`), as Twilio's
-REST API changes a live call; queues (`phone.queues`) hold callers between <Enqueue> and <Dial><Queue>.
+REST API changes a live call, or lost (`drop`, `hang_up`) as a real line is; queues (`phone.queues`, queues.py)
+hold callers between <Enqueue> and <Dial><Queue>; conferences (`phone.conferences`, conferences.py) hold
+<Dial><Conference> callers and the participants the REST API adds. Outbound calls may meet a voicemail and
+answering machine detection (amd.py); texts meet opt-out keywords and delivery failures (`phone.messaging`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ from flask import Response
 
 API_VERSION = "2010-04-01"
 API = f"/{API_VERSION}/Accounts/<account>"
+# https://www.twilio.com/docs/voice/api/call-resource (StatusCallbackEvent), the same for a participant's call.
+CALL_EVENTS = {"initiated", "ringing", "answered", "completed"}
 
 
 def valid_number(number: str) -> bool:
