@@ -316,7 +316,11 @@ class ConferenceCalls:
     # -- <Dial><Conference> --
 
     def _dial_conference(self, leg: Leg, record: CallRecord, verb: ET.Element, noun: ET.Element, url: str):
-        """Join the named conference, stay until taken out, then the Dial action (DialCallStatus answered)."""
+        """Join the named conference, stay until taken out, then the Dial action (DialCallStatus answered).
+
+        The <Dial> attributes that matter to a conference are action and method; timeLimit and hangupOnStar are
+        not simulated (the parties never press *).
+        """
         name = (noun.text or "").strip()
         action = resolve(url, verb.get("action"))
         try:
@@ -596,6 +600,8 @@ class ConferenceCalls:
                     self._say_in_conference(participant, line)
                     self._conference_wait(leg, speaking_seconds(line), participant, stop_early=False)
                 else:
+                    # Listening, or alone once the others have left: the docs say nothing of music after the
+                    # start, so the simulator plays silence, and the party stays until their talk time is up.
                     left = leg.party.talk_seconds - (now - talk_started)
                     self._conference_wait(leg, left, participant)
 
