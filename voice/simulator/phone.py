@@ -295,7 +295,8 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
     def drop(self, call_sid: str, wait: bool = True) -> Leg:
         """The network loses the party on this call (signal gone), as distinct from their hanging up.
 
-        Twilio reports such a call like any other that ended after answer (CallStatus completed; in a conference,
+        Twilio reports such a call like any other that ended after answer (CallStatus completed, "answered and has
+        ended normally": https://www.twilio.com/docs/voice/api/call-resource#call-status-values; in a conference,
         ReasonParticipantLeft participant_hung_up); the record says "dropped". KeyError if unknown,
         CallStateError if the call is not in progress. Waits (`wait`) up to 5 s for the call to end.
         """
