@@ -24,6 +24,8 @@ from voice.db import Database
 from voice.models import Base
 from voice.simulator import Dispatcher, FlaskTransport, SimulatedPhone
 from voice.simulator.embedded_redis import ensure_redis
+from voice.simulator.fake_twilio import FakeTwilio
+from voice.twilio_rest import rest_client
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +115,20 @@ def pytest_collection_modifyitems(items):
 def line(redis_url, database_url):
     with whole_line(redis_url, database_url) as whole:
         yield whole
+
+
+@pytest.fixture
+def serve():
+    """Start a FakeTwilio for a phone (the simulator's own tests): (fake, REST client); stopped after the test."""
+    started: list[FakeTwilio] = []
+
+    def start(phone: SimulatedPhone, **options) -> tuple[FakeTwilio, object]:
+        fake = FakeTwilio(phone, ACCOUNT_SID, AUTH_TOKEN, LINE, **options)
+        fake.start()
+        started.append(fake)
+        return fake, rest_client({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                                  "TWILIO_API_BASE_URL": fake.url})
+
+    yield start
+    for fake in started:
+        fake.stop()

@@ -316,7 +316,8 @@ def load_script(name: str):
     return module
 
 
-def serve(app) -> tuple[str, object]:
+def serve_app(app) -> tuple[str, object]:
+    """Serve `app` over HTTP on a free loopback port, in a thread: (its base URL, the server)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_port}", server

@@ -43,7 +43,13 @@ def project_modules() -> dict[str, Path]:
 def import_edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The project modules `name` imports, at the top or inside a function: `from voice import x` is voice.x."""
     edges = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    # `if TYPE_CHECKING:` imports never run: they name a type for the reader, not an order of loading.
+    type_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                 and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING" for inner in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             edges.update(alias.name for alias in node.names if alias.name in modules)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve_app
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "simulate_call.py"
 
@@ -18,7 +18,7 @@ def test_help_says_how_to_pass_silence_and_inputs_that_start_with_a_dash():
 
 
 def test_silence_and_dash_inputs_reach_the_call_wherever_the_options_are(app, capsys):
-    url, server = serve(app)
+    url, server = serve_app(app)
     try:
         code = load_script("simulate_call").main([
             "--url", url, "2", "1", "-", "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN,

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask, Response
 from twilio.base.exceptions import TwilioRestException
 
-from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve
+from tests.support import ACCOUNT_SID, AUTH_TOKEN, LINE, PUBLIC, load_script, serve_app
 from voice.simulator import FlaskTransport, ScriptedCaller, SimulatedPhone, SpecialistPhone, phone
 from voice.simulator.embedded_redis import free_port
 from voice.simulator.fake_twilio import FakeTwilio
@@ -84,7 +84,7 @@ def test_a_well_behaved_app_has_no_problems(monkeypatch):
 
 
 def test_simulate_call_exits_nonzero_against_a_broken_instance(capsys):
-    url, server = serve(broken_app("500"))
+    url, server = serve_app(broken_app("500"))
     try:
         code = load_script("simulate_call").main(["--url", url, "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN,
                                                   "--line", LINE, "1"])
@@ -94,7 +94,7 @@ def test_simulate_call_exits_nonzero_against_a_broken_instance(capsys):
 
 
 def test_simulate_call_drives_the_real_app_over_http(app, capsys):
-    url, server = serve(app)
+    url, server = serve_app(app)
     try:
         code = load_script("simulate_call").main([
             "--url", url, "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN, "--account-sid", ACCOUNT_SID,
@@ -151,7 +151,7 @@ def test_provisioning_works_against_the_fake(capsys):
 def test_simulate_call_reads_a_script_file_and_drives_the_real_app(app, tmp_path, capsys):
     script = tmp_path / "noise.txt"
     script.write_text("# language, safety: someone is in danger\n1\n1\n")
-    url, server = serve(app)
+    url, server = serve_app(app)
     try:
         code = load_script("simulate_call").main([
             "--url", url, "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN, "--account-sid", ACCOUNT_SID,
@@ -165,7 +165,7 @@ def test_simulate_call_reads_a_script_file_and_drives_the_real_app(app, tmp_path
 
 def test_simulate_call_with_the_fake_rest_api_flags_a_failing_outbound_webhook(capsys):
     fake_port = free_port()
-    url, server = serve(broken_app("whisper-500", fake_port))
+    url, server = serve_app(broken_app("whisper-500", fake_port))
     try:
         code = load_script("simulate_call").main([
             "--url", url, "--public-base-url", PUBLIC, "--auth-token", AUTH_TOKEN, "--account-sid", ACCOUNT_SID,

@@ -1,31 +1,36 @@
 """A stand-in for Twilio and the phone network, for tests, the demo and `scripts/simulate_call.py`."""
 
-from voice.simulator.phone import (
+from voice.simulator.legs import CallRecord, CallStateError, Leg
+from voice.simulator.people import (
     HANGUP,
-    CallRecord,
-    CallStateError,
+    WITHHELD_CALLER_IDS,
     Dispatcher,
-    FlaskTransport,
-    HttpTransport,
+    FaxMachine,
     InteractiveCaller,
-    Leg,
+    Landline,
     Party,
     ScriptedCaller,
-    SimulatedPhone,
     SpecialistPhone,
+    Voicemail,
 )
+from voice.simulator.phone import SimulatedPhone
+from voice.simulator.transports import FlaskTransport, HttpTransport
 
 __all__ = [
     "HANGUP",
+    "WITHHELD_CALLER_IDS",
     "CallRecord",
     "CallStateError",
     "Dispatcher",
+    "FaxMachine",
     "FlaskTransport",
     "HttpTransport",
     "InteractiveCaller",
+    "Landline",
     "Leg",
     "Party",
     "ScriptedCaller",
     "SimulatedPhone",
     "SpecialistPhone",
+    "Voicemail",
 ]

@@ -5,361 +5,91 @@ Each leg (a call, or one side of a bridge) runs in its own thread and keeps time
 takes as long as it would to speak, a phone rings six seconds before it is answered, and so on. With
 `time_scale` > 0 a leg really sleeps that long times the scale, so concurrent legs interleave as in life.
 Live legs can be found by CallSid (`phone.legs`) and changed while they run (`update_call`), as Twilio's
-REST API changes a live call; queues (`phone.queues`) hold callers between <Enqueue> and <Dial><Queue>.
+REST API changes a live call, or lost (`drop`, `hang_up`) as a real line is; queues (`phone.queues`, queues.py)
+hold callers between <Enqueue> and <Dial><Queue>; conferences (`phone.conferences`, conferences.py) hold
+<Dial><Conference> callers and the participants the REST API adds. Outbound calls may meet a voicemail and
+answering machine detection (amd.py); texts meet opt-out keywords and delivery failures (`phone.messaging`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-import uuid
 import xml.etree.ElementTree as ET  # noqa: S405 (types only; parsing goes through defusedxml)
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from urllib.parse import urljoin, urlsplit
 
-import requests
 from defusedxml.ElementTree import ParseError, fromstring
 from twilio.request_validator import RequestValidator
 
+from voice.simulator.amd import AmdSettings, detect
+from voice.simulator.callbacks import CallbackDispatcher
+from voice.simulator.conferences import (
+    CONFERENCE_CONTEXTS,
+    CONFERENCE_DOCUMENT_VERBS,
+    Conference,
+    ConferenceCalls,
+    ConferenceJoin,
+    Interrupted,
+)
+from voice.simulator.legs import (
+    CallRecord,
+    CallStateError,
+    Canceled,
+    Dequeued,
+    Disconnected,
+    Exchange,
+    HungUpByApi,
+    Inline,
+    Leg,
+    Redirected,
+    TwiMLError,
+    new_sid,
+    resolve,
+)
+from voice.simulator.messages import Messaging
+from voice.simulator.people import HANGUP, Dispatcher, Party, ScriptedCaller, SpecialistPhone
+from voice.simulator.queues import Bridge, Member, Queue, QueueCalls
+from voice.simulator.timing import (
+    GATHER_TIMEOUT_SECONDS,
+    KEY_PRESS_SECONDS,
+    RING_SECONDS,
+    SAY_WORDS_PER_MINUTE,
+    SPOKEN_WORDS_PER_SECOND,
+    STUCK_SECONDS,
+    TWILIO_TIMEOUT_SECONDS,
+    YIELD_SECONDS,
+)
+from voice.simulator.transports import FlaskTransport, HttpTransport
 from voice.twiml import FAULT_MESSAGE
 
-HANGUP = "<hangup>"
-TWILIO_TIMEOUT_SECONDS = 15.0
 KNOWN_VERBS = {"Say", "Play", "Pause", "Gather", "Record", "Redirect", "Dial", "Hangup", "Reject", "Enqueue", "Leave", "Sms", "Connect"}
 NOUNS = {"Dial": {"Number", "Client", "Conference", "Queue", "Sip"}, "Gather": {"Say", "Play", "Pause"}}
 # https://www.twilio.com/docs/voice/twiml/enqueue (waitUrl): "Play, Say, Pause, Hangup, Redirect, Leave, Gather".
 WAIT_VERBS = {"Play", "Say", "Pause", "Gather", "Redirect", "Leave", "Hangup"}
 # https://www.twilio.com/docs/voice/twiml/queue (url): "The allowed verbs ... are Play, Say, Pause, and Redirect."
 DEQUEUE_VERBS = {"Play", "Say", "Pause", "Redirect"}
-CONTEXT_NAMES = {"wait": "waitUrl", "dequeue": "<Queue url>"}
+# https://www.twilio.com/docs/voice/twiml/number#attributes-url: "You can use this TwiML to privately <Play> or
+# <Say> information to the called party. You could also provide a chance to decline the phone call using <Gather>
+# and <Hangup>. The url attribute does not support any other TwiML verbs."
+WHISPER_VERBS = {"Play", "Say", "Gather", "Hangup"}
+CONTEXT_VERBS = {"wait": WAIT_VERBS, "dequeue": DEQUEUE_VERBS, "whisper": WHISPER_VERBS,
+                 **dict.fromkeys(CONFERENCE_CONTEXTS, CONFERENCE_DOCUMENT_VERBS)}
+CONTEXT_NAMES = {"wait": "waitUrl", "dequeue": "<Queue url>", "whisper": "<Number url>", **CONFERENCE_CONTEXTS}
+# Documents that only fill time while a caller waits: they yield to other legs, and may loop for long.
+WAITING_CONTEXTS = {"wait", *CONFERENCE_CONTEXTS}
 LIVE = ("queued", "ringing", "in-progress")
-
-# The phone clock, in seconds of life.
-RING_SECONDS = 6.0
-KEY_PRESS_SECONDS = 1.5
-SAY_WORDS_PER_MINUTE = 160
-SPOKEN_WORDS_PER_SECOND = 2.5
-GATHER_TIMEOUT_SECONDS = 5.0
-# With time_scale 0 nothing sleeps; a leg that only waits (hold music) still gives other threads this long.
-YIELD_SECONDS = 0.05
-# However long a leg waits for another (a bridge to end), it gives up after this much real time.
-STUCK_SECONDS = 60.0
 # What the app says when it fails inside (voice/twiml.py): a caller who hears it met a crash.
 FAULT_TEXTS = set(FAULT_MESSAGE.values())
+# Names other modules and scripts import from here.
+__all__ = ["HANGUP", "Bridge", "CallRecord", "CallStateError", "Dispatcher", "FlaskTransport", "HttpTransport",
+           "Inline", "Leg", "Member", "Party", "Queue", "ScriptedCaller", "SimulatedPhone", "SpecialistPhone",
+           "TWILIO_TIMEOUT_SECONDS", "FAULT_TEXTS", "RING_SECONDS", "new_sid"]
 
 
-def new_sid(prefix: str = "CA") -> str:
-    return prefix + uuid.uuid4().hex
 
 
-# --- transports: how the phone's requests reach the app -------------------------------------------
-
-
-class FlaskTransport:
-    """Sends requests to a Flask app in this process (tests), noting exceptions the app logs meanwhile."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def post(self, url: str, data: dict, headers: dict) -> tuple[int, str, str]:
-        status, body, content_type, _ = self.post_watching(url, data, headers)
-        return status, body, content_type
-
-    def post_watching(self, url: str, data: dict, headers: dict) -> tuple[int, str, str, list[str]]:
-        """As `post`, plus each exception logged (ERROR or above, with exc_info) while the app handled it."""
-        parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        catcher = _ExceptionCatcher(threading.get_ident())
-        root = logging.getLogger()
-        root.addHandler(catcher)
-        try:
-            with self.app.test_client() as client:
-                response = client.post(path, data=data, headers=headers)
-                body = response.get_data(as_text=True)
-                response.close()  # as a WSGI server does once the answer is sent
-        finally:
-            root.removeHandler(catcher)
-        return response.status_code, body, response.content_type or "", catcher.seen
-
-
-class _ExceptionCatcher(logging.Handler):
-    """Collects logged exceptions from one thread (the test client runs the app in the caller's thread)."""
-
-    def __init__(self, thread_id: int):
-        super().__init__(logging.ERROR)
-        self.thread_id = thread_id
-        self.seen: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.thread == self.thread_id:
-            self.seen.append(f"exception: {record.name}: {record.getMessage()}")
-
-
-class HttpTransport:
-    """Sends requests over HTTP to a running instance; `target` replaces the public base URL when set."""
-
-    def __init__(self, public_base_url: str, target: str | None = None, timeout: float = TWILIO_TIMEOUT_SECONDS):
-        self.public = public_base_url.rstrip("/")
-        self.target = (target or public_base_url).rstrip("/")
-        self.timeout = timeout
-        self.session = requests.Session()
-
-    def post(self, url: str, data: dict, headers: dict) -> tuple[int, str, str]:
-        if url.startswith(self.public):
-            url = self.target + url[len(self.public):]
-        try:
-            response = self.session.post(url, data=data, headers=headers, timeout=self.timeout)
-        except requests.RequestException as error:
-            return 599, f"{type(error).__name__}: {error}", ""
-        return response.status_code, response.text, response.headers.get("Content-Type", "")
-
-
-# --- the people on the line -----------------------------------------------------------------------
-
-
-class Party:
-    """Someone who may pick up a phone. Subclasses decide what they press or say."""
-
-    label = "someone"
-    answers = True
-    busy = False
-    talk_seconds = 90
-
-    def respond(self, prompt: str, kinds: set[str]) -> str | None:
-        """What they press or say after hearing `prompt`; None is silence, HANGUP hangs up."""
-        return None
-
-    def record(self, prompt: str) -> int | None:
-        """Seconds of message they leave after the beep, or None for nothing."""
-        return None
-
-
-class ScriptedCaller(Party):
-    """A caller who answers each prompt with the next item: digits, words, None (silence) or HANGUP."""
-
-    label = "caller"
-
-    def __init__(self, inputs: Iterable[str | None] = (), message_seconds: int | None = 20, label: str = "caller"):
-        self.inputs = list(inputs)
-        self.message_seconds = message_seconds
-        self.label = label
-
-    def respond(self, prompt: str, kinds: set[str]) -> str | None:
-        return self.inputs.pop(0) if self.inputs else None
-
-    def record(self, prompt: str) -> int | None:
-        return self.message_seconds
-
-
-class InteractiveCaller(Party):
-    """A person at the keyboard: they read each prompt and type keys or words (Enter alone is silence)."""
-
-    def __init__(self, label: str = "you", ask: Callable[[str], str] = input):
-        self.label = label
-        self.ask = ask
-
-    def respond(self, prompt: str, kinds: set[str]) -> str | None:
-        if not prompt.strip():
-            return None  # music on hold, nothing asked: no need to stop for the keyboard
-        how = "keys or words" if "speech" in kinds else "keys"
-        try:
-            answer = self.ask(f"  [{self.label}: type {how}, Enter for silence, q to hang up] > ").strip()
-        except EOFError:
-            return HANGUP
-        if answer.lower() == "q":
-            return HANGUP
-        return answer or None
-
-    def record(self, prompt: str) -> int | None:
-        answer = self.respond(prompt, {"speech"})
-        return 15 if answer and answer != HANGUP else None
-
-
-class SpecialistPhone(Party):
-    """A specialist's phone: rings, maybe answers, hears the whisper and presses a key."""
-
-    label = "specialist"
-
-    def __init__(self, name: str = "specialist", accept: str | None = "1", answers: bool = True,
-                 busy: bool = False, talk_seconds: int = 240):
-        self.label = name
-        self.accept = accept
-        self.answers = answers
-        self.busy = busy
-        self.talk_seconds = talk_seconds
-
-    def respond(self, prompt: str, kinds: set[str]) -> str | None:
-        return self.accept
-
-
-class Dispatcher(Party):
-    label = "911 dispatch"
-    talk_seconds = 60
-
-
-# --- what happened ------------------------------------------------------------------------------
-
-
-@dataclass
-class Exchange:
-    url: str
-    params: dict
-    status: int
-    seconds: float
-    body: str
-
-
-@dataclass
-class CallRecord:
-    call_sid: str
-    transcript: list[tuple[str, str]] = field(default_factory=list)
-    exchanges: list[Exchange] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    bridged_with: list[str] = field(default_factory=list)
-    ended_by: str = ""
-    # How Twilio would report the call: completed, or busy / no-answer / canceled for an outbound call.
-    status: str = "completed"
-    # Called with each line as it happens (the demo prints the conversation live).
-    echo: Callable[[str, str], None] | None = None
-    # (phone-clock seconds, label): "answered", "dispatch", "specialist", "said:<first 40 chars>", ...
-    marks: list[tuple[float, str]] = field(default_factory=list)
-    # The leg's clock (set by the phone); marks are taken on it.
-    clock: Callable[[], float] = lambda: 0.0
-    # A test that causes a fault on purpose sets this, so hearing the fault message is not a problem.
-    expect_fault: bool = False
-
-    def say(self, who: str, text: str) -> None:
-        self.transcript.append((who, text))
-        if self.echo is not None:
-            self.echo(who, text)
-
-    def mark(self, label: str) -> None:
-        """Note the phone-clock time of an event (a benchmark finds it again with `first_mark`)."""
-        self.marks.append((self.clock(), label))
-
-    def first_mark(self, prefix: str) -> float | None:
-        """Clock time of the first mark starting with `prefix`, or None."""
-        return next((at for at, label in self.marks if label.startswith(prefix)), None)
-
-    def problem(self, text: str) -> None:
-        if text not in self.problems:
-            self.problems.append(text)
-
-    def text(self) -> str:
-        return "\n".join(f"{who:>14}: {what}" for who, what in self.transcript)
-
-    def heard(self, who: str = "caller") -> str:
-        """Everything spoken to `who`, as one string (for assertions)."""
-        return " ".join(what for w, what in self.transcript if w == f"to {who}")
-
-
-@dataclass(frozen=True)
-class Inline:
-    """TwiML given inline (the REST API's Twiml= parameter) rather than fetched from a URL."""
-
-    twiml: str
-
-
-@dataclass(eq=False)
-class Leg:
-    """One live call leg: who is on it, its status, its clock and what the REST API has asked of it."""
-
-    sid: str
-    from_number: str
-    to_number: str
-    party: Party
-    direction: str
-    parent_sid: str | None = None
-    status: str = "queued"
-    record: CallRecord | None = None
-    # Seconds on this leg's own clock (used when time_scale is 0).
-    counted: float = 0.0
-    # ("redirect", target) | ("hangup",) | ("cancel",), set by update_call, acted on at the next check.
-    control: tuple | None = None
-    # What to run on answer, when a not-yet-answered call is redirected.
-    answer_target: object | None = None
-    member: Member | None = None
-    bridge: Bridge | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    ended_at: datetime | None = None
-    wake: threading.Event = field(default_factory=threading.Event)
-    ended: threading.Event = field(default_factory=threading.Event)
-    request_limit: int = 0
-
-    @property
-    def number(self) -> str:
-        """The number of the person on this leg (the caller on an inbound leg, the called party otherwise)."""
-        return self.from_number if self.direction == "inbound" else self.to_number
-
-
-@dataclass(eq=False)
-class Queue:
-    """A call queue, created on demand by <Enqueue> (https://www.twilio.com/docs/voice/api/queue-resource)."""
-
-    name: str
-    sid: str
-    members: list[Member] = field(default_factory=list)
-    waited: list[float] = field(default_factory=list)
-    max_size: int = 100
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def average_wait(self) -> int:
-        return int(sum(self.waited) / len(self.waited)) if self.waited else 0
-
-
-@dataclass(eq=False)
-class Member:
-    leg: Leg
-    queue: Queue
-    enqueued_clock: float
-    enqueued_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # Set (under the phone's lock) by whoever takes this member out: a dialer's bridge, or a REST dequeue.
-    bridge: Bridge | None = None
-    dequeue_target: object | None = None
-
-
-@dataclass(eq=False)
-class Bridge:
-    """A dialer and a dequeued caller: dequeued -> connected -> ended, or dequeued -> abandoned."""
-
-    dialer: Leg
-    caller: Leg
-    queue: Queue
-    url: str | None
-    state: str = "dequeued"
-    ended_clock: float = 0.0
-    talked: float = 0.0
-
-
-class Redirected(Exception):  # noqa: N818 (a signal, not an error)
-    def __init__(self, target):
-        super().__init__("redirected")
-        self.target = target
-
-
-class HungUpByApi(Exception):  # noqa: N818
-    pass
-
-
-class Canceled(Exception):  # noqa: N818
-    pass
-
-
-class Dequeued(Exception):  # noqa: N818
-    pass
-
-
-class CallStateError(Exception):
-    """An update Twilio refuses: the call is not in progress (21220)."""
-
-
-# --- the phone itself -----------------------------------------------------------------------------
-
-
-class SimulatedPhone:
+class SimulatedPhone(QueueCalls, ConferenceCalls):
     """Plays Twilio for one line: inbound calls, outbound calls, the network of phones they reach."""
 
     def __init__(self, transport, auth_token: str, account_sid: str, line_number: str, public_base_url: str,
@@ -385,6 +115,11 @@ class SimulatedPhone:
         self.started = time.monotonic()
         self.legs: dict[str, Leg] = {}
         self.queues: dict[str, Queue] = {}
+        # Every conference, in the order created (a name is reused once its conference has ended).
+        self.conferences: list[Conference] = []
+        self.messaging = Messaging(self.network)
+        # Conference events and message statuses, posted in order off the legs' threads.
+        self.callbacks = CallbackDispatcher(self.signed_post)
         self._lock = threading.RLock()
 
     # -- public entry points --
@@ -397,10 +132,21 @@ class SimulatedPhone:
             return max((leg.counted for leg in self.legs.values()), default=0.0)
 
     def call_line(self, from_number: str, caller: Party, call_sid: str | None = None,
-                  expect_fault: bool | None = None) -> CallRecord:
-        """An inbound call to the line (as a 911 transfer arrives), followed to its end."""
+                  expect_fault: bool | None = None, forwarded_from: str | None = None,
+                  caller_name: str | None = None) -> CallRecord:
+        """An inbound call to the line (as a 911 transfer arrives), followed to its end.
+
+        `from_number` may be a withheld caller ID (WITHHELD_CALLER_IDS, or an alpha name such as "Anonymous").
+        `forwarded_from` and `caller_name` are sent as ForwardedFrom and CallerName on every request, as Twilio
+        does when the carrier passes the forwarding number and when the line has VoiceCallerIdLookup on
+        (https://www.twilio.com/docs/voice/twiml#request-parameters).
+        """
         leg = self._register(Leg(call_sid or new_sid(), from_number, self.line_number, caller, "inbound",
                                  status="in-progress"), expect_fault)
+        if forwarded_from:
+            leg.extra_params["ForwardedFrom"] = forwarded_from
+        if caller_name:
+            leg.extra_params["CallerName"] = caller_name
         record = leg.record
         record.mark("answered")
         try:
@@ -408,14 +154,17 @@ class SimulatedPhone:
             record.say("network", "call ended")
             self._finish(leg, "completed", self.status_callback_url)
         finally:
+            self._fire_due(leg, everything=True)
             leg.ended.set()
+        self._settle(record)
         return record
 
     def start_call_line(self, from_number: str, caller: Party, call_sid: str | None = None,
-                        expect_fault: bool | None = None) -> Leg:
+                        expect_fault: bool | None = None, **options) -> Leg:
         """As call_line, in a thread of its own: returns the live leg at once (`leg.ended`, `leg.record`)."""
         sid = call_sid or new_sid()
-        thread = threading.Thread(target=self.call_line, args=(from_number, caller, sid, expect_fault), daemon=True)
+        thread = threading.Thread(target=self.call_line, args=(from_number, caller, sid, expect_fault),
+                                  kwargs=options, daemon=True)
         with self._lock:
             thread.start()
             while sid not in self.legs:
@@ -428,23 +177,45 @@ class SimulatedPhone:
         """Register an outbound call (status queued) before it rings, so the REST API can find it at once."""
         return self._register(Leg(call_sid or new_sid(), from_, to, self.network.get(to) or Party(), "outbound-api"))
 
+    def forget_call(self, call_sid: str) -> None:
+        """Drop a registered call that was never placed (the REST API refused the request after registering it)."""
+        with self._lock:
+            self.legs.pop(call_sid, None)
+
     def outbound_call(self, to: str, from_: str, url: str | None, status_callback: str | None = None,
-                      call_sid: str | None = None, timeout: float = 60, twiml: str | None = None) -> CallRecord:
-        """A call the app placed through the REST API: ring `to`, run `url` (or `twiml`) when they answer."""
+                      call_sid: str | None = None, timeout: float = 60, twiml: str | None = None,
+                      status_events: set[str] | None = None, amd: AmdSettings | None = None,
+                      target: object | None = None, queued_seconds: float = 0.0) -> CallRecord:
+        """A call the app placed through the REST API: ring `to`, run `url` (or `twiml`, or `target`) on answer.
+
+        `status_events`: the StatusCallbackEvent values to post (default completed); `amd`: answering machine
+        detection; `target`: what runs instead of TwiML (a participant's conference); `queued_seconds`: how long
+        the call waits for the account's calls per second before it is placed.
+        https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource
+        """
         with self._lock:
             leg = self.legs.get(call_sid) if call_sid else None
         if leg is None:
             leg = self.place_call(to, from_, call_sid)
         record = leg.record
         party = self.network.get(to)
+        events = status_events or {"completed"}
+        participant = target.participant if isinstance(target, ConferenceJoin) else None
         try:
+            if queued_seconds > 0:
+                record.say("network", f"queued {queued_seconds:.1f} s for the account's calls per second")
+                self._wait(leg, queued_seconds)
+            self._progress(leg, status_callback, events, "initiated")
             if party is not None and party.busy:
                 status = "busy"
             else:
                 leg.status = "ringing"
-                answers = party is not None and party.answers
+                if participant is not None:
+                    participant.status = "ringing"
+                self._progress(leg, status_callback, events, "ringing")
                 # https://www.twilio.com/docs/voice/api/call-resource (Timeout: how long to let it ring, default 60)
-                self._wait(leg, RING_SECONDS if answers else timeout)
+                answers = party is not None and party.answers and party.answer_after <= timeout
+                self._wait(leg, party.answer_after if answers else timeout)
                 status = "in-progress" if answers else "no-answer"
         except (Canceled, HungUpByApi):
             status = "canceled"
@@ -452,18 +223,36 @@ class SimulatedPhone:
             record.status = status
             how = "the call was canceled before anyone answered" if status == "canceled" else f"{to} did not answer"
             record.say("network", f"{how} ({status})")
-            self._finish(leg, status, status_callback)
+            if participant is not None:
+                self._leave(participant, "participant_add_failed", status)
+            self._finish(leg, status, status_callback, events)
             leg.ended.set()
+            self._settle(record)
             return record
         leg.status = "in-progress"
+        leg.answered_clock = self._now(leg)
+        if party.hangs_up_after is not None:
+            leg.hangup_at = leg.answered_clock + party.hangs_up_after
         record.mark("answered")
         record.say("network", f"{party.label} answered")
+        self._progress(leg, status_callback, events, "answered")
         try:
-            target = leg.answer_target or (Inline(twiml) if twiml else (url, {}))
-            record.ended_by = self._run_leg(leg, record, target)
-            self._finish(leg, "completed", status_callback)
+            run = leg.answer_target or target or (Inline(twiml) if twiml else (url, {}))
+            try:
+                answered_by = self._detect_machine(leg, record, amd) if amd else {}
+            except Redirected as redirect:
+                run, answered_by = redirect.target, {}
+            except (HungUpByApi, Canceled, Disconnected) as ended:
+                record.ended_by = getattr(ended, "how", "api-hangup")
+            if not record.ended_by:
+                if answered_by and isinstance(run, tuple):
+                    run = (run[0], {**run[1], **answered_by})
+                record.ended_by = self._run_leg(leg, record, run)
+            self._finish(leg, "completed", status_callback, events)
         finally:
+            self._fire_due(leg, everything=True)
             leg.ended.set()
+        self._settle(record)
         return record
 
     def update_call(self, sid: str, status: str | None = None, url: str | None = None,
@@ -503,27 +292,31 @@ class SimulatedPhone:
             leg.ended.wait(5)
         return leg
 
-    def dequeue_member(self, queue_sid: str, call_sid: str, url: str) -> Member:
-        """Take one member out of a queue and run `url` on its call (the Member resource's update).
+    def drop(self, call_sid: str, wait: bool = True) -> Leg:
+        """The network loses the party on this call (signal gone), as distinct from their hanging up.
 
-        https://www.twilio.com/docs/voice/api/member-resource: "Front" names the member at the front.
-        KeyError when the queue or member is not there.
+        Twilio reports such a call like any other that ended after answer (CallStatus completed, "answered and has
+        ended normally": https://www.twilio.com/docs/voice/api/call-resource#call-status-values; in a conference,
+        ReasonParticipantLeft participant_hung_up); the record says "dropped". KeyError if unknown,
+        CallStateError if the call is not in progress. Waits (`wait`) up to 5 s for the call to end.
         """
-        with self._lock:
-            queue = next(q for q in self.queues.values() if q.sid == queue_sid) if queue_sid else None
-            if queue is None:
-                raise KeyError(queue_sid)
-            candidates = queue.members[:1] if call_sid == "Front" else [m for m in queue.members if m.leg.sid == call_sid]
-            if not candidates:
-                raise KeyError(call_sid)
-            member = candidates[0]
-            queue.members.remove(member)
-            member.dequeue_target = (url, {})
-        member.leg.wake.set()
-        return member
+        return self._disconnect(call_sid, "drop", wait)
+
+    def hang_up(self, call_sid: str, wait: bool = True) -> Leg:
+        """The party on this call hangs up now (whatever they were hearing)."""
+        return self._disconnect(call_sid, "party-hangup", wait)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until every asynchronous callback so far (conference events, message statuses) is answered."""
+        return self.callbacks.settle(timeout)
 
     def send_sms(self, from_number: str, body: str, path: str = "/sms/incoming") -> tuple[int, str]:
-        """A text message to the line (e.g. a specialist texting ON): the app's status code and reply body."""
+        """A text message to the line (e.g. a specialist texting ON): the app's status code and reply body.
+
+        Twilio's default opt-out handling applies first (STOP, START, HELP: `messaging`), and the text still
+        reaches the app.
+        """
+        kind = self.messaging.receive(from_number, self.line_number, body)
         params = {
             "AccountSid": self.account_sid,
             "ApiVersion": "2010-04-01",
@@ -535,6 +328,8 @@ class SimulatedPhone:
             "NumMedia": "0",
         }
         params["SmsSid"] = params["MessageSid"]
+        if kind and self.messaging.advanced_opt_out:
+            params["OptOutType"] = kind
         return self.signed_post(self.base + path, params)
 
     def signed_post(self, url: str, params: dict) -> tuple[int, str]:
@@ -553,32 +348,124 @@ class SimulatedPhone:
             self.legs[leg.sid] = leg
         return leg
 
-    def _finish(self, leg: Leg, status: str, status_callback: str | None) -> None:
+    def _finish(self, leg: Leg, status: str, status_callback: str | None, events: set[str] | None = None) -> None:
         leg.status = status
         leg.ended_at = datetime.now(UTC)
-        if status_callback:
+        if status_callback and "completed" in (events or {"completed"}):
             duration = int(round(leg.counted)) if status == "completed" else 0
-            self._post(leg, leg.record, status_callback, {"CallStatus": status, "CallDuration": str(duration)},
+            extra = {"CallStatus": status, "CallDuration": str(duration)}
+            if leg.answered_by:
+                extra["AnsweredBy"] = leg.answered_by
+            self._post(leg, leg.record, status_callback, extra, follow=False)
+
+    def _progress(self, leg: Leg, status_callback: str | None, events: set[str], event: str) -> None:
+        """A call progress event (initiated, ringing, answered) the call asked for with StatusCallbackEvent.
+
+        https://www.twilio.com/docs/voice/twiml/number#attributes-status-callback-event: answered reports
+        CallStatus in-progress.
+        """
+        if status_callback and event in events:
+            status = {"answered": "in-progress"}.get(event, event)
+            self._post(leg, leg.record, status_callback, {"CallStatus": status, "CallbackSource": "call-progress-events"},
                        follow=False)
+
+    def _detect_machine(self, leg: Leg, record: CallRecord, amd: AmdSettings) -> dict:
+        """Answering machine detection on a just-answered call: the AnsweredBy the first request carries (sync),
+        or nothing, with the result posted to the AMD callback when the leg's clock gets there (async)."""
+        answered_by, seconds = detect(leg.party, amd)
+        if amd.asynchronous:
+            self._report_machine(leg, record, amd.callback, answered_by, seconds, leg.answered_clock + seconds)
+            return {}
+        # Synchronous: "blocks the execution of the call until Answering Machine Detection is completed".
+        self._wait(leg, seconds)
+        leg.answered_by = answered_by
+        record.say("network", f"answering machine detection: {answered_by} after {seconds:.1f} s")
+        return {"AnsweredBy": answered_by}
+
+    def _report_machine(self, leg: Leg, record: CallRecord, callback: str | None, answered_by: str,
+                        seconds: float, at: float, on: Leg | None = None) -> None:
+        """Post an asynchronous AMD result to `callback` once the clock of `on` (default `leg`) reaches `at`."""
+        def report() -> None:
+            leg.answered_by = answered_by
+            record.say("network", f"answering machine detection: {answered_by} after {seconds:.1f} s")
+            if callback:
+                self._post(leg, record, callback, {"AnsweredBy": answered_by,
+                                                   "MachineDetectionDuration": str(int(seconds * 1000))},
+                           follow=False)
+            else:
+                # https://www.twilio.com/docs/api/errors/21262: no AMD status callback URL
+                record.say("network", "(warning 21262: no AMD status callback URL was given)")
+
+        (on or leg).events.append((at, report))
+
+    def _fire_due(self, leg: Leg, everything: bool = False) -> None:
+        """Run the leg's scheduled events whose time has come (all of them once the call is over)."""
+        if not leg.events:
+            return
+        now = self._now(leg)
+        due = [event for event in leg.events if everything or event[0] <= now]
+        for event in due:
+            leg.events.remove(event)
+        for _, action in sorted(due, key=lambda event: event[0]):
+            action()
+
+    def _settle(self, record: CallRecord) -> None:
+        if not self.callbacks.settle(TWILIO_TIMEOUT_SECONDS):
+            record.problem("slow: conference or message callbacks were still unanswered after 15 s")
+
+    def _disconnect(self, call_sid: str, how: str, wait: bool) -> Leg:
+        with self._lock:
+            leg = self.legs[call_sid]
+            if leg.status != "in-progress":
+                raise CallStateError(f"Call is {leg.status}, not in progress")
+            leg.control = (how,)
+            parent = self.legs.get(leg.parent_sid) if leg.parent_sid else None
+        leg.wake.set()
+        if parent is not None:
+            parent.wake.set()  # a dialed leg has no thread of its own: its caller's leg holds the bridge
+        if wait:
+            leg.ended.wait(5)
+        return leg
+
+    def _tell(self, leg: Leg, record: CallRecord, text: str) -> None:
+        """Something said to the party on `leg`: into the transcript, and to the party (a voicemail records it)."""
+        record.say(f"to {leg.party.label}", text)
+        leg.party.hear(text, self._now(leg) - leg.answered_clock)
 
     def _now(self, leg: Leg) -> float:
         return self.clock() if self.time_scale > 0 else leg.counted
 
     def _checkpoint(self, leg: Leg) -> None:
-        """Act on what arrived for this leg meanwhile: a REST hangup, cancel or redirect, or a dequeue."""
+        """Act on what arrived for this leg meanwhile: a REST hangup, cancel or redirect, a dequeue, a dropped
+        line or the party hanging up, a change in its conference; and run its scheduled events."""
+        self._fire_due(leg)
+        if leg.hangup_at is not None and leg.status == "in-progress" and self._now(leg) >= leg.hangup_at:
+            leg.hangup_at = None
+            leg.record.say(leg.party.label, "(hangs up)")
+            raise Disconnected("party-hangup")
         with self._lock:
             control = leg.control
-            if control is not None and control[0] == "redirect":
+            if control is not None and control[0] in ("redirect", "drop", "party-hangup"):
                 leg.control = None
             dequeued = leg.member is not None and (leg.member.bridge or leg.member.dequeue_target)
+            participant = leg.participant
+            interrupted = participant is not None and participant.playing and participant.interrupt
         if control is not None:
             if control[0] == "hangup":
                 raise HungUpByApi()
             if control[0] == "cancel":
                 raise Canceled()
+            if control[0] == "drop":
+                leg.record.say("network", f"{leg.party.label}'s line drops (signal lost)")
+                raise Disconnected("dropped")
+            if control[0] == "party-hangup":
+                leg.record.say(leg.party.label, "(hangs up)")
+                raise Disconnected("party-hangup")
             raise Redirected(control[1])
         if dequeued:
             raise Dequeued()
+        if interrupted:
+            raise Interrupted()
 
     def _wait(self, leg: Leg, seconds: float | None, until: Callable[[], bool] = lambda: False,
               idle: bool = False) -> bool:
@@ -589,6 +476,11 @@ class SimulatedPhone:
         self._checkpoint(leg)
         if until():
             return True
+        hangs_up = False
+        if seconds is not None and leg.hangup_at is not None and leg.status == "in-progress":
+            # The party hangs up of their own accord (a voicemail's longest message) partway through.
+            left = max(leg.hangup_at - self._now(leg), 0.0)
+            hangs_up, seconds = left < seconds, min(seconds, left)
         scale = self.time_scale
         if seconds is None:
             real = STUCK_SECONDS
@@ -618,6 +510,8 @@ class SimulatedPhone:
                 leg.counted += seconds
         if seconds is None and not came_true:
             raise TwiMLError(f"stuck: leg {leg.sid} waited {STUCK_SECONDS:.0f}s of real time for another leg")
+        if hangs_up and not came_true:
+            self._checkpoint(leg)
         return came_true
 
     # -- the engine --
@@ -633,9 +527,11 @@ class SimulatedPhone:
             except (HungUpByApi, Canceled):
                 record.say("network", "the call is hung up through the REST API")
                 return "api-hangup"
+            except Disconnected as gone:
+                return gone.how
             except TwiMLError as error:
                 record.problem(str(error))
-                record.say(f"to {leg.party.label}", "[Twilio] We are sorry, an application error has occurred. Goodbye.")
+                self._tell(leg, record, "[Twilio] We are sorry, an application error has occurred. Goodbye.")
                 return "error"
 
     def _params(self, leg: Leg, extra: dict) -> dict:
@@ -652,6 +548,7 @@ class SimulatedPhone:
         }
         if leg.parent_sid:
             params["ParentCallSid"] = leg.parent_sid
+        params.update(leg.extra_params)
         params.update({k: v for k, v in extra.items() if v is not None})
         return params
 
@@ -678,7 +575,7 @@ class SimulatedPhone:
             record.problems.append(f"error: {url} answered HTTP {status}: {body[:200]}")
             if follow:
                 # Twilio would play its application-error message and hang up here.
-                record.say(f"to {leg.party.label}", "[Twilio] We are sorry, an application error has occurred. Goodbye.")
+                self._tell(leg, record, "[Twilio] We are sorry, an application error has occurred. Goodbye.")
                 return None
         elif follow and "xml" not in content_type:
             record.problems.append(f"invalid: {url} answered with Content-Type {content_type!r}, not XML")
@@ -687,10 +584,17 @@ class SimulatedPhone:
     def _run_document(self, leg: Leg, record: CallRecord, target, context: str) -> str:
         """Fetch TwiML (or take it inline) and run it, chaining through actions; returns how it ended.
 
-        `context` is "call", "wait" (an Enqueue's waitUrl and what it leads to) or "dequeue" (a Queue url).
+        `context` is "call", "wait" (an Enqueue's waitUrl and what it leads to), "dequeue" (a Queue url),
+        "whisper" (a Number url), or "conference-wait", "hold", "announce" (a conference's documents).
         """
+        if isinstance(target, ConferenceJoin):
+            # A participant the REST API added: no TwiML, straight into the conference, and hang up after it.
+            self._in_conference(leg, record, target.participant, None)
+            return "end"
         visits: dict[str, int] = {}
         deferred: list = []
+        # A waiting document may loop on itself (a <Redirect> to its own URL) for as long as the caller waits.
+        repeats = self.max_wait_cycles if context in WAITING_CONTEXTS else 3
         while True:
             if isinstance(target, Inline):
                 url, body = self.base + "/", target.twiml
@@ -698,7 +602,7 @@ class SimulatedPhone:
                 url, extra = target
                 key = url + repr(sorted(extra.items()))
                 visits[key] = visits.get(key, 0) + 1
-                if visits[key] > 3:
+                if visits[key] > repeats:
                     raise TwiMLError(f"loop: the same request to {url} was made {visits[key]} times")
                 body = self._post(leg, record, url, extra)
             for post in deferred:
@@ -729,18 +633,18 @@ class SimulatedPhone:
 
     def _speak(self, leg: Leg, record: CallRecord, element: ET.Element, url: str, context: str) -> str:
         """Play one Say, Play or Pause to the leg, taking its time on the clock."""
-        idle = context == "wait"
+        idle = context in WAITING_CONTEXTS
         if element.tag == "Say":
             text = (element.text or "").strip()
             record.mark(f"said:{text}")
-            record.say(f"to {leg.party.label}", text)
+            self._tell(leg, record, text)
             if not record.expect_fault and text in FAULT_TEXTS:
                 record.problem(f"fault: the caller heard the fault message at {url}")
             loops = max(int(element.get("loop") or 1), 1)
             self._wait(leg, loops * len(text.split()) * 60 / SAY_WORDS_PER_MINUTE, idle=idle)
             return text
         if element.tag == "Play":
-            record.say(f"to {leg.party.label}", f"[audio {element.text}]")
+            self._tell(leg, record, f"[audio {element.text}]")
             self._wait(leg, self.play_seconds, idle=idle)
         elif element.tag == "Pause":
             # https://www.twilio.com/docs/voice/twiml/pause: length defaults to 1 second.
@@ -750,7 +654,7 @@ class SimulatedPhone:
     def _run_verbs(self, leg: Leg, record: CallRecord, verbs: list[ET.Element], url: str, deferred: list,
                    context: str = "call"):
         """Run one document: the next (url, params) to request, or how the leg ended."""
-        allowed = {"wait": WAIT_VERBS, "dequeue": DEQUEUE_VERBS}.get(context)
+        allowed = CONTEXT_VERBS.get(context)
         for verb in verbs:
             self._checkpoint(leg)
             tag = verb.tag
@@ -764,7 +668,7 @@ class SimulatedPhone:
                     return outcome
             elif tag == "Record":
                 seconds = leg.party.record(record.transcript[-1][1] if record.transcript else "")
-                action = _resolve(url, verb.get("action")) or url
+                action = resolve(url, verb.get("action")) or url
                 if seconds:
                     record.say(leg.party.label, f"(leaves a {seconds}-second message)")
                     self._wait(leg, seconds)
@@ -782,11 +686,14 @@ class SimulatedPhone:
                 target = (verb.text or "").strip()
                 if not target:
                     raise TwiMLError(f"invalid: <Redirect> without a URL ({url})")
-                return _resolve(url, target), {}
+                return resolve(url, target), {}
             elif tag == "Dial":
                 queues = [child for child in verb if child.tag == "Queue"]
+                conferences = [child for child in verb if child.tag == "Conference"]
                 if queues:
                     outcome = self._dial_queue(leg, record, verb, queues[0], url)
+                elif conferences:
+                    outcome = self._dial_conference(leg, record, verb, conferences[0], url)
                 else:
                     outcome = self._dial(leg, record, verb, deferred)
                 if outcome is not None:
@@ -816,7 +723,7 @@ class SimulatedPhone:
         if answer == HANGUP:
             record.say(leg.party.label, "(hangs up)")
             return "party-hangup"
-        action = _resolve(url, verb.get("action")) or url
+        action = resolve(url, verb.get("action")) or url
         params = self._gather_params(verb, answer, kinds) if answer else {}
         if params:
             if "Digits" in params:
@@ -858,41 +765,72 @@ class SimulatedPhone:
             record.mark("specialist")
 
     def _dial(self, leg: Leg, record: CallRecord, verb: ET.Element, deferred: list):
-        """Ring the dialed number, run its whisper, bridge, then report to the Dial action."""
+        """Ring the dialed number, run its whisper, bridge, then report to the Dial action.
+
+        The whisper (<Number url>) runs on the called party's side before the bridge; one that hangs up (the
+        party declined, or pressed nothing and the document ends in <Hangup>) leaves them unbridged. What
+        DialCallStatus Twilio then reports is not documented: the simulator says completed (the called party did
+        answer), with DialBridged false (https://www.twilio.com/docs/voice/twiml/dial#action), so an app must
+        look at DialBridged, which is right on Twilio either way.
+        """
         numbers = [child for child in verb if child.tag == "Number"]
         target = numbers[0] if numbers else None
         number = ((target.text if target is not None else verb.text) or "").strip()
         caller_id = verb.get("callerId") or leg.to_number
         party = self.network.get(number)
         child = Leg(new_sid(), caller_id, number, party or Party(), "outbound-dial", parent_sid=leg.sid,
-                    status="in-progress", counted=leg.counted)
+                    status="ringing", counted=leg.counted, record=record)
         child.request_limit = self.max_requests
+        # The dialed leg is a call of its own on Twilio: the REST API can fetch it, the network can drop it.
+        with self._lock:
+            self.legs[child.sid] = child
         record.say("network", f"dialing {number}" + (f" ({party.label})" if party else " (nobody there)"))
-        status, duration = "no-answer", 0
+        status, duration, bridged = "no-answer", 0, False
         # https://www.twilio.com/docs/voice/twiml/dial#timeout: rings 30 seconds unless told otherwise.
         ring_for = float(verb.get("timeout") or 30)
-        if party is not None and party.busy:
-            status = "busy"
-            record.say("network", f"{number} is busy")
-        elif party is not None and party.answers:
-            self._wait(leg, RING_SECONDS)
-            child.counted = leg.counted
-            status = "completed"
-            url = target.get("url") if target is not None else None
-            # A whisper that runs to its end bridges the two; one that hangs up does not.
-            ended = self._run_document(child, record, (_resolve(self.base + "/", url), {}), "call") if url else "end"
-            leg.counted = max(leg.counted, child.counted)
-            if ended == "end":
-                duration = party.talk_seconds
-                record.bridged_with.append(number)
-                self._mark_bridge(record, party)
-                record.say("network", f"{leg.party.label} and {party.label} are connected")
-                record.say("network", f"(they talk for {duration // 60} min {duration % 60} s; {party.label} hangs up)")
-                self._wait(leg, duration)
-        else:
-            self._wait(leg, ring_for)
-            record.say("network", f"{number} rang {verb.get('timeout', '30')} seconds, no answer")
         callback = target.get("statusCallback") if target is not None else None
+        try:
+            if party is not None and party.busy:
+                status = "busy"
+                record.say("network", f"{number} is busy")
+            elif party is not None and party.answers and party.answer_after <= ring_for:
+                self._wait(leg, party.answer_after)
+                child.counted = child.answered_clock = leg.counted
+                child.status = "in-progress"
+                status = "completed"
+                self._dial_machine_detection(leg, child, record, target)
+                url = target.get("url") if target is not None else None
+                # A whisper that runs to its end bridges the two; one that hangs up does not.
+                ended = self._run_document(child, record, (resolve(self.base + "/", url), {}), "whisper") if url else "end"
+                leg.counted = max(leg.counted, child.counted)
+                if ended == "end":
+                    bridged = True
+                    record.bridged_with.append(number)
+                    self._mark_bridge(record, party)
+                    record.say("network", f"{leg.party.label} and {party.label} are connected")
+                    talk = party.talk_seconds
+                    started = self._now(leg)
+                    if self._wait(leg, talk, until=lambda: child.control is not None):
+                        gone = "'s line drops (signal lost)" if child.control == ("drop",) else " hangs up"
+                        record.say("network", f"{party.label}{gone}")
+                        duration = int(round(self._now(leg) - started))
+                    else:
+                        duration = talk
+                        record.say("network", f"(they talk for {talk // 60} min {talk % 60} s; "
+                                              f"{party.label} hangs up)")
+            else:
+                self._wait(leg, ring_for)
+                record.say("network", f"{number} rang {verb.get('timeout', '30')} seconds, no answer")
+        except BaseException:
+            # The caller's side ended mid-call (hung up, dropped, redirected): the dialed leg ends with it.
+            if callback and child.status == "in-progress":
+                self._post(child, record, callback, {"CallStatus": "completed", "CallDuration": str(duration)},
+                           follow=False)
+            raise
+        finally:
+            child.status = status if child.status != "in-progress" else "completed"
+            child.ended_at = datetime.now(UTC)
+            child.ended.set()
         if callback:
             def post_status():
                 self._post(child, record, callback, {"CallStatus": status, "CallDuration": str(duration)}, follow=False)
@@ -903,252 +841,23 @@ class SimulatedPhone:
                 deferred.append(post_status)
         action = verb.get("action")
         if action:
-            return action, {"DialCallStatus": status, "DialCallSid": child.sid, "DialCallDuration": str(duration)}
+            return action, {"DialCallStatus": status, "DialCallSid": child.sid, "DialCallDuration": str(duration),
+                            "DialBridged": str(bridged).lower()}
         return None
 
-    # -- queues: <Enqueue> on the caller's leg, <Dial><Queue> on the dialer's --
+    def _dial_machine_detection(self, leg: Leg, child: Leg, record: CallRecord, target: ET.Element | None) -> None:
+        """<Number machineDetection>: always asynchronous, reported to amdStatusCallback.
 
-    def _enqueue(self, leg: Leg, record: CallRecord, verb: ET.Element, url: str):
-        """Wait in a queue until dequeued, Leave, a hangup or a REST change: the next request, an ending, or None.
-
-        https://www.twilio.com/docs/voice/twiml/enqueue
+        https://www.twilio.com/docs/voice/twiml/number#attributes-machine-detection and the AMD FAQ (AMD on
+        <Dial><Number> is "asynchronous by default and cannot be configured to behave otherwise").
         """
-        name = (verb.text or "").strip()
-        action = _resolve(url, verb.get("action"))
-        wait_url = _resolve(url, verb.get("waitUrl"))
-        for attribute in ("method", "waitUrlMethod"):
-            if (verb.get(attribute) or "POST").upper() != "POST":
-                record.problem(f"unsupported: the simulator only requests with POST ({attribute} at {url})")
-        with self._lock:
-            queue = self.queues.get(name)
-            if queue is None:
-                queue = self.queues[name] = Queue(name, new_sid("QU"))
-            if len(queue.members) >= queue.max_size:
-                member = None
-            else:
-                member = Member(leg, queue, self._now(leg))
-                queue.members.append(member)
-                leg.member = member
-                # Holding takes many waitUrl requests; Twilio has no such limit, the simulator only stops loops.
-                leg.request_limit = max(leg.request_limit, 400)
-        if member is None:
-            record.say("network", f"queue {name!r} is full")
-            return (action, {"QueueResult": "queue-full", "QueueSid": queue.sid, "QueueTime": "0"}) if action else None
-        record.say("network", f"{leg.party.label} waits in queue {name!r}")
-
-        def action_params(result: str) -> dict:
-            return {"QueueResult": result, "QueueSid": queue.sid, "QueueTime": str(self._queue_time(member))}
-
+        if target is None or not target.get("machineDetection"):
+            return
+        form = {key[0].upper() + key[1:]: value for key, value in target.attrib.items()}
         try:
-            outcome = self._wait_in_queue(leg, record, member, wait_url)
-        except Dequeued:
-            with self._lock:
-                bridge, target = member.bridge, member.dequeue_target
-                leg.member = None
-            self._left_queue(member)
-            if bridge is None:
-                # Dequeued through the REST API (Member resource): its Url runs on the call, the action is told
-                # "redirected" ("redirected out of the queue, typically by a REST API request"), TwiML ignored.
-                if action:
-                    self._post(leg, record, action, action_params("redirected"), follow=False)
-                raise Redirected(target) from None
-            return self._bridge_from_queue(leg, record, member, bridge, action, action_params)
-        except Redirected:
-            self._leave_queue(leg, member)
-            if action:
-                self._post(leg, record, action, action_params("redirected"), follow=False)
-            raise
-        except (HungUpByApi, Canceled):
-            self._leave_queue(leg, member)
-            if action:
-                self._post(leg, record, action, action_params("hangup"), follow=False)
-            raise
-        except TwiMLError:
-            # Twilio's QueueResult would be "error"; the simulator treats a bad wait document as the fault it is:
-            # a problem, and the caller hears Twilio's error (safe either way: the test fails).
-            self._leave_queue(leg, member)
-            raise
-        self._leave_queue(leg, member)
-        if outcome == "leave":
-            record.say("network", f"{leg.party.label} leaves queue {name!r}")
-            # https://www.twilio.com/docs/voice/twiml/leave: with no action, the verb after <Enqueue> runs next.
-            return (action, action_params("leave")) if action else None
-        # The caller hung up (or the app hung up on them) while waiting: the action is told, its TwiML ignored.
-        if action:
-            self._post(leg, record, action, action_params("hangup"), follow=False)
-        return outcome
-
-    def _queue_time(self, member: Member) -> int:
-        return int(self._now(member.leg) - member.enqueued_clock)
-
-    def _leave_queue(self, leg: Leg, member: Member) -> None:
-        """Take the member out (unless someone took it first: then that bridge is abandoned)."""
-        with self._lock:
-            leg.member = None
-            if member in member.queue.members:
-                member.queue.members.remove(member)
-                taken = None
-            else:
-                taken = member.bridge
-            if taken is not None and taken.state == "dequeued":
-                taken.state = "abandoned"
-        self._left_queue(member)
-        if taken is not None:
-            taken.dialer.wake.set()
-
-    def _left_queue(self, member: Member) -> None:
-        with self._lock:
-            member.queue.waited.append(self._now(member.leg) - member.enqueued_clock)
-
-    def _wait_in_queue(self, leg: Leg, record: CallRecord, member: Member, wait_url: str | None) -> str:
-        """Run the waitUrl again and again: "leave", "party-hangup", "app-hangup" or "error"; raises on a dequeue."""
-        for _ in range(self.max_wait_cycles):
-            self._checkpoint(leg)
-            if wait_url is None:
-                # Twilio's default hold music.
-                record.say(f"to {leg.party.label}", "[hold music]")
-                self._wait(leg, self.play_seconds, idle=True)
-                continue
-            with self._lock:
-                queue = member.queue
-                position = queue.members.index(member) + 1 if member in queue.members else 1
-                params = {"QueueSid": queue.sid, "QueuePosition": str(position),
-                          "QueueTime": str(self._queue_time(member)), "AvgQueueTime": str(queue.average_wait()),
-                          "CurrentQueueSize": str(len(queue.members)), "MaxQueueSize": str(queue.max_size)}
-            outcome = self._run_document(leg, record, (wait_url, params), "wait")
-            if outcome != "end":
-                return outcome
-            self._wait(leg, 0, idle=True)
-        raise TwiMLError(f"loop: the waitUrl {wait_url} was requested {self.max_wait_cycles} times")
-
-    def _bridge_from_queue(self, leg: Leg, record: CallRecord, member: Member, bridge: Bridge,
-                           action: str | None, action_params: Callable[[str], dict]):
-        """The caller's side of a dequeue: hear the Queue url, talk until the bridge ends, then the action."""
-        queue_time = self._queue_time(member)
-        params = {"QueueSid": bridge.queue.sid, "QueueTime": str(queue_time),
-                  # Twilio's docs spell it so: https://www.twilio.com/docs/voice/twiml/queue
-                  "DequeingCallSid": bridge.dialer.sid}
-        result = "bridged"
-        try:
-            if bridge.url:
-                self._run_document(leg, record, (bridge.url, params), "dequeue")
-            with self._lock:
-                if bridge.state != "dequeued":
-                    raise TwiMLError("stuck: the dialer left before the bridge")
-                leg.counted = bridge.dialer.counted = max(leg.counted, bridge.dialer.counted)
-                bridge.state = "connected"
-                leg.bridge = bridge
-            bridge.dialer.wake.set()
-            dialer = bridge.dialer
-            record.bridged_with.append(dialer.number)
-            dialer.record.bridged_with.append(leg.number)
-            self._mark_bridge(record, dialer.party)
-            record.say("network", f"{leg.party.label} and {dialer.party.label} are connected")
-            self._wait(leg, None, until=lambda: bridge.state == "ended")
-        except Redirected:
-            # "redirected-from-bridged: the queued and then successfully bridged session was transferred out."
-            result = "redirected-from-bridged" if bridge.state == "connected" else "redirected"
-            self._end_bridge(leg, bridge)
-            if action:
-                self._post(leg, record, action, {**action_params(result), "QueueTime": str(queue_time)}, follow=False)
-            raise
-        except (HungUpByApi, Canceled):
-            self._end_bridge(leg, bridge)
-            if action:
-                self._post(leg, record, action, {**action_params(result), "QueueTime": str(queue_time)}, follow=False)
-            raise
-        except TwiMLError:
-            self._end_bridge(leg, bridge)
-            raise
-        finally:
-            leg.bridge = None
-        leg.counted = max(leg.counted, bridge.ended_clock)
-        record.say("network", f"the bridge with {bridge.dialer.party.label} ends")
-        # Twilio: "the action URL is hit once when the bridged parties disconnect".
-        if action:
-            return action, {**action_params("bridged"), "QueueTime": str(queue_time)}
-        return None
-
-    def _end_bridge(self, leg: Leg, bridge: Bridge) -> None:
-        with self._lock:
-            if bridge.state == "dequeued":
-                bridge.state = "abandoned"
-            elif bridge.state == "connected":
-                bridge.state = "ended"
-                bridge.ended_clock = self._now(leg)
-        bridge.dialer.wake.set()
-        bridge.caller.wake.set()
-
-    def _claim(self, queue: Queue, dialer: Leg, url: str | None) -> Bridge | None:
-        """Take the member at the front of the queue for this dialer (never the same member for two)."""
-        with self._lock:
-            for member in list(queue.members):
-                if member.leg.status == "in-progress" and member.bridge is None and member.dequeue_target is None:
-                    queue.members.remove(member)
-                    member.bridge = Bridge(dialer, member.leg, queue, url)
-                    member.leg.wake.set()
-                    return member.bridge
-        return None
-
-    def _dial_queue(self, leg: Leg, record: CallRecord, verb: ET.Element, noun: ET.Element, url: str):
-        """<Dial><Queue>: bridge with the caller at the front, talk, then the Dial action.
-
-        https://www.twilio.com/docs/voice/twiml/queue
-        """
-        name = (noun.text or "").strip()
-        action = _resolve(url, verb.get("action"))
-        queue_url = _resolve(url, noun.get("url"))
-        with self._lock:
-            queue = self.queues.get(name)
-        if queue is None:
-            # "If the queue does not exist, Dial will post an error status to its action URL."
-            record.say("network", f"queue {name!r} does not exist")
-            return (action, {"DialCallStatus": "failed", "DialCallDuration": "0"}) if action else None
-        record.say("network", f"dialing queue {name!r}")
-        claimed: list[Bridge] = []
-
-        def take() -> bool:
-            bridge = self._claim(queue, leg, queue_url)
-            if bridge is not None:
-                claimed.append(bridge)
-            return bool(claimed)
-
-        # "If the queue is empty, Dial will wait until the next person joins the queue or until the <Dial>
-        # timeout duration is reached." (timeout: 30 s by default, https://www.twilio.com/docs/voice/twiml/dial)
-        self._wait(leg, float(verb.get("timeout") or 30), until=take, idle=True)
-        bridge = claimed[0] if claimed else None
-        if bridge is not None:
-            try:
-                self._wait(leg, None, until=lambda: bridge.state in ("connected", "abandoned", "ended"))
-            except BaseException:
-                self._end_bridge(leg, bridge)
-                raise
-        if bridge is None or bridge.state == "abandoned":
-            # Nobody to bridge with. What Twilio posts then is not documented: the action gets completed with
-            # DialCallDuration 0 and no DialCallSid, so an app must look for DialCallSid (true on Twilio either way).
-            record.say("network", f"nobody is waiting in queue {name!r}")
-            params = {"DialCallStatus": "completed", "DialCallDuration": "0", "QueueSid": queue.sid}
-            return (action, params) if action else None
-        caller = bridge.caller
-        started = self._now(leg)
-        record.say("network", f"{leg.party.label} is connected with {caller.party.label} from queue {name!r}")
-        try:
-            # The conversation lasts the dialing party's talk time; it ends when they hang up (or the caller goes).
-            self._wait(leg, leg.party.talk_seconds, until=lambda: bridge.state == "ended")
-        finally:
-            self._end_bridge(leg, bridge)
-        duration = int(round(self._now(leg) - started))
-        record.say("network", f"the bridge with {caller.party.label} ends after {duration} s")
-        params = {"DialCallStatus": "completed", "DialCallSid": caller.sid, "DialCallDuration": str(duration),
-                  "QueueSid": queue.sid}
-        return (action, params) if action else None
-
-
-def _resolve(base: str, url: str | None) -> str | None:
-    """A relative URL in TwiML is relative to the document's own URL, as in a browser."""
-    return urljoin(base, url) if url else None
-
-
-class TwiMLError(Exception):
-    """The app returned something Twilio would reject, or the call looped."""
-
+            amd = AmdSettings.from_form(form, asynchronous=True, callback_field="AmdStatusCallback")
+        except ValueError as error:
+            raise TwiMLError(f"invalid: <Number> {error}") from None
+        answered_by, seconds = detect(child.party, amd)
+        callback = resolve(self.base + "/", amd.callback) if amd.callback else None
+        self._report_machine(child, record, callback, answered_by, seconds, self._now(leg) + seconds, on=leg)
