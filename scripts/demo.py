@@ -120,8 +120,10 @@ class DemoError(Exception):
 class Line:
     """The running pieces: Redis, the database, the Procfile's processes, the fake Twilio; stopped together."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, database_url: str | None = None):
         self.workdir = workdir
+        # The demo's own SQLite file unless a benchmark gives it an empty database.
+        self.database_url = database_url or f"sqlite:///{workdir / 'demo.db'}"
         self.log_path = workdir / "server.log"
         self.processes: dict[str, subprocess.Popen] = {}
         self.redis: EmbeddedRedis | None = None
@@ -146,7 +148,7 @@ class Line:
             "PORT": str(port),
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_PHONE_NUMBER": LINE,
             "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": self.public, "SECRET_KEY": os.urandom(16).hex(),
-            "REDIS_URL": redis_url, "DATABASE_URL": f"sqlite:///{self.workdir / 'demo.db'}",
+            "REDIS_URL": redis_url, "DATABASE_URL": self.database_url,
             "TWILIO_API_BASE_URL": fake_url, "REST_RETRY_SECONDS": "1,2,5", "PYTHONUNBUFFERED": "1",
         }
         from voice import create_app

@@ -94,8 +94,11 @@ def worker_banner_at(app, config: dict, moment: float) -> list[str]:
     return [line for line in health.warnings(app.extensions["redis"], config, now=moment) if NO_WORKER in line]
 
 
-def clock(moment: float) -> str:
-    return datetime.fromtimestamp(moment, ZoneInfo(ZONE)).strftime("%H:%M")
+def clock(moment: float, seen_at: float | None = None) -> str:
+    """How the banner writes `moment` when read at `seen_at` (now): the time, and the date too on a later day."""
+    local = datetime.fromtimestamp(moment, ZoneInfo(ZONE))
+    same_day = local.date() == datetime.fromtimestamp(time.time() if seen_at is None else seen_at, ZoneInfo(ZONE)).date()
+    return local.strftime("%H:%M" if same_day else "%b %d %H:%M")
 
 
 def start_worker(config: dict, ttl: int | None) -> subprocess.Popen:
@@ -134,8 +137,8 @@ def test_an_idle_worker_raises_no_alarm_whatever_its_worker_ttl(watched, ttl):
         silent = (ttl or DEFAULT_WORKER_TTL) - 15
         assert worker_banner_at(app, config, beat + silent - 1) == []
         # Were that beat never to come, RQ counts it dead at TTL + 60 s, and so does the banner.
-        assert worker_banner_at(app, config, beat + (ttl or DEFAULT_WORKER_TTL) + 62) == [
-            f"{NO_WORKER}: no worker since {clock(beat)}."]
+        later = beat + (ttl or DEFAULT_WORKER_TTL) + 62
+        assert worker_banner_at(app, config, later) == [f"{NO_WORKER}: no worker since {clock(beat, later)}."]
     finally:
         worker.terminate()
         worker.wait(20)
@@ -172,7 +175,8 @@ def test_banner_says_since_when_no_worker_has_been_alive(watched, stop):
     assert stopped_at - 2 < beat <= stopped_at
     assert worker_banner_at(app, config, beat + 16 + 60 - 2) == []
     # Then its time is up: the banner names its last beat, in program time.
-    assert worker_banner_at(app, config, beat + 16 + 60 + 2) == [f"{NO_WORKER}: no worker since {clock(beat)}."]
+    later = beat + 16 + 60 + 2
+    assert worker_banner_at(app, config, later) == [f"{NO_WORKER}: no worker since {clock(beat, later)}."]
 
 
 def test_banner_says_when_the_sweep_rq_cron_queues_stopped_running(watched):
@@ -193,4 +197,4 @@ def test_banner_says_when_the_sweep_rq_cron_queues_stopped_running(watched):
     # HEALTH_CRON_SECONDS (2) after the sweep, with no other: judged at that moment, not slept through.
     lines = [line for line in health.warnings(r, config, now=after + 2.5) if NO_SWEEP in line]
     assert len(lines) == 1
-    assert any(f"{NO_SWEEP} since {clock(t)}:" in lines[0] for t in (before, after))
+    assert any(f"{NO_SWEEP} since {clock(t, after + 2.5)}:" in lines[0] for t in (before, after))
