@@ -57,7 +57,7 @@ def deliver(contact_id: int) -> str:
             field_safety.skip(db, contact)
             db.commit()
             return "skipped"
-        if not field_safety.claim(db, contact):
+        if not field_safety.claim(db, contact, config):
             return "taken"
         db.commit()
         try:

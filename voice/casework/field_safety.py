@@ -421,11 +421,15 @@ def still_owed(contact: SafetyContact) -> bool:
     return not (contact.channel == "call" and contact.role != "dispatch" and alert.acknowledged_at is not None)
 
 
-def claim(db: Session, contact: SafetyContact) -> bool:
-    """Take a pending contact for sending (one job only)."""
+def claim(db: Session, contact: SafetyContact, config: Mapping) -> bool:
+    """Take a pending contact for sending (one job only); a call is on the timeline from here on, since
+    Twilio may report its end before the job hears that it was placed."""
     claimed = db.execute(update(SafetyContact).where(SafetyContact.id == contact.id, SafetyContact.status == "pending")
                          .values(status="sending").execution_options(synchronize_session=False)).rowcount == 1
     db.refresh(contact)
+    if claimed and contact.channel == "call":
+        alert = contact.alert
+        record(db, "calling", LINE, alert.visit_id, alert.id, to=contact_label(contact, config), purpose=contact.purpose)
     return claimed
 
 
@@ -440,10 +444,17 @@ def give_back(db: Session, contact: SafetyContact, error: str) -> None:
 
 def contact_sent(db: Session, contact: SafetyContact, sid: str, config: Mapping) -> None:
     """Twilio took the text or call; a call to dispatch is also on the case, as returned to police."""
-    contact.status, contact.sid = ("sent" if contact.channel == "text" else "placed"), sid
     alert = contact.alert
-    what = "texted" if contact.channel == "text" else "called"
-    record(db, what, LINE, alert.visit_id, alert.id, to=contact_label(contact, config), purpose=contact.purpose)
+    if contact.channel == "text":
+        contact.status, contact.sid = "sent", sid
+        record(db, "texted", LINE, alert.visit_id, alert.id, to=contact_label(contact, config), purpose=contact.purpose)
+        return
+    # The call's end may be in already (its status callback can beat Twilio's answer to us): keep that.
+    db.execute(update(SafetyContact).where(SafetyContact.id == contact.id).values(sid=sid)
+               .execution_options(synchronize_session=False))
+    db.execute(update(SafetyContact).where(SafetyContact.id == contact.id, SafetyContact.status == "sending")
+               .values(status="placed").execution_options(synchronize_session=False))
+    db.refresh(contact)
     if contact.role == "dispatch" and alert.visit is not None:
         cases.record(db, db.get(Case, alert.visit.case_id), "safety_dispatch_called", visit_id=alert.visit_id,
                      alert_id=alert.id, reason=alert.reason)
