@@ -11,6 +11,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -373,6 +375,19 @@ def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
 def procfile() -> dict[str, str]:
     """The Procfile's lines by name, as honcho reads them."""
     return dict(parse_procfile((Path(__file__).resolve().parent.parent / "Procfile").read_text()).processes)
+
+
+def start_worker(config: dict, burst: bool = True, output=subprocess.PIPE) -> subprocess.Popen:
+    """The Procfile's worker line (in burst mode unless told), as its own session so it can be killed whole.
+
+    A worker left running writes to `output` (a file): a pipe nobody reads would fill and stop it."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler",
+         *(["--burst"] if burst else []), "--url", config["REDIS_URL"], "callbacks"],
+        env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT,
+    )
 
 
 def running(pid: int) -> bool:
