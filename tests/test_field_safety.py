@@ -188,6 +188,7 @@ def test_a_team_gone_quiet_climbs_every_rung_and_the_fake_shows_each_text_and_ca
     assert sent(field) == [("call", NON_EMERGENCY)]
     heard = last_call(field, NON_EMERGENCY).record.heard("911 dispatch")
     assert "Please send a welfare check to 1200 Salem Ave." in heard and "Two staff members, Ana Ruiz and Ben Cole" in heard
+    assert "To reach the program's coordinator, call 9 3 7, 5 5 5, 0 3 0 0." in heard
 
     later(field, 60)
     assert sent(field) == []  # the top of the ladder: nobody else to call
@@ -257,6 +258,20 @@ def test_a_coordinator_pressing_1_acknowledges_and_nobody_else_is_called(field):
     later(field, 30)
     assert sent(field) == []  # no backups, no dispatch
     assert alert_row(field).rung == "coordinator" and alert_row(field).closed_at is None
+
+
+def test_a_wrong_key_hears_the_alert_again_and_the_call_still_ends_without_acknowledging(field):
+    field.phone.network[COORDINATOR] = SpecialistPhone("coordinator", accept="2")
+    checked_in(field)
+    climb_to(field, "coordinator")
+    call = last_call(field, COORDINATOR).record
+    assert call.problems == [] and call.ended_by == "app-hangup"
+    assert call.heard("coordinator").count("That was not 1.") == 2
+    assert call.heard("coordinator").endswith("Nobody pressed 1, so the line goes on to the next contact. "
+                                              "Look at the live board. Goodbye.")
+    assert alert_row(field).acknowledged_at is None
+    later(field, 5)
+    assert ("call", BACKUP_1) in sent(field)
 
 
 def test_sos_from_a_roster_number_calls_the_coordinator_and_dispatch_at_once(field):

@@ -104,10 +104,14 @@ def _whole_seconds(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def _move_visit(db: Session, visit: Visit, state: str | None, **values: object) -> bool:
-    """Change a visit's field state only if it is still `state` (one conditional UPDATE); False if it moved."""
+def _move_visit(db: Session, visit: Visit, state: str | None, due_back: datetime | None = None,
+                **values: object) -> bool:
+    """Change a visit's field state only if it is still `state` (and due back at `due_back`, if given): one
+    conditional UPDATE; False if it moved meanwhile."""
     query = update(Visit).where(Visit.id == visit.id)
     query = query.where(Visit.field_state.is_(None) if state is None else Visit.field_state == state)
+    if due_back is not None:
+        query = query.where(Visit.expected_back_at == due_back)
     moved = db.execute(query.values(**values).execution_options(synchronize_session=False)).rowcount == 1
     db.refresh(visit)
     return moved
@@ -192,8 +196,8 @@ def ask_team(db: Session, r: redis.Redis, config: Mapping, visit_id: int, due_ba
         return None  # checked out, extended or already escalating: this timer is stale
     if now < due_back + timedelta(minutes=config["SAFETY_GRACE_MINUTES"]):
         return None
-    if not _move_visit(db, visit, IN_FIELD, field_state=ESCALATING):
-        return None
+    if not _move_visit(db, visit, IN_FIELD, due_back=due_back, field_state=ESCALATING):
+        return None  # an IN 30 or an OUT got there first
     alert = SafetyAlert(visit_id=visit.id, reason=OVERDUE, rung=TEAM, rung_at=now, opened_at=now)
     db.add(alert)
     db.flush()

@@ -7,12 +7,13 @@ anything hears it once more; then the call ends with what happens next, and the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import durations
+from voice import durations, phones
 from voice.casework import field_safety as safety
 from voice.casework.field_texts import clock
 from voice.models import SafetyAlert, SafetyContact
@@ -44,10 +45,21 @@ def spoken_situation(alert: SafetyAlert, for_dispatch: bool = False) -> str:
 
 def message(alert: SafetyAlert, contact: SafetyContact, config: Mapping) -> str:
     if contact.role == "dispatch":
+        # Calling the line's own number back reaches its intake menu, not a person: give them the coordinator's.
+        coordinators = config["SAFETY_COORDINATOR_NUMBERS"]
+        reach = (f" To reach the program's coordinator, call {spoken_number(coordinators[0], config)}."
+                 if coordinators else "")
         return (f"This is an automated safety call from the {config['PROGRAM_NAME']}, the city's mediation "
                 f"response. {spoken_situation(alert, for_dispatch=True)} Please send a welfare check to "
-                f"{alert.visit.address}.")
+                f"{alert.visit.address}.{reach}")
     return f"Safety alert from the {config['PROGRAM_NAME']}. {spoken_situation(alert)}"
+
+
+def spoken_number(number: str, config: Mapping) -> str:
+    """A phone number as text-to-speech should read it: digit by digit, in groups ("9 3 7, 5 5 5, 0 3 0 0")."""
+    shown = phones.display(number, config["DEFAULT_REGION"])
+    groups = [group for group in re.split(r"\D+", shown) if group]
+    return ", ".join(" ".join(group) for group in groups)
 
 
 def call_twiml(contact: SafetyContact | None, config: Mapping, attempt: int) -> str:
@@ -67,13 +79,18 @@ def call_twiml(contact: SafetyContact | None, config: Mapping, attempt: int) -> 
     if attempt < TIMES:
         response.redirect(webhook_url("/voice/safety/call", contact=contact.id, attempt=attempt + 1), method="POST")
     else:
-        if contact.role == "dispatch":
-            ending = f"Again, the address is {alert.visit.address}. Goodbye."
-        else:
-            ending = "Nobody pressed 1, so the line goes on to the next contact. Look at the live board. Goodbye."
-        say(response, ending, "en")
-        response.hangup()
+        _ending(response, contact)
     return str(response)
+
+
+def _ending(response: VoiceResponse, contact: SafetyContact) -> None:
+    """The safe end of a call nobody acknowledged: what happens next, then hang up (the ladder goes on)."""
+    if contact.role == "dispatch":
+        ending = f"Again, the address is {contact.alert.visit.address}. Goodbye."
+    else:
+        ending = "Nobody pressed 1, so the line goes on to the next contact. Look at the live board. Goodbye."
+    say(response, ending, "en")
+    response.hangup()
 
 
 def answer_twiml(db: Session, contact: SafetyContact | None, config: Mapping, digits: str, attempt: int) -> str:
@@ -81,11 +98,13 @@ def answer_twiml(db: Session, contact: SafetyContact | None, config: Mapping, di
     if contact is None or contact.alert.closed_at is not None:
         return call_twiml(contact, config, attempt)
     if digits != "1":
-        if attempt >= TIMES:
-            return call_twiml(contact, config, TIMES)
         response = VoiceResponse()
         say(response, "That was not 1.", "en")
-        response.redirect(webhook_url("/voice/safety/call", contact=contact.id, attempt=attempt + 1), method="POST")
+        if attempt >= TIMES:
+            _ending(response, contact)  # never a loop: a phone whose keys keep failing still hangs up
+        else:
+            response.redirect(webhook_url("/voice/safety/call", contact=contact.id, attempt=attempt + 1),
+                              method="POST")
         return str(response)
     first = safety.acknowledge(db, contact, config)
     alert = contact.alert
