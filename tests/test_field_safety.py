@@ -322,6 +322,19 @@ def test_sos_outside_a_visit_alerts_the_coordinator_with_the_last_known_visit_an
     assert alert_row(field).closed_how == "safe"
 
 
+def test_a_rung_with_nobody_to_call_passes_on_at_once_and_says_so(field):
+    field.app.config.update(SAFETY_BACKUP_NUMBERS=(), SAFETY_DISPATCH_NUMBER="")
+    checked_in(field)
+    climb_to(field, "coordinator")
+    sent(field)
+    later(field, 5)  # no backups: on to the last rung at once, where there is no dispatch number either
+    assert sent(field) == []
+    alert = alert_row(field)
+    assert (alert.rung, alert.dispatch_called_at, alert.closed_at) == ("dispatch", None, None)
+    assert [kind for kind, _ in events(field)][-4:] == ["rung_backups", "nobody_to_call", "rung_dispatch",
+                                                        "nobody_to_call"]
+
+
 def test_a_text_twilio_refuses_is_on_the_timeline_and_the_ladder_goes_on(field):
     checked_in(field)
     field.fake.fail_texts(400, 21610)  # the team member once texted STOP to the line

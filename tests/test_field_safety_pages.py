@@ -159,6 +159,19 @@ def test_a_coordinator_ends_an_escalation_only_with_a_note_shown_escaped(world):
     assert "already ended" in coordinator.get("/dashboard/").get_data(as_text=True)
 
 
+def test_the_board_says_when_the_line_has_nobody_left_to_call(world):
+    app = world["app"]
+    with database(world) as db:
+        visit = db.get(Visit, world["visit_id"])
+        field_safety.check_in(db, app.extensions["redis"], app.config, visit, field_safety.LINE)
+        world["clock"].advance(55)
+        alert = field_safety.ask_team(db, app.extensions["redis"], app.config, visit.id, visit.expected_back_at)
+        alert.rung = "dispatch"  # climbed with no dispatch number set
+        db.commit()
+    board = client_for(world, "coord@city.gov").get("/dashboard/").get_data(as_text=True)
+    assert "The line has nobody else to call:</strong> call the team, and 911 if you cannot reach them." in board
+
+
 def test_a_specialist_cannot_end_an_escalation(world):
     ana = client_for(world, "ana@city.gov")
     assert post(ana, "/dashboard/safety/alerts/1/end", "/dashboard/", note="x").status_code == 403
