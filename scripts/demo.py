@@ -284,6 +284,8 @@ class Line:
         visit.ends_at -= timedelta(minutes=21)
         field_safety.check_in(db, r, config, visit, field_safety.by_text(team[0]), now=now - timedelta(minutes=15))
         db.commit()
+        # The booking texts the team (the worker sends it): let that print now, not in the middle of a call.
+        self._wait_until("the visit's texts to its team", lambda: len(self.fake.texts) >= len(team))
 
     def text(self, number: str, body: str) -> None:
         """A specialist's text to the line, signed as Twilio signs it; prints the line's reply."""

@@ -245,6 +245,17 @@ def test_ok_puts_the_team_back_in_the_field_and_asks_again_if_they_go_quiet_agai
     assert alert_row(field).closed_at is None
 
 
+def test_more_time_asked_for_while_overdue_stops_that_alert_but_never_an_sos(field):
+    checked_in(field)
+    climb_to(field, "team")
+    assert text(field, BRUNO, "IN 20") == ("Noted: your team at 1200 Salem Ave is now due back by 11:15 AM. "
+                                            "Text OUT when you leave.")
+    assert alert_row(field).closed_how == "safe" and visit_row(field).field_state == "in_field"
+    text(field, BRUNO, "SOS")
+    text(field, BRUNO, "IN 20")
+    assert alert_row(field).closed_at is None and visit_row(field).field_state == "escalating"
+
+
 def test_a_coordinator_pressing_1_acknowledges_and_nobody_else_is_called(field):
     field.phone.network[COORDINATOR] = SpecialistPhone("coordinator", accept="1")
     checked_in(field)
@@ -290,6 +301,13 @@ def test_sos_from_a_roster_number_calls_the_coordinator_and_dispatch_at_once(fie
     assert sent(field) == [("call", BACKUP_1), ("call", BACKUP_2)]
     later(field, 5)
     assert sent(field) == []  # dispatch was called already
+
+
+def test_an_sos_with_nobody_set_up_to_call_says_to_call_911(field):
+    field.app.config.update(SAFETY_COORDINATOR_NUMBERS=(), SAFETY_BACKUP_NUMBERS=(), SAFETY_DISPATCH_NUMBER="")
+    checked_in(field)
+    assert text(field, ALICE, "SOS") == "SOS received, but the line has nobody set up to call. Call 911 now."
+    assert sent(field) == [] and alert_row(field).reason == "sos"
 
 
 def test_a_text_from_a_number_not_on_the_roster_never_starts_anything(field):

@@ -7,6 +7,7 @@ A visit's field state (`visits.field_state`), and the one function that makes ea
     in_field    --check_out (OUT, "Done")-->           out
     in_field    --ask_team (timer: due back + SAFETY_GRACE_MINUTES)-->  escalating (an overdue alert opens)
     escalating  --confirm_safe (OK)-->                 in_field    the alert closes; due back again in the grace
+    escalating  --check_in (IN 30)-->                  in_field    an overdue alert closes (an SOS stays open)
     escalating  --check_out (a late OUT)-->            out         the alert closes
     escalating  --end_alert (a coordinator, with a note)-->  in_field, or out if the team has left
     any         --raise_sos (the safety word; SOS on the visit page)-->  escalating (an SOS alert; an older one closes)

@@ -111,13 +111,21 @@ def _sos(db, r, config, specialist: Specialist, actor, now: datetime) -> str:
         on_now = safety.visit_now_or_nearest(db, specialist.id, now, started=True)
         visit = on_now if on_now is not None and on_now.ends_at > now else None
     alert = safety.raise_sos(db, r, config, specialist, visit, actor, now)
-    coordinator = "the coordinator" if config["SAFETY_COORDINATOR_NUMBERS"] else "the backup contacts"
+    calling = sos_calls(alert, config)
+    if not calling:
+        return "SOS received, but the line has nobody set up to call. Call 911 now."
     if visit is None:
         last = alert.visit
         where = f" We told them your last visit was at {last.address}." if last else ""
-        return f"SOS received. You are not on a visit: we are calling {coordinator} now.{where} Call 911 if you can."
-    dispatch = " and dispatch" if alert.dispatch_called_at else ""
-    return f"SOS received for {visit.address}. We are calling {coordinator}{dispatch} now. Call 911 if you can."
+        return f"SOS received. You are not on a visit: we are calling {calling[0]} now.{where} Call 911 if you can."
+    return f"SOS received for {visit.address}. We are calling {' and '.join(calling)} now. Call 911 if you can."
+
+
+def sos_calls(alert: SafetyAlert, config: Mapping) -> list[str]:
+    """Whom an SOS is calling now, for the reply: the coordinator (else the backups), and dispatch."""
+    calling = [who for who, numbers in (("the coordinator", config["SAFETY_COORDINATOR_NUMBERS"]),
+                                        ("the backup contacts", config["SAFETY_BACKUP_NUMBERS"])) if numbers][:1]
+    return calling + (["dispatch"] if alert.dispatch_called_at else [])
 
 
 # --- the texts the ladder sends -------------------------------------------------------------------------------

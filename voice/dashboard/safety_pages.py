@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 
 from voice import db as database
 from voice.casework import field_safety as safety
-from voice.casework.field_texts import clock
+from voice.casework.field_texts import clock, sos_calls
 from voice.dashboard.auth import coordinator_required, record_change, refused_on
 from voice.dashboard.case_pages import own_visit_or_404
 from voice.line.calls import clean_text
@@ -65,9 +65,10 @@ def sos(visit_id: int):
     db = database.session()
     alert = safety.raise_sos(db, get_redis(), current_app.config, db.get(Specialist, current_user.specialist_id), visit,
                              _actor())
-    who = "the coordinator" + (" and dispatch" if alert.dispatch_called_at else "")
-    return record_change("safety_sos", f"visit:{visit.id} alert:{alert.id}",
-                         f"SOS sent: calling {who} now. Call 911 if you can.", _visit_url(visit))
+    calling = sos_calls(alert, current_app.config)
+    said = (f"SOS sent: calling {' and '.join(calling)} now. Call 911 if you can." if calling else
+            "SOS recorded, but the line has nobody set up to call. Call 911 now.")
+    return record_change("safety_sos", f"visit:{visit.id} alert:{alert.id}", said, _visit_url(visit))
 
 
 @bp.post("/safety/alerts/<int:alert_id>/end")
