@@ -103,6 +103,15 @@ def test_the_team_checks_in_and_out_on_the_visit_page_and_the_board_shows_them_o
     assert audited(world)[-2:] == ["safety_check_in", "safety_check_out"]
 
 
+def test_a_visit_more_than_twelve_hours_away_cannot_be_checked_into(world):
+    world["clock"].moment = START - timedelta(days=1)
+    ana = client_for(world, "ana@city.gov")
+    page = f"/dashboard/visits/{world['visit_id']}"
+    assert post(ana, f"{page}/arrived", page).status_code == 302
+    assert "That visit is more than 12 hours away" in ana.get(page).get_data(as_text=True)
+    assert visit_row(world).field_state is None
+
+
 def test_only_the_team_sends_sos_from_the_page_and_it_calls_the_coordinator_and_dispatch(world):
     page = f"/dashboard/visits/{world['visit_id']}"
     cy = client_for(world, "cy@city.gov")

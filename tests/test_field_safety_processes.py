@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Worker
 from sqlalchemy import select
 
 from tests.support import (
@@ -159,3 +160,26 @@ def test_an_escalation_survives_a_worker_restart_or_a_redis_flush_and_reaches_di
         (tmp_path / "worker.log").read_text()[-3000:]
     assert rung(app) == "dispatch"
     assert "Please send a welfare check to 1200 Salem Ave." in fake_twilio.calls[-1].record.heard("911 dispatch")
+
+
+def test_an_sos_reaches_the_coordinator_and_dispatch_within_a_minute_through_a_real_worker(app, config, phone,
+                                                                                          fake_twilio, tmp_path):
+    visit_on_now(app)
+    phone.send_sms(ALICE, "IN")
+    log_path = tmp_path / "worker.log"
+    log = open(log_path, "w")  # noqa: SIM115 (the worker writes to it until it is stopped)
+    worker = start_worker(config, burst=False, output=log)
+    try:
+        until("the worker to start", lambda: Worker.count(connection=app.extensions["redis"]) > 0, log_path)
+        sent = time.monotonic()
+        status, reply = phone.send_sms(BRUNO, "SOS")
+        assert status == 200 and "We are calling the coordinator and dispatch now" in reply
+        until("the coordinator's and dispatch's calls", lambda: {COORDINATOR, NON_EMERGENCY} <= {c.to for c in fake_twilio.calls},
+              log_path)
+        took = time.monotonic() - sent
+    finally:
+        kill_session(worker.pid)
+        worker.wait(10)
+        log.close()
+    print(f"SOS to both calls placed: {took:.2f} s")
+    assert took < 60

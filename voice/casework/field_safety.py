@@ -127,6 +127,8 @@ def check_in(db: Session, r: redis.Redis, config: Mapping, visit: Visit, actor: 
     now = _whole_seconds(now or utcnow())
     if visit.status == visits.CANCELLED:
         raise SafetyError("That visit was cancelled, so there is nothing to check in to.")
+    if visit.starts_at > now + NEAR:
+        raise SafetyError("That visit is more than 12 hours away; check in when the team gets there.")
     minutes = minutes or config["SAFETY_VISIT_MINUTES"]
     if not 1 <= minutes <= MAX_MINUTES:
         raise SafetyError(f"Give the minutes as a number from 1 to {MAX_MINUTES}, e.g. IN 30.")
