@@ -50,7 +50,9 @@ DISPATCH = "+19375550911"
 ACCOUNT_SID = "AC" + "d" * 32
 AUTH_TOKEN = "demo-auth-token"  # noqa: S105 (signs requests to the local demo only)
 DEMO_LOGIN = ("coordinator@demo.mediation-line.org", "mediation-demo")
-ALICE, BRUNO, CORA = "+19375550201", "+19375550202", "+19375550203"
+ALICE, BRUNO, CORA, DANA = "+19375550201", "+19375550202", "+19375550203", "+19375550204"
+# The coordinator's phone, texted and called if a team in the field goes quiet (it presses 1 to acknowledge).
+COORDINATOR = "+19375550300"
 FIRST_CALLER, SECOND_CALLER = "+19375550123", "+19375550145"
 # Safe (2), noise (1): all a caller answers before a specialist is talking with them.
 FIRST_CALL = ["2", "1"]
@@ -134,7 +136,7 @@ class Line:
         redis_url = self._redis_url()
         port = int(os.environ.get("PORT") or free_port())
         self.public = f"http://127.0.0.1:{port}"
-        network = {DISPATCH: Dispatcher()}
+        network = {DISPATCH: Dispatcher(), COORDINATOR: SpecialistPhone("Coordinator")}
         self.phone = SimulatedPhone(HttpTransport(self.public), AUTH_TOKEN, ACCOUNT_SID, LINE, self.public,
                                     network=network, echo=echo)
         self.fake = FakeTwilio(self.phone, ACCOUNT_SID, AUTH_TOKEN, LINE,
@@ -150,6 +152,7 @@ class Line:
             "DISPATCH_TRANSFER_NUMBER": DISPATCH, "PUBLIC_BASE_URL": self.public, "SECRET_KEY": os.urandom(16).hex(),
             "REDIS_URL": redis_url, "DATABASE_URL": self.database_url,
             "TWILIO_API_BASE_URL": fake_url, "REST_RETRY_SECONDS": "1,2,5", "PYTHONUNBUFFERED": "1",
+            "SAFETY_COORDINATOR_NUMBERS": COORDINATOR,
         }
         from voice import create_app
 
@@ -253,11 +256,38 @@ class Line:
 
         with self.app.app_context():
             db = self.app.extensions["db"].session()
+            team = []
             for name, number, languages in (("Alice Mediator", ALICE, ["en"]), ("Bruno Mediador", BRUNO, ["en", "es"]),
-                                            ("Cora Mediator", CORA, ["en"])):
-                specialists.add_specialist(db, name, number, languages)
+                                            ("Cora Mediator", CORA, ["en"]), ("Dana Mediator", DANA, ["en"])):
+                specialist = specialists.add_specialist(db, name, number, languages)
+                if number in (CORA, DANA):
+                    team.append(specialist)
             create_user(db, DEMO_LOGIN[0], DEMO_LOGIN[1], "coordinator")
             db.commit()
+            self.seed_team_in_the_field(db, team)
+
+    def seed_team_in_the_field(self, db, team: list) -> None:
+        """Cora and Dana on a home visit that began 20 minutes ago, checked in 15 minutes ago: the board's
+        "In the field" panel shows them, due back in half an hour (Alice and Bruno stay free for the calls)."""
+        from datetime import timedelta
+
+        from voice.casework import field_safety, visits
+        from voice.clock import utcnow
+        from voice.models import Case
+
+        now, r, config = utcnow(), self.app.extensions["redis"], self.app.config
+        case = Case()
+        db.add(case)
+        db.flush()
+        visit = visits.schedule(db, r, config, case, visits.Plan(now + timedelta(minutes=1), [s.id for s in team],
+                                                                 "410 Linden Ave"))
+        # Booked a moment ahead (a visit cannot be booked in the past), then moved to when it began.
+        visit.starts_at -= timedelta(minutes=21)
+        visit.ends_at -= timedelta(minutes=21)
+        field_safety.check_in(db, r, config, visit, field_safety.by_text(team[0]), now=now - timedelta(minutes=15))
+        db.commit()
+        # The booking texts the team (the worker sends it): let that print now, not in the middle of a call.
+        self._wait_until("the visit's texts to its team", lambda: len(self.fake.texts) >= len(team))
 
     def text(self, number: str, body: str) -> None:
         """A specialist's text to the line, signed as Twilio signs it; prints the line's reply."""
@@ -348,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         say("   the Procfile's processes: release (migrated the database), "
             + ", ".join(f"{name} pid {process.pid}" for name, process in line.processes.items()))
         say(f"   web app {line.public}, fake Twilio REST API at {line.fake.url}")
-        say("   roster: Alice Mediator (English), Bruno Mediador (English, Spanish), Cora Mediator (English)")
+        say("   roster: Alice Mediator (English), Bruno Mediador (English, Spanish), Cora Mediator and Dana Mediator"
+            " (English; out on a home visit at 410 Linden Ave, checked in 15 minutes ago)")
         problems = play(line, args)
         keep = bool(problems)
         say(f"\n   Dashboard: {BOLD}{line.public}/dashboard/{RESET}   login {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}")

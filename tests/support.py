@@ -5,20 +5,25 @@ would see it. Test modules import from here, never from each other; `conftest.py
 
 from __future__ import annotations
 
+import calendar
 import importlib.util
 import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
 from honcho.environ import parse_procfile
 from rq import SimpleWorker
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
@@ -187,11 +192,17 @@ class Line:
     def settle(self, timeout: float = 20) -> None:
         """Wait until every call the app placed has ended and the worker has nothing left to do."""
         r = self.app.extensions["redis"]
+        queue = tasks.queue(r)
+
+        def idle() -> bool:
+            # A job being run is in neither the queue nor the calls yet (it may be about to place one).
+            return self.fake.wait_for_calls(0.05) and queue.count == 0 and queue.started_job_registry.count == 0
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
+            if idle():
                 time.sleep(0.1)
-                if self.fake.wait_for_calls(0.05) and tasks.queue(r).count == 0:
+                if idle():
                     failed = tasks.queue(r).failed_job_registry.get_job_ids()
                     assert failed == [], f"jobs failed in the worker: {failed}"
                     return
@@ -368,6 +379,19 @@ def procfile() -> dict[str, str]:
     return dict(parse_procfile((Path(__file__).resolve().parent.parent / "Procfile").read_text()).processes)
 
 
+def start_worker(config: dict, burst: bool = True, output=subprocess.PIPE) -> subprocess.Popen:
+    """The Procfile's worker line (in burst mode unless told), as its own session so it can be killed whole.
+
+    A worker left running writes to `output` (a file): a pipe nobody reads would fill and stop it."""
+    env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler",
+         *(["--burst"] if burst else []), "--url", config["REDIS_URL"], "callbacks"],
+        env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT,
+    )
+
+
 def running(pid: int) -> bool:
     """Alive and not a zombie waiting for its parent."""
     try:
@@ -375,3 +399,31 @@ def running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+class FieldClock:
+    """The line's clock for a test (monkeypatch it over `voice.clock.now`): it stands still until moved on."""
+
+    def __init__(self, start: datetime):
+        self.moment = start
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, minutes: float) -> None:
+        self.moment += timedelta(minutes=minutes)
+
+
+def fire_due_timers(app, moment: datetime) -> list[str]:
+    """Do what RQ's scheduler does when the clock reaches `moment` (naive UTC): queue the jobs due by then.
+
+    The test's clock is not the scheduler's, so the test moves them; the worker then runs them as always.
+    """
+    r = app.extensions["redis"]
+    queue = tasks.queue(r)
+    registry = queue.scheduled_job_registry
+    due = registry.get_jobs_to_schedule(calendar.timegm(moment.utctimetuple()))
+    for job_id in due:
+        registry.remove(job_id)
+        queue.enqueue_job(Job.fetch(job_id, connection=r))
+    return due

@@ -6,9 +6,6 @@ processes reach it exactly as they would reach Twilio.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -30,6 +27,7 @@ from tests.support import (
     queued_caller,
     request_row,
     settings,
+    start_worker,
     text_on,
     work,
 )
@@ -66,18 +64,6 @@ def config(redis_url, database_url, fake_twilio):
 def app(config):
     with fresh_app(config) as app:
         yield app
-
-
-def start_worker(config: dict) -> subprocess.Popen:
-    """The Procfile's worker line (in burst mode), as its own session so it can be killed whole."""
-    env = {**os.environ, **{k: str(v) for k, v in config.items() if k.isupper() and k != "TESTING"},
-           "TWILIO_AUTH_TOKEN": AUTH_TOKEN}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rq.cli", "worker", "-c", "workers.settings", "--with-scheduler", "--burst",
-         "--url", config["REDIS_URL"], "callbacks"],
-        env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
 
 
 

@@ -154,7 +154,10 @@ def test_ctrl_c_while_serving_stops_every_process():
     try:
         assert "Serving until Ctrl-C" in out, out
         web = int(re.search(r"Dashboard: \S*http://127\.0\.0\.1:(\d+)/", out).group(1))
-        sign_in_and_see_both_calls(f"http://127.0.0.1:{web}", out)
+        browser = sign_in_and_see_both_calls(f"http://127.0.0.1:{web}", out)
+        # The seeded team out on a home visit, on the board's field panel.
+        board = browser.get(f"http://127.0.0.1:{web}/dashboard/", timeout=10).text
+        assert "Cora Mediator and Dana Mediator" in board and "410 Linden Ave" in board and "In the field" in board
         out += stop_demo(demo, signal.SIGINT)
     finally:
         if demo.poll() is None:

@@ -179,6 +179,29 @@ def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
+# Words Twilio (and the carriers) answer themselves on a long code, and the line's own text commands: a safety
+# word that is one of these would never start the ladder, or would switch a specialist off instead.
+# https://www.twilio.com/help/faq/sms/does-twilio-support-stop-block-and-cancel-aka-sms-filtering and
+# https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out (REVOKE, OPTOUT)
+CARRIER_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START",
+                              "YES", "UNSTOP", "HELP", "INFO"})
+LINE_COMMANDS = frozenset({"ON", "OFF", "STATUS", "AVAILABLE", "UNAVAILABLE", "BREAK", "IN", "OUT", "OK"})
+
+
+def safety_word(name: str, value: object, _settings: Mapping) -> str:
+    """One word of letters or digits, kept in capitals; never a carrier keyword or one of the line's commands."""
+    word = str(value or "").strip().upper()
+    if not word.isalnum() or not word.isascii():
+        raise ConfigError(f"setting {name} must be one word of letters or digits, e.g. SOS, got {value!r}")
+    if word in CARRIER_KEYWORDS:
+        raise ConfigError(f"setting {name} cannot be {word}: Twilio and the carriers answer {word} themselves, "
+                          "so it would never reach the line (use e.g. SOS)")
+    if word in LINE_COMMANDS:
+        raise ConfigError(f"setting {name} cannot be {word}: the line already reads {word} as a specialist's "
+                          "command (use e.g. SOS)")
+    return word
+
+
 # --- the registry ---------------------------------------------------------------------------------------------
 
 _minutes = listing(_number_at_least(1), "positive minutes separated by commas, e.g. 10,30,120")
@@ -280,6 +303,32 @@ SETTINGS: tuple[Setting, ...] = (
     # (issue 21: conferences, interpreters, warm transfers) settings go here
     # (issue 19: real phones and networks) settings go here
     # (issue 22: field safety, levels and skills) settings go here
+    # issue 22, field safety: check-in and check-out of visits, and the ladder when a team goes quiet
+    Setting("SAFETY_VISIT_MINUTES", 45, whole_number(),
+            "Minutes a team is expected in a home after it checks in (IN); IN 30 sets 30 instead.", "Field safety"),
+    Setting("SAFETY_CHECKIN_LATE_MINUTES", 15, whole_number(),
+            "A visit not checked into this many minutes after its start is flagged on the board.", "Field safety"),
+    Setting("SAFETY_GRACE_MINUTES", 10, whole_number(),
+            "Minutes past the expected end before both team members are texted \"Reply OK if you are safe\".",
+            "Field safety"),
+    Setting("SAFETY_REPLY_MINUTES", 5, whole_number(),
+            "Minutes the team has to reply OK before the coordinator is texted and called.", "Field safety"),
+    Setting("SAFETY_ACK_MINUTES", 5, whole_number(),
+            "Minutes a rung of calls has for someone to press 1 before the next rung (backups, then dispatch).",
+            "Field safety"),
+    Setting("SAFETY_COORDINATOR_NUMBERS", "", phone_list,
+            "The coordinator's or on-call supervisor's phones, comma-separated: texted and called when a team "
+            "goes quiet or sends SOS. Empty: the ladder reaches nobody beyond the team (the board says so).",
+            "Field safety"),
+    Setting("SAFETY_BACKUP_NUMBERS", "", phone_list,
+            "Backup contacts, comma-separated, called one after another in this order when no coordinator "
+            "acknowledges.", "Field safety"),
+    Setting("SAFETY_DISPATCH_NUMBER", "", optional_phone,
+            "The non-emergency or dispatch line called last (and at once on SOS) with the address and the team; "
+            "agree it with the 911 center first (docs/field-safety.md). Empty: never called.", "Field safety"),
+    Setting("SAFETY_WORD", "SOS", safety_word,
+            "The word a team member texts for help at once (any case); not HELP, INFO, STOP or START, which "
+            "carriers answer themselves.", "Field safety"),
     # (issue 23: the council's numbers, open data, outcomes to 911) settings go here
     # Cases and visits
     Setting("CASE_LINK_DAYS", 30, whole_number(),

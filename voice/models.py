@@ -298,7 +298,8 @@ class Visit(Base):
     """An in-person visit for a case (states in voice/visits.py)."""
 
     __tablename__ = "visits"
-    __table_args__ = (Index("ix_visits_status_starts", "status", "starts_at"), Index("ix_visits_case", "case_id"))
+    __table_args__ = (Index("ix_visits_status_starts", "status", "starts_at"), Index("ix_visits_case", "case_id"),
+                      Index("ix_visits_field_state", "field_state"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
@@ -319,6 +320,12 @@ class Visit(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Safety in the field (states in voice/casework/field_safety.py): None until checked in, then in_field,
+    # escalating (an open safety alert) or out; when the team checked in and out, and when it is due back.
+    field_state: Mapped[str | None] = mapped_column(String(16))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expected_back_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checked_out_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     team: Mapped[list[VisitMember]] = relationship(back_populates="visit", cascade="all, delete-orphan",
                                                    lazy="selectin")
@@ -355,3 +362,80 @@ class VisitMessage(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     message_sid: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(200))
+
+
+class SafetyAlert(Base):
+    """One escalation: a team gone quiet, or an SOS; its rung of the ladder (voice/casework/field_safety.py)."""
+
+    __tablename__ = "safety_alerts"
+    __table_args__ = (Index("ix_safety_alerts_open", "closed_at", "id"), Index("ix_safety_alerts_visit", "visit_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The visit it is about (for an SOS outside a visit: the specialist's last known visit, or None).
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    # Who sent the SOS (None for a team gone quiet).
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    # overdue, sos (from a visit), sos_away (outside a visit)
+    reason: Mapped[str] = mapped_column(String(16))
+    # team, coordinator, backups, dispatch: the last rung reached, and when
+    rung: Mapped[str] = mapped_column(String(16))
+    rung_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Whoever pressed 1 first (e.g. "coordinator (937) 555-0300"): no rung after that.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80))
+    dispatch_called_at: Mapped[datetime | None] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # safe (OK), out (a late OUT), coordinator (ended on the board), sos (an SOS took over)
+    closed_how: Mapped[str | None] = mapped_column(String(16))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    close_note: Mapped[str | None] = mapped_column(Text)
+
+    visit: Mapped[Visit | None] = relationship(lazy="joined")
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+    closed_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class SafetyContact(Base):
+    """A text or call the ladder makes: claimed here before it is sent, so a job run twice sends it once."""
+
+    __tablename__ = "safety_contacts"
+    __table_args__ = (UniqueConstraint("alert_id", "purpose"), Index("ix_safety_contacts_status", "status", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("safety_alerts.id", ondelete="CASCADE"))
+    # e.g. "team-text-0", "coordinator-call-1", "backup-call-0", "dispatch-call-0", "coordinator-clear-0"
+    purpose: Mapped[str] = mapped_column(String(40))
+    rung: Mapped[str] = mapped_column(String(16))
+    # team, coordinator, backup, dispatch
+    role: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))  # text or call
+    number: Mapped[str] = mapped_column(String(20))
+    # waiting (a later backup), pending, sending, sent, placed, then the call's end (completed, no-answer,
+    # busy, failed, canceled), failed, skipped (the alert moved on first)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    sid: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    alert: Mapped[SafetyAlert] = relationship(lazy="joined")
+
+
+class SafetyEvent(Base):
+    """One step on a visit's safety timeline (checked in, texted, called, acknowledged, OK, SOS...): who, when."""
+
+    __tablename__ = "safety_events"
+    __table_args__ = (Index("ix_safety_events_visit", "visit_id", "id"), Index("ix_safety_events_alert", "alert_id", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id", ondelete="CASCADE"))
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("safety_alerts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    # Who sent it: a specialist (by text or their visit page), a dashboard account, or a number that was called.
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    by: Mapped[str] = mapped_column(String(80), default="the line")
+    # JSON text: the details of this step (minutes, rung, status, note...).
+    detail: Mapped[str] = mapped_column(Text, default="{}")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from flask import current_app, has_app_context
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -32,6 +35,10 @@ END_CALLS = "workers.jobs.end_calls"
 SWEEP = "workers.jobs.sweep"
 TEXT_VISIT_REMINDER = "workers.visit_texts.send_reminder"
 TEXT_VISIT_CHANGE = "workers.visit_texts.send_change"
+SAFETY_DUE = "workers.field_safety.team_due"
+SAFETY_RUNG = "workers.field_safety.next_rung"
+SAFETY_CONTACT = "workers.field_safety.deliver"
+SAFETY_CONTACT_FAILED = "workers.field_safety.delivery_failed"
 
 # Job arguments are ids, but results and tracebacks can quote numbers: keep them days, not RQ's year.
 RESULT_TTL_SECONDS = 3600
@@ -49,12 +56,60 @@ def enqueue(connection: redis.Redis, func: str, *args, at: datetime | None = Non
     kwargs.setdefault("failure_ttl", FAILURE_TTL_SECONDS)
     try:
         if at is not None:
-            # RQ's scheduler treats naive datetimes as UTC, which is how we store them.
-            queue(connection).enqueue_at(at, func, *args, retry=retry, **kwargs)
+            # We store naive UTC; RQ reads a naive datetime as the server's local time, so say it is UTC.
+            queue(connection).enqueue_at(_aware(at), func, *args, retry=retry, **kwargs)
         else:
             queue(connection).enqueue(func, *args, retry=retry, **kwargs)
     except redis.RedisError:
         log.exception("could not queue %s; the periodic sweep will pick it up", func)
+
+
+def _aware(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+# A job RQ still holds to run: waiting in the queue, waiting for its time or another job, or running.
+_HELD = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+def job_held(connection: redis.Redis, job_id: str) -> bool:
+    """True while RQ holds the job to run: queued, scheduled, deferred or running."""
+    try:
+        return Job.fetch(job_id, connection=connection).get_status() in _HELD
+    except NoSuchJobError:
+        return False
+
+
+def on_failure(func: str) -> Callback:
+    """An RQ failure callback by its dotted name (it runs in the worker, after each failed try)."""
+    return Callback(func)
+
+
+def ensure_job(connection: redis.Redis, func: str, *args, job_id: str, at: datetime | None = None,
+               **kwargs) -> bool:
+    """Queue `func` as `job_id` (at `at`, naive UTC, or now) unless RQ holds it already, due no later.
+
+    The sweep's way of rebuilding timers from SQL: a job lost with a flushed Redis, one that finished or failed,
+    or one scheduled later than SQL says it is due, is queued again. Returns True when it queued.
+    """
+    try:
+        job = Job.fetch(job_id, connection=connection)
+        status = job.get_status()
+    except NoSuchJobError:
+        status = None
+    if status in _HELD - {JobStatus.SCHEDULED}:
+        return False
+    if status == JobStatus.SCHEDULED:
+        registry = ScheduledJobRegistry(queue=queue(connection))
+        try:
+            when = registry.get_scheduled_time(job_id)
+        except NoSuchJobError:
+            when = None
+        if when is not None and at is not None and when <= _aware(at) + timedelta(seconds=1):
+            return False
+        registry.remove(job_id)  # queued again below, for its time
+    enqueue(connection, func, *args, at=at, job_id=job_id, **kwargs)
+    return True
 
 
 def after_commit(db: Session, action: Callable, *args, on_rollback: Callable[[], None] | None = None,

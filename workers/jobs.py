@@ -15,6 +15,7 @@ from rq.job import Job, JobStatus
 
 from voice import create_app, hours, phones, tasks, twilio_rest
 from voice import db as database
+from voice.casework import field_safety
 from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, routing
 from voice.models import CallbackRequest, Hold, Specialist
@@ -377,7 +378,8 @@ def send_callback_sms(request_id: int, kind: str) -> str:
 
 
 def sweep() -> dict:
-    """The periodic safety net: rebuild Redis from SQL, recover stuck attempts, dispatch what is due."""
+    """The periodic safety net: rebuild Redis from SQL, recover stuck attempts, dispatch what is due, and
+    queue again any field-safety timer or text that RQ lost."""
     with job_context():
         db = database.session()
         r = get_redis()
@@ -396,6 +398,8 @@ def sweep() -> dict:
         # Calls whose end Twilio reported but we never heard: frees their specialists within a sweep or two.
         summary["reconciled"] = reconcile_call_ends(db, r, config) if twilio_answers(r, config) else 0
         summary["placed"] = dispatch()
+        # Field safety's timers and texts, from SQL: a restart or a flushed Redis loses no step of the ladder.
+        summary["safety_queued"] = field_safety.rebuild_timers(database.session(), r, config)
         return summary
 
 

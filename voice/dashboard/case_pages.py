@@ -42,7 +42,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from voice import db as database
 from voice import phones
 from voice.casework import calendar_feed as feed
-from voice.casework import cases, visits
+from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
 from voice.line import callbacks, calls
@@ -333,7 +333,9 @@ def render_visit(visit: Visit, form: VisitForm | None = None, outcome_form: Outc
                            contact_number=phones.display(visit.contact_number, current_app.config["DEFAULT_REGION"])
                            if visit.contact_number else "")
     now = utcnow()
-    return render_template("dashboard/visit.html", visit=visit, case=database.session().get(Case, visit.case_id),
+    db = database.session()
+    return render_template("dashboard/visit.html", visit=visit, case=db.get(Case, visit.case_id),
+                           safety_events=field_safety.timeline(db, visit), safety_alert=field_safety.open_alert(db, visit),
                            form=form, outcome_form=outcome_form or OutcomeForm(formdata=None),
                            cancel_form=CancelForm(formdata=None), warnings=warnings or [],
                            started=visit.starts_at <= now,

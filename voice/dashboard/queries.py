@@ -14,7 +14,7 @@ from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from voice import phones
-from voice.casework import cases, visits
+from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
 from voice.line import callbacks, calls, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
@@ -78,7 +78,8 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
     waiting = callbacks.open_requests(db, (callbacks.PENDING, callbacks.SCHEDULED, callbacks.IN_PROGRESS))
     return {"specialists": states, "in_intake": in_intake, "holding": holding, "waiting": waiting,
             "hours": line_hours(zone), "overdue_visits": visits.overdue(db),
-            "follow_ups_due": callbacks.follow_ups_due(db)}
+            "follow_ups_due": callbacks.follow_ups_due(db),
+            "field": field_safety.field_board(db, current_app.config)}
 
 
 def line_hours(zone: str) -> dict:

@@ -1,4 +1,4 @@
-"""Specialists' text messages: ON, OFF, STATUS."""
+"""Specialists' text messages: ON, OFF, STATUS, and the field's IN, OUT, OK and safety word."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from voice import db as database
 from voice import phones
+from voice.casework import field_texts
 from voice.line import specialists
 from voice.line.calls import clean_text
 from voice.redisdb import get_redis
@@ -17,7 +18,9 @@ bp = Blueprint("sms", __name__, url_prefix="/sms")
 
 def sms_fault() -> str:
     response = MessagingResponse()
-    response.message("Sorry, the mediation line could not process that text. Please try again in a minute.")
+    # An SOS may be what failed: whoever sent it must not wait for a ladder that never started.
+    response.message("Sorry, the mediation line could not process that text. Please try again in a minute. "
+                     "If you are in danger, call 911.")
     return str(response)
 
 
@@ -27,7 +30,8 @@ def incoming():
     config = current_app.config
     sender = phones.to_e164(request.form.get("From"), config["DEFAULT_REGION"])
     body = clean_text(request.form.get("Body", ""), 160) or ""
-    reply = specialists.handle_text(database.session(), get_redis(), sender, body, config["PROGRAM_NAME"])
+    reply = (field_texts.handle_text(database.session(), get_redis(), config, sender, body)
+             or specialists.handle_text(database.session(), get_redis(), sender, body, config["PROGRAM_NAME"]))
     response = MessagingResponse()
     response.message(reply)
     return str(response)

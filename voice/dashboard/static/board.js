@@ -61,14 +61,25 @@
   function snapshot(root) {
     const people = new Map();
     root.querySelectorAll("li[data-name]").forEach((li) => people.set(li.id, { name: li.dataset.name, state: li.dataset.state }));
+    // Teams in the field: a safety change (overdue, escalating, acknowledged, back) is said first.
+    const field = new Map();
+    root.querySelectorAll("li[data-field]").forEach((li) => field.set(li.id, { name: li.dataset.field, state: li.dataset.fieldState }));
     const count = (id) => { const el = root.querySelector("#" + id); return el ? Number(el.dataset.count) : 0; };
-    return { people, intake: count("board-intake"), holding: count("board-holding"), waiting: count("board-waiting") };
+    return { people, field, intake: count("board-intake"), holding: count("board-holding"), waiting: count("board-waiting") };
   }
 
   const plural = (n, one, many) => (n === 1 ? "1 " + one : n + " " + many);
 
   function changes(before, after) {
     const said = [];
+    after.field.forEach((team, id) => {
+      const was = before.field.get(id);
+      if (!was) said.push(team.name + ": " + team.state);
+      else if (was.state !== team.state) said.push(team.name + " is now " + team.state);
+    });
+    before.field.forEach((team, id) => {
+      if (!after.field.has(id)) said.push(team.name + " is off the field list");
+    });
     after.people.forEach((person, id) => {
       const was = before.people.get(id);
       if (was && was.state !== person.state) said.push(person.name + " is now " + person.state);
