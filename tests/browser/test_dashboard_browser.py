@@ -86,8 +86,9 @@ def test_coordinator_watches_a_call_records_the_outcome_reads_reports_and_export
     page.click("text=Reports")
     expect(page.locator(".stats").first).to_contain_text("answered live")
     expect(page.locator(".stats").nth(1)).to_contain_text("cases opened")
-    assert page.evaluate("() => ['perDay', 'handled', 'caseOutcome', 'closedHow', 'perSpecialist']"
-                         ".every((id) => !!Chart.getChart(id))")
+    # The charts are drawn once chart.js has loaded, after the page's text: wait for them, do not race them.
+    page.wait_for_function("() => window.Chart && ['perDay', 'handled', 'caseOutcome', 'closedHow', 'perSpecialist']"
+                           ".every((id) => !!Chart.getChart(id))", timeout=15000)
     page.screenshot(path=str(SHOTS / "reports.png"), full_page=True)
 
     page.click("text=Callbacks")
