@@ -236,10 +236,11 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
 
 
 def number_allowed(request: CallbackRequest) -> bool:
-    """The toll-fraud policy, checked again right before dialing (a number may predate it, or come from a form)."""
+    """The toll-fraud policy, checked again right before dialing or texting (a number may predate it, or come
+    from a form), and a caller's own number: never the line's, dispatch's or the 911 center's."""
     config = current_app.config
-    return phones.callable_number(request.callback_number, config["DEFAULT_REGION"],
-                                  config["CALLBACK_COUNTRIES"]) is not None
+    number = phones.callable_number(request.callback_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return phones.is_caller_number(number, config)
 
 
 def ring_for_callback(db, r, request: CallbackRequest, specialist: Specialist) -> str:

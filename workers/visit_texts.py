@@ -69,7 +69,8 @@ def _send_once(db, visit: Visit, kind: str, recipient: str, number: str, body: s
     except IntegrityError:
         db.rollback()
         return "already sent"
-    if phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) is None:
+    allowed = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if allowed is None or (recipient == "caller" and not phones.is_caller_number(allowed, config)):
         row.error = "number not allowed"
         db.commit()
         return "number not allowed"

@@ -201,8 +201,9 @@ def record_outcome(db: Session, visit: Visit, outcome: str, notes: str | None, u
 
 
 def _textable(config: Mapping, number: str | None) -> str | None:
-    """The caller's number if the line may text it (the toll-fraud policy), else None."""
-    return phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    """The caller's number if the line may text it (the toll-fraud policy, and a caller's own number), else None."""
+    number = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return number if phones.is_caller_number(number, config) else None
 
 
 def _queue_texts(db: Session, r: redis.Redis, visit: Visit, kind: str, also: list[int] | None = None) -> None:

@@ -98,7 +98,7 @@ def queue_follow_up(db: Session, case: Case, due: datetime, note: str | None, ti
     latest = db.scalar(select(Call).where(Call.case_id == case.id).order_by(Call.started_at.desc()).limit(1))
     if latest is None:
         raise FollowUpError("This case has no call to follow up.")
-    number = latest.callback_number or (latest.from_number if latest.from_number.startswith("+") else None)
+    number = latest.callback_number or calls.caller_id(latest)
     if not number:
         raise FollowUpError("There is no number to call back for this case.")
     if case.follow_up_request_id is not None:

@@ -46,12 +46,10 @@ def fill(text: str, call: Call | None = None, **extra: str) -> str:
 
 
 def usable_caller_id(call: Call) -> str | None:
-    """The caller ID, if the line may call it back (a 911 transfer may show dispatch's own number)."""
+    """The caller ID, if it is the caller's own (not withheld, not the 911 center's) and the line may call it."""
     config = current_app.config
-    number = phones.callable_number(call.from_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    if number in {config["DISPATCH_TRANSFER_NUMBER"], config["TWILIO_PHONE_NUMBER"]}:
-        return None
-    return number
+    number = calls.caller_id(call)
+    return phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) if number else None
 
 
 def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> VoiceResponse:
@@ -141,7 +139,9 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
             return usable_caller_id(call)
         if len(key) < 10:
             return None
-        return phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+        number = phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+        # The line's own number, dispatch or the 911 center keyed as "mine" would call the wrong people back.
+        return number if phones.is_caller_number(number, config) else None
     if step.name == "window":
         choice = WINDOWS.get(key[:1])
         return choice[0] if choice else None
@@ -190,8 +190,8 @@ def already_answered(call: Call, step_name: str) -> bool:
 
 
 def caller_number(call: Call) -> str | None:
-    """Dispatch should see the caller's own number, as on the original 911 call."""
-    return phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"])
+    """Dispatch should see the caller's own number, as on the original 911 call (None: the line's, by default)."""
+    return calls.caller_id(call)
 
 
 def finished(call: Call) -> str:
