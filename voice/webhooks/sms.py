@@ -1,4 +1,5 @@
-"""Specialists' text messages: ON, OFF, STATUS."""
+"""Text messages: specialists' ON, OFF, STATUS (and Twilio's opt-out keywords), anyone else's text, and the
+delivery status of every text the line sends."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from voice import db as database
 from voice import phones
-from voice.line import specialists
+from voice.casework import visits
+from voice.line import callbacks, specialists
 from voice.line.calls import clean_text
+from voice.models import CallbackRequest, VisitMessage
 from voice.redisdb import get_redis
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+
+def empty_answer() -> str:
+    """Twilio reads nothing from a status callback's answer; an empty TwiML document says so."""
+    return str(MessagingResponse())
 
 
 def sms_fault() -> str:
@@ -27,7 +35,26 @@ def incoming():
     config = current_app.config
     sender = phones.to_e164(request.form.get("From"), config["DEFAULT_REGION"])
     body = clean_text(request.form.get("Body", ""), 160) or ""
-    reply = specialists.handle_text(database.session(), get_redis(), sender, body, config["PROGRAM_NAME"])
+    reply = specialists.handle_text(database.session(), get_redis(), sender, body, config["PROGRAM_NAME"],
+                                    request.form.get("OptOutType"))
     response = MessagingResponse()
-    response.message(reply)
+    if reply:
+        response.message(reply)
     return str(response)
+
+
+@bp.post("/status")
+@twilio_webhook(empty_answer)
+def status():
+    """A text's status callback (queued, sent, delivered, undelivered, failed; ErrorCode when it failed).
+    https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks"""
+    form, db = request.form, database.session()
+    status, code = form.get("MessageStatus", "")[:16], form.get("ErrorCode", "")
+    code = int(code) if code.isdigit() else None
+    # Which text it was is in the URL we gave Twilio (signed with it): a callback's caller, or a visit's recipient.
+    if (callback := db.get(CallbackRequest, request.args.get("request", 0, type=int))) is not None:
+        callbacks.text_status(db, callback, request.args.get("text", "")[:16], status, code,
+                              form.get("MessageSid", "")[:64] or None)
+    elif (message := db.get(VisitMessage, request.args.get("visit_message", 0, type=int))) is not None:
+        visits.text_status(db, message, status, code)
+    return empty_answer()
