@@ -310,6 +310,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Where calls come from"),
     # (issue 21: conferences, interpreters, warm transfers) settings go here
     # (issue 19: real phones and networks) settings go here
+    Setting("VOICE_FALLBACK_URL", "", optional_url,
+            "A TwiML Bin (or static TwiML on another host) that puts callers through to dispatch when this app "
+            "cannot answer; `flask --app voice twilio fallback-twiml` prints its TwiML, `twilio provision` sets it.",
+            "Real phones"),
     Setting("SPEECH_PAUSE_SECONDS", 2, whole_number(1, 5),
             "Seconds of silence that end a spoken name, place or description (Gather speechTimeout): a caller may "
             "pause this long mid-answer; every caller pays it at each of those questions.", "Real phones"),
