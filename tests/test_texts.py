@@ -202,3 +202,12 @@ def test_a_status_callback_for_an_unknown_text_changes_nothing(line):
                       {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "30003"})
     assert response.status_code == 200
     assert specialists.opt_out_keyword("Stop") == "STOP" and specialists.opt_out_keyword("stop calling") is None
+
+
+def test_a_reply_to_a_text_asks_for_its_status_too(line):
+    status, xml = line.phone.send_sms(CALLER, "hello?")
+    message = fromstring(xml.encode()).find("Message")
+    assert status == 200 and message.get("action") == "https://line.example.org/sms/status?reply=1"
+    response = signed(line.app.test_client(), "/sms/status?reply=1",
+                      {"MessageSid": "SM2", "MessageStatus": "undelivered", "ErrorCode": "30006", "To": CALLER})
+    assert response.status_code == 200

@@ -13,6 +13,8 @@ from voice.line import callbacks, specialists
 from voice.line.calls import clean_text
 from voice.models import CallbackRequest, VisitMessage
 from voice.redisdb import get_redis
+from voice.twilio_rest import MESSAGE_FAILED
+from voice.twiml import webhook_url
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
@@ -39,7 +41,8 @@ def incoming():
                                     request.form.get("OptOutType"))
     response = MessagingResponse()
     if reply:
-        response.message(reply)
+        # <Message action>: Twilio reports the reply's status there too (https://www.twilio.com/docs/messaging/twiml/message).
+        response.message(reply, action=webhook_url("/sms/status", reply="1"), method="POST")
     return str(response)
 
 
@@ -57,4 +60,7 @@ def status():
                               form.get("MessageSid", "")[:64] or None)
     elif (message := db.get(VisitMessage, request.args.get("visit_message", 0, type=int))) is not None:
         visits.text_status(db, message, status, code)
+    elif status in MESSAGE_FAILED:
+        # A reply to someone's text: nothing to update, but an operator should see it failed.
+        current_app.logger.warning("reply to %s %s: Twilio error %s", form.get("To", "")[:32], status, code)
     return empty_answer()
