@@ -29,27 +29,20 @@ SILENT_AT_THE_NUMBER = ["2", "6", "Dana Whitfield", "400 West Third Street", Non
 
 
 @pytest.fixture
-def config_app(redis_url, database_url):
+def app(redis_url, database_url):
+    """The app with the 911 center's, the handoff and the public numbers set (conftest's `db` builds on it)."""
     with fresh_app(settings(redis_url, database_url, **NOT_CALLERS)) as app:
         yield app
 
 
-@pytest.fixture
-def db(config_app):
-    with config_app.app_context():
-        session = config_app.extensions["db"].session()
-        yield session
-        session.rollback()
-
-
 @pytest.mark.parametrize("number", [*WITHHELD_CALLER_IDS.values(), "anonymous", "Restricted", "", None, LINE,
                                     DISPATCH, PSAP_TRUNK, PSAP_MAIN, HANDOFF, PUBLIC_LINE, "+1937555"])
-def test_withheld_ids_and_the_lines_dispatchs_and_911_centers_numbers_are_never_a_caller(config_app, number):
-    assert phones.is_caller_number(number, config_app.config) is False
+def test_withheld_ids_and_the_lines_dispatchs_and_911_centers_numbers_are_never_a_caller(app, number):
+    assert phones.is_caller_number(number, app.config) is False
 
 
-def test_an_ordinary_caller_id_is_a_caller_and_forwarded_from_never_is(config_app):
-    config = config_app.config
+def test_an_ordinary_caller_id_is_a_caller_and_forwarded_from_never_is(app):
+    config = app.config
     assert phones.is_caller_number(CALLER, config) is True
     assert phones.caller_number(CALLER, None, config) == CALLER
     # A transfer that shows the forwarder as the caller: that is the forwarder's number, not the caller's.

@@ -177,7 +177,7 @@ def test_visit_texts_report_their_status_on_the_case_and_a_stopped_specialist_is
                         confirmed=True)
         db.commit()
     line.settle()
-    wait_for(lambda: statuses_of(line).get("caller") == "undelivered")
+    wait_for(lambda: len(statuses_of(line)) == 3 and not {"queued", "sent"} & set(statuses_of(line).values()))
     assert statuses_of(line) == {"caller": "undelivered", f"specialist:{team[0]}": "delivered",
                                  f"specialist:{team[1]}": "opted_out"}
     with line.app.app_context():
