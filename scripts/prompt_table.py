@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from voice.config import defaults  # noqa: E402
-from voice.script import MESSAGES, SAFETY_QUESTION, STEPS  # noqa: E402
+from voice.script import MESSAGES, SAFETY_QUESTION, STEPS, wait_words  # noqa: E402
 
 WORDS_PER_MINUTE = 160
 DEFAULTS = defaults()
@@ -40,13 +40,13 @@ def journey(language: str) -> list[tuple[str, str, str]]:
         ("a specialist free", "while their phones ring", MESSAGES["connecting"][language]),
         ("danger or 0", "before dispatch is dialed", MESSAGES["escalate"][language]),
         ("everyone busy", "place in line and the wait",
-         MESSAGES["busy"][language].format(position=2, minutes=15)),
+         MESSAGES["busy"][language].format(position=2, wait=wait_words(15, language))),
     ]
     for name in ("name", "location", "callback_number", "description"):
         text = STEPS[name].prompt[language].format(number="9 3 7, 5 5 5, 0 1 2 3")
         rows.append(("holding, or called back", f"question: {name.replace('_', ' ')}", text))
     rows += [
-        ("holding", "every 45 s or so", MESSAGES["position"][language].format(position=1, minutes=5)),
+        ("holding", "every 45 s or so", MESSAGES["position"][language].format(position=1, wait=wait_words(5, language))),
         ("line closed", "hours, 911, then the callback questions",
          MESSAGES["closed"][language].format(program=program, program_es=program, hours=hours))
     ]

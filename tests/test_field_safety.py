@@ -313,7 +313,7 @@ def test_an_sos_with_nobody_set_up_to_call_says_to_call_911(field):
 def test_a_text_from_a_number_not_on_the_roster_never_starts_anything(field):
     checked_in(field)
     for body in ("SOS", "IN", "OK", "OUT"):
-        assert "not on our specialist roster" in text(field, STRANGER, body)
+        assert "In an emergency, call 911." in text(field, STRANGER, body)  # the reply meant for callers
     assert sent(field) == [] and alert_row(field) is None
     assert visit_row(field).field_state == "in_field"
 

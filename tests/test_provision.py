@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import responses
+from defusedxml.ElementTree import fromstring
 
 from tests.support import AUTH_TOKEN, PUBLIC
 from voice.commands.provision import provision, wanted
@@ -153,3 +154,36 @@ def test_the_script_reads_its_settings_from_the_environment(monkeypatch, capsys)
     monkeypatch.delenv("PUBLIC_BASE_URL")
     assert script.main(["--dry-run"]) == 2
     assert "PUBLIC_BASE_URL" in capsys.readouterr().err
+
+
+BIN = "https://handler.twilio.com/twiml/EH" + "3" * 32
+
+
+def test_the_fallback_is_a_twiml_bin_off_our_host_fetched_with_get():
+    lines: list[str] = []
+    with mocked() as rsps:
+        twilio(rsps, number())
+        assert provision({**CONFIG, "VOICE_FALLBACK_URL": BIN}, dry_run=False, out=lines.append) == 0
+        sent = posted(rsps.calls[1])
+    assert (sent["VoiceFallbackUrl"], sent["VoiceFallbackMethod"]) == (BIN, "GET")
+    assert not any(line.startswith("warning") for line in lines)
+
+
+def test_a_fallback_on_our_own_host_is_warned_about():
+    lines: list[str] = []
+    with mocked() as rsps:
+        twilio(rsps, number())
+        assert provision(CONFIG, dry_run=True, out=lines.append) == 0
+        assert provision({**CONFIG, "VOICE_FALLBACK_URL": f"{BASE}/static/fallback.xml"}, dry_run=True,
+                         out=lines.append) == 0
+    assert any("fails with the host" in line and "fallback-twiml" in line for line in lines)
+    assert any("is on line.dayton.example, the app's own host" in line for line in lines)
+
+
+def test_the_fallback_twiml_puts_callers_through_to_dispatch_with_nothing_of_ours(runner, app):
+    result = runner.invoke(args=["twilio", "fallback-twiml"])
+    assert result.exit_code == 0, result.output
+    root = fromstring(result.output.strip().encode())
+    assert [n.text for n in root.iter("Number")] == [app.config["DISPATCH_TRANSFER_NUMBER"]]
+    assert "Connecting you back to dispatch" in result.output and PUBLIC not in result.output
+    assert [verb.tag for verb in root] == ["Say", "Say", "Dial", "Say", "Say"]

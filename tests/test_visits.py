@@ -41,7 +41,7 @@ def world(office, monkeypatch):
     """Three specialists, a case with one call (Spanish, from CALLER), and a clock frozen at NOW."""
     monkeypatch.setattr(clock, "now", lambda: NOW)
     sent: list[tuple[str, str]] = []
-    monkeypatch.setattr("voice.twilio_rest.send_sms", lambda config, to, body: sent.append((to, body)) or f"SM{len(sent)}")
+    monkeypatch.setattr("voice.twilio_rest.send_sms", lambda config, to, body, status_callback=None: sent.append((to, body)) or f"SM{len(sent)}")
     with office.app_context():
         db = office.extensions["db"].session()
         team = [specialists.add_specialist(db, name, number, ["en", "es"]).id

@@ -54,7 +54,7 @@ def text(name: str, value: object, _settings: Mapping) -> str:
     return str(value or "").strip()
 
 
-def whole_number(minimum: int = 1) -> Reader:
+def whole_number(minimum: int = 1, maximum: int | None = None) -> Reader:
     def read(name: str, value: object, _settings: Mapping) -> int:
         try:
             number = int(value)
@@ -63,8 +63,32 @@ def whole_number(minimum: int = 1) -> Reader:
         if number < minimum:
             words = "greater than zero" if minimum == 1 else f"at least {minimum}"
             raise ConfigError(f"setting {name} must be {words}, got {number}")
+        if maximum is not None and number > maximum:
+            raise ConfigError(f"setting {name} must be at most {maximum}, got {number}")
         return number
     return read
+
+
+def choice(*allowed: str) -> Reader:
+    """One of a fixed set of words (case as given in `allowed`)."""
+    def read(name: str, value: object, _settings: Mapping) -> str:
+        word = str(value or "").strip()
+        if word not in allowed:
+            raise ConfigError(f"setting {name} must be one of {', '.join(repr(a) for a in allowed)}, got {word!r}")
+        return word
+    return read
+
+
+def speech_hints(name: str, value: object, _settings: Mapping) -> tuple[str, ...]:
+    """Words or phrases separated by commas, as <Gather hints> takes them: each at most 100 characters, 500 in all.
+    https://www.twilio.com/docs/voice/twiml/gather#hints"""
+    hints = tuple(dict.fromkeys(" ".join(piece.split()) for piece in str(value or "").split(",") if piece.strip()))
+    too_long = next((hint for hint in hints if len(hint) > 100), None)
+    if too_long is not None:
+        raise ConfigError(f"setting {name} has a hint longer than 100 characters: {too_long[:40]!r}...")
+    if len(hints) > 500:
+        raise ConfigError(f"setting {name} has {len(hints)} hints; Twilio takes at most 500")
+    return hints
 
 
 def boolean(name: str, value: object, _settings: Mapping) -> bool:
@@ -202,6 +226,13 @@ def safety_word(name: str, value: object, _settings: Mapping) -> str:
     return word
 
 
+# <Gather speechModel> values: https://www.twilio.com/docs/voice/twiml/gather#speechmodel (Google's V1 models, the
+# V2 ones and Deepgram's).
+SPEECH_MODELS = ("phone_call", "default", "numbers_and_commands", "experimental_conversations",
+                 "experimental_utterances", "googlev2_telephony", "googlev2_telephony_short", "googlev2_long",
+                 "googlev2_short", "deepgram_nova-2", "deepgram_nova-3")
+
+
 # --- the registry ---------------------------------------------------------------------------------------------
 
 _minutes = listing(_number_at_least(1), "positive minutes separated by commas, e.g. 10,30,120")
@@ -302,6 +333,19 @@ SETTINGS: tuple[Setting, ...] = (
             "Where calls come from"),
     # (issue 21: conferences, interpreters, warm transfers) settings go here
     # (issue 19: real phones and networks) settings go here
+    Setting("VOICE_FALLBACK_URL", "", optional_url,
+            "A TwiML Bin (or static TwiML on another host) that puts callers through to dispatch when this app "
+            "cannot answer; `flask --app voice twilio fallback-twiml` prints its TwiML, `twilio provision` sets it.",
+            "Real phones"),
+    Setting("SPEECH_PAUSE_SECONDS", 2, whole_number(1, 5),
+            "Seconds of silence that end a spoken name, place or description (Gather speechTimeout): a caller may "
+            "pause this long mid-answer; every caller pays it at each of those questions.", "Real phones"),
+    Setting("SPEECH_MODEL", "phone_call", choice(*SPEECH_MODELS),
+            "Twilio's speech model for spoken names, places and descriptions (Gather speechModel): phone_call suits "
+            "phone audio.", "Real phones"),
+    Setting("STREET_HINTS", "", speech_hints,
+            "The city's street and place names, comma-separated: hints for recognising the place a caller says.",
+            "Real phones"),
     # (issue 22: field safety, levels and skills) settings go here
     # issue 22, field safety: check-in and check-out of visits, and the ladder when a team goes quiet
     Setting("SAFETY_VISIT_MINUTES", 45, whole_number(),

@@ -32,6 +32,8 @@ class Specialist(Base):
     # Switched on for calls (ON/OFF by SMS, CLI or dashboard).
     available: Mapped[bool] = mapped_column(Boolean, default=False)
     available_since: Mapped[datetime | None] = mapped_column(DateTime)
+    # When they texted STOP (or a text to them failed with 21610): Twilio sends them nothing until they text START.
+    texts_opted_out_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The secret in the URL of their calendar feed of visits; a new one (or None) revokes the old URL.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -59,6 +61,8 @@ class Call(Base):
     call_sid: Mapped[str] = mapped_column(String(64), unique=True)
     from_number: Mapped[str] = mapped_column(String(32), default="", index=True)
     to_number: Mapped[str] = mapped_column(String(32), default="")
+    # Twilio's ForwardedFrom: the number that forwarded the call to the line (often the 911 center), never the caller.
+    forwarded_from: Mapped[str | None] = mapped_column(String(32))
     # Where the call came from (voice.line.calls.SOURCES): a 911 transfer, a dispatcher's handoff, the public line.
     source: Mapped[str] = mapped_column(String(16), default="911", server_default="911")
     # The 911 center's incident number (CAD) for this call, when dispatch gave one.
@@ -146,6 +150,10 @@ class CallbackRequest(Base):
     # When that specialist pressed 1: from then on the Dial to the caller, not their leg, settles the attempt.
     attempt_accepted_at: Mapped[datetime | None] = mapped_column(DateTime)
     reason: Mapped[str | None] = mapped_column(String(300))
+    # What became of the last text to the caller (queued, sent, delivered, undelivered, failed, opted_out,
+    # not_sent), and Twilio's error code when it did not arrive: the coordinator sees a failed confirmation.
+    text_status: Mapped[str | None] = mapped_column(String(16))
+    text_error_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # When the caller first called: callbacks and held callers are served in this order together.
     arrived_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -361,6 +369,8 @@ class VisitMessage(Base):
     recipient: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     message_sid: Mapped[str | None] = mapped_column(String(64))
+    # What Twilio last reported: queued, sent, delivered, undelivered, failed (the error says why).
+    status: Mapped[str | None] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(String(200))
 
 

@@ -1,15 +1,18 @@
 """Phone numbers: every number that comes in is parsed with `phonenumbers` and kept in E.164.
 
-Every function takes the region numbers are read in (the DEFAULT_REGION setting); this module reads no settings.
+Every function takes the region numbers are read in (the DEFAULT_REGION setting), or the settings mapping it is
+passed; this module reads no settings itself.
 
 Numbers the line will dial (a caller's callback number, a specialist's phone) must also pass the
 toll-fraud policy in `check_callable`: anyone can key a number, and the city pays for the call.
+A caller ID is a caller's own number only if `is_caller_number` says so: withheld IDs, the line's own
+numbers, dispatch and the 911 center are never a caller (no case linked on them, no callback, no text).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,6 +90,50 @@ def check_callable(raw: str | None, region: str, countries: Iterable[str]) -> Nu
 def callable_number(raw: str | None, region: str, countries: Iterable[str]) -> str | None:
     """The E.164 form of a number the line may dial, or None (see `check_callable` for why)."""
     return check_callable(raw, region, countries).number
+
+
+# Twilio turns a withheld caller ID into the keypad spelling of its name (ANONYMOUS is +266696687, RESTRICTED
+# +7378742833): https://www.twilio.com/changelog/upcoming-changes-to-withheld-caller-ids-behavior-for-dial-calls
+# names those two; UNAVAILABLE, BLOCKED and UNKNOWN are the same spelling of the other names carriers send.
+WITHHELD_CALLER_IDS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
+# The settings that hold numbers of the line, dispatch and the 911 center: never a caller's own number.
+NOT_CALLER_SETTINGS = ("TWILIO_PHONE_NUMBER", "HANDOFF_NUMBER", "PUBLIC_LINE_NUMBERS", "DISPATCH_TRANSFER_NUMBER",
+                       "PSAP_NUMBERS")
+
+
+def not_caller_numbers(config: Mapping) -> frozenset[str]:
+    """Every number in the settings that is the line's, dispatch's or the 911 center's (E.164)."""
+    found = set(WITHHELD_CALLER_IDS)
+    for name in NOT_CALLER_SETTINGS:
+        value = config.get(name) or ()
+        found.update((value,) if isinstance(value, str) else value)
+    found.discard("")
+    return frozenset(found)
+
+
+def is_caller_number(e164: str | None, config: Mapping) -> bool:
+    """True when a caller ID (or a keyed number) can be a caller's own phone: a valid number that is not withheld
+    and not one of the line's, dispatch's or the 911 center's numbers (see NOT_CALLER_SETTINGS)."""
+    if not e164 or not str(e164).startswith("+") or not str(e164)[1:].isdigit():
+        # "anonymous", "restricted", "" and the like: carriers' words for a withheld number.
+        return False
+    number = to_e164(e164, config["DEFAULT_REGION"])
+    return number is not None and number not in not_caller_numbers(config)
+
+
+def caller_number(from_number: str | None, forwarded_from: str | None, config: Mapping) -> str | None:
+    """A call's caller ID in E.164 when it is the caller's own number, else None.
+
+    Twilio's ForwardedFrom is the number that forwarded the call to the line (a 911 center's transfer shows the
+    center), never the caller: a caller ID equal to it is the forwarder's, not the caller's.
+    https://www.twilio.com/docs/usage/webhooks/voice-webhooks ("ForwardedFrom ... set only when Twilio receives a
+    forwarded call, but its value depends on the caller's carrier")
+    """
+    if not is_caller_number(from_number, config):
+        return None
+    number = to_e164(from_number, config["DEFAULT_REGION"])
+    forwarder = to_e164(forwarded_from, config["DEFAULT_REGION"], strict=False) if forwarded_from else None
+    return None if number == forwarder else number
 
 
 def _read_back(e164: str | None, region: str) -> phonenumbers.PhoneNumber | None:

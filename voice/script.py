@@ -210,14 +210,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Le comunico con un especialista.",
     },
     "busy": {
-        "en": "All our specialists are busy. You are number {position} in line. The wait is about {minutes} minutes. "
+        "en": "All our specialists are busy. You are number {position} in line. The wait is {wait}. "
         "For a call back instead, press 2 at any time.",
         "es": "Todos nuestros especialistas están ocupados. Usted es el número {position} en la fila. La espera es de "
-        "unos {minutes} minutos. Para que le llamemos, oprima 2 en cualquier momento.",
+        "{wait}. Para que le llamemos, oprima 2 en cualquier momento.",
     },
     "position": {
-        "en": "You are number {position} in line. About {minutes} minutes.",
-        "es": "Usted es el número {position} en la fila. Unos {minutes} minutos.",
+        "en": "You are number {position} in line, {wait}.",
+        "es": "Usted es el número {position} en la fila, {wait}.",
     },
     "while_waiting": {
         "en": "While you wait:",
@@ -250,3 +250,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Gracias por llamar al {program_es}. Adiós.",
     },
 }
+
+
+def wait_words(minutes: int, language: str) -> str:
+    """A wait as a person says it: "about a minute", "about 5 minutes"; "alrededor de un minuto", "unos 5 minutos"."""
+    if language == "es":
+        return "alrededor de un minuto" if minutes <= 1 else f"unos {minutes} minutos"
+    return "about a minute" if minutes <= 1 else f"about {minutes} minutes"

@@ -217,10 +217,29 @@ def may_ask(r: redis.Redis, config: Mapping) -> bool:
     return bool(r.set(Keys.twilio_probe(), "1", nx=True, ex=probe_seconds(config)))
 
 
-def send_sms(config: Mapping, to: str, body: str) -> str:
-    """Text `to` from the line; returns the Message SID."""
+# Twilio's error codes for a text that is refused or never arrives, as the coordinator reads them.
+# https://www.twilio.com/docs/api/errors/21610 and /30003, /30005, /30006, /30007, /30034, /21614
+OPTED_OUT = 21610
+MESSAGE_ERRORS = {
+    OPTED_OUT: "the number texted STOP to the line",
+    21614: "not a mobile number",
+    30003: "the phone is off or out of reach",
+    30005: "the number does not exist",
+    30006: "a landline, or a carrier that takes no texts",
+    30007: "filtered by the carrier",
+    30034: "the line's number is not registered for texting (A2P 10DLC)",
+}
+# A text's statuses as its status callback reports them, in the order they come; the last two are failures.
+# https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
+MESSAGE_STATUSES = ("queued", "sent", "delivered", "undelivered", "failed")
+MESSAGE_FAILED = ("undelivered", "failed")
+
+
+def send_sms(config: Mapping, to: str, body: str, status_callback: str | None = None) -> str:
+    """Text `to` from the line; returns the Message SID. Twilio posts each later status to `status_callback`."""
     try:
-        return rest_client(config).messages.create(to=to, from_=config["TWILIO_PHONE_NUMBER"], body=body).sid
+        extra = {"status_callback": status_callback} if status_callback else {}
+        return rest_client(config).messages.create(to=to, from_=config["TWILIO_PHONE_NUMBER"], body=body, **extra).sid
     except Exception as error:
         raise _wrap(error) from error
 

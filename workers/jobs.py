@@ -237,10 +237,11 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
 
 
 def number_allowed(request: CallbackRequest) -> bool:
-    """The toll-fraud policy, checked again right before dialing (a number may predate it, or come from a form)."""
+    """The toll-fraud policy, checked again right before dialing or texting (a number may predate it, or come
+    from a form), and a caller's own number: never the line's, dispatch's or the 911 center's."""
     config = current_app.config
-    return phones.callable_number(request.callback_number, config["DEFAULT_REGION"],
-                                  config["CALLBACK_COUNTRIES"]) is not None
+    number = phones.callable_number(request.callback_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return phones.is_caller_number(number, config)
 
 
 def ring_for_callback(db, r, request: CallbackRequest, specialist: Specialist) -> str:
@@ -361,18 +362,21 @@ def send_callback_sms(request_id: int, kind: str) -> str:
                     f"{config['PROGRAM_HOURS'].rstrip('.')}.")
         if not twilio_rest.may_ask(get_redis(), config):
             raise TwilioError("Twilio unreachable: not asked", permanent=False)  # RQ's Retry sends it later
+        # Twilio posts the text's later statuses (sent, delivered, undelivered, failed) here; the call's timeline and
+        # the callbacks page show them. https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+        status_callback = webhook_url("/sms/status", request=request.id, text=kind)
         try:
             message_sid = twilio_rest.noting_health(get_redis(), twilio_rest.send_sms, config, request.callback_number,
-                                                    body)
+                                                    body, status_callback)
         except TwilioError as error:
             if not error.permanent:
                 raise
-            # A landline or an opted-out number cannot take texts; the callback itself goes on.
+            # An opted-out number (21610) or one that takes no texts: never retried; the callback itself goes on.
             log.warning("text to request %s not sent: Twilio error %s", request.id, error.code)
-            calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, text=kind, code=error.code)
+            callbacks.text_refused(db, request, kind, error.code)
             db.commit()
             return f"not sent ({error.code})"
-        calls.record_event(db, request.call, "sms_sent", request_id=request.id, text=kind, message_sid=message_sid)
+        callbacks.text_queued(db, request, kind, message_sid)
         db.commit()
         return message_sid
 

@@ -18,6 +18,7 @@ from voice.casework import visits
 from voice.clock import utcnow
 from voice.models import Specialist, Visit, VisitMessage
 from voice.twilio_rest import TwilioError
+from voice.twiml import webhook_url
 from workers.jobs import job_context
 
 log = logging.getLogger("workers.visit_texts")
@@ -69,19 +70,23 @@ def _send_once(db, visit: Visit, kind: str, recipient: str, number: str, body: s
     except IntegrityError:
         db.rollback()
         return "already sent"
-    if phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) is None:
+    allowed = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    if allowed is None or (recipient == "caller" and not phones.is_caller_number(allowed, config)):
         row.error = "number not allowed"
         db.commit()
         return "number not allowed"
     try:
-        row.message_sid = twilio_rest.send_sms(config, number, body)
+        # Each later status (sent, delivered, undelivered, failed) comes to /sms/status for this row.
+        row.message_sid = twilio_rest.send_sms(config, number, body,
+                                               webhook_url("/sms/status", visit_message=row.id))
+        row.status = "queued"
     except TwilioError as error:
         if not error.permanent:
             db.execute(delete(VisitMessage).where(VisitMessage.id == row.id))
             db.commit()
             raise
         log.warning("visit %s text %s to %s not sent: Twilio error %s", visit.id, kind, recipient, error.code)
-        row.error = f"Twilio error {error.code}"
+        visits.text_refused(db, row, error.code)
     db.commit()
     return row.message_sid or row.error or ""
 

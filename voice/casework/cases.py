@@ -23,6 +23,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from voice import phones
 from voice.casework import addresses
 from voice.clock import utcnow
 from voice.models import Call, Case, CaseEvent, Visit
@@ -64,17 +65,13 @@ def record(db: Session, case: Case, kind: str, user_id: int | None = None, **det
     return event
 
 
-def _usable_number(number: str | None) -> bool:
-    # Anonymous and withheld callers come as "", "anonymous" or a short code: never link on those.
-    return bool(number) and number.startswith("+") and number[1:].isdigit() and len(number) >= 9
-
-
 def open_or_join(db: Session, call: Call, link_days: int) -> Case:
     """Put a new call in a case: the open one its number called about within `link_days`, or a new one."""
     if call.case_id is not None:
         return db.get(Case, call.case_id)
     case = None
-    if _usable_number(call.from_number):
+    # Withheld IDs, the 911 center's trunk and the line's own numbers are shared by strangers: never link on those.
+    if phones.caller_number(call.from_number, call.forwarded_from, current_app.config) is not None:
         since = (call.started_at or utcnow()) - timedelta(days=link_days)
         case = db.scalar(
             select(Case).join(Call, Call.case_id == Case.id)

@@ -24,10 +24,10 @@ import redis
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from voice import phones, tasks
+from voice import phones, tasks, twilio_rest
 from voice.casework import cases
 from voice.clock import utcnow
-from voice.models import Case, Specialist, Visit, VisitMember
+from voice.models import Case, Specialist, Visit, VisitMember, VisitMessage
 
 SCHEDULED = "scheduled"
 DONE = "done"
@@ -201,8 +201,9 @@ def record_outcome(db: Session, visit: Visit, outcome: str, notes: str | None, u
 
 
 def _textable(config: Mapping, number: str | None) -> str | None:
-    """The caller's number if the line may text it (the toll-fraud policy), else None."""
-    return phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    """The caller's number if the line may text it (the toll-fraud policy, and a caller's own number), else None."""
+    number = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return number if phones.is_caller_number(number, config) else None
 
 
 def _queue_texts(db: Session, r: redis.Redis, visit: Visit, kind: str, also: list[int] | None = None) -> None:
@@ -257,3 +258,36 @@ def of_specialist(db: Session, specialist_id: int, since: datetime) -> list[Visi
     return list(db.scalars(select(Visit).join(VisitMember, and_(VisitMember.visit_id == Visit.id,
                                                                 VisitMember.specialist_id == specialist_id))
                            .where(Visit.status != CANCELLED, Visit.ends_at >= since).order_by(Visit.starts_at)))
+
+
+# --- what became of the texts about a visit (their status callbacks) ---------------------------------------------
+
+
+def text_refused(db: Session, message: VisitMessage, code: int | None) -> None:
+    """Twilio would not send a visit text: the recipient opted out (21610), or the number takes no texts."""
+    message.status = "opted_out" if code == twilio_rest.OPTED_OUT else "not_sent"
+    message.error = f"Twilio error {code}"
+    if code == twilio_rest.OPTED_OUT and message.recipient.startswith("specialist:"):
+        specialist = db.get(Specialist, int(message.recipient.split(":", 1)[1]))
+        if specialist is not None and specialist.texts_opted_out_at is None:
+            specialist.texts_opted_out_at = utcnow()
+    _text_event(db, message, message.status, code)
+
+
+def text_status(db: Session, message: VisitMessage, status: str, code: int | None) -> None:
+    """A status callback for a visit text: on the row (a later status never gives way to an earlier one) and the
+    case's timeline."""
+    order = twilio_rest.MESSAGE_STATUSES
+    current = order.index(message.status) if message.status in order else -1
+    if status in order and order.index(status) >= current:
+        message.status = status
+        if code:
+            message.error = f"Twilio error {code}"
+    _text_event(db, message, status, code)
+
+
+def _text_event(db: Session, message: VisitMessage, status: str, code: int | None) -> None:
+    visit = db.get(Visit, message.visit_id)
+    if visit is not None:
+        cases.record(db, db.get(Case, visit.case_id), "visit_text_status", visit_id=visit.id, text=message.kind,
+                     recipient=message.recipient, status=status, code=code)

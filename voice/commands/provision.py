@@ -11,19 +11,27 @@ from flask.cli import AppGroup
 
 from voice import twilio_rest
 from voice.twilio_rest import TwilioError
+from voice.twiml import fault_response
 
 # Hosts Twilio's servers can never reach: provisioning them would leave the number dead.
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}  # noqa: S104 (compared, not bound)
 
 
-def wanted(base_url: str) -> dict[str, str]:
-    """The number's settings this app needs, as twilio-python's update() names them."""
+def wanted(base_url: str, fallback_url: str = "") -> dict[str, str]:
+    """The number's settings this app needs, as twilio-python's update() names them.
+
+    The fallback is Twilio's answer when our Voice URL fails
+    (https://www.twilio.com/docs/phone-numbers/api/incomingphonenumber-resource: voice_fallback_url). On our own
+    host it cannot help when the host is down, so VOICE_FALLBACK_URL names a document elsewhere: a TwiML Bin
+    (https://www.twilio.com/docs/serverless/twiml-bins, hosted by Twilio) or a static file, fetched with GET, which a
+    TwiML Bin and any static host both answer.
+    """
     base_url = base_url.rstrip("/")
     return {
         "voice_url": f"{base_url}/voice/incoming",
         "voice_method": "POST",
-        "voice_fallback_url": f"{base_url}/voice/fallback",
-        "voice_fallback_method": "POST",
+        "voice_fallback_url": fallback_url or f"{base_url}/voice/fallback",
+        "voice_fallback_method": "GET" if fallback_url else "POST",
         "status_callback": f"{base_url}/voice/status",
         "status_callback_method": "POST",
         "sms_url": f"{base_url}/sms/incoming",
@@ -44,7 +52,13 @@ def provision(config: Mapping, dry_run: bool, out: Callable[[str], None] = print
     if number is None:
         out(f"provision: {config['TWILIO_PHONE_NUMBER']} is not a number on account {config['TWILIO_ACCOUNT_SID']}")
         return 1
-    changes = changes_for(number, base_url, out)
+    fallback_url = config.get("VOICE_FALLBACK_URL") or ""
+    if not fallback_url:
+        out("warning: the voice fallback is this app's own /voice/fallback, which fails with the host; put the "
+            "TwiML of `flask --app voice twilio fallback-twiml` in a TwiML Bin and set VOICE_FALLBACK_URL to it")
+    elif urlsplit(fallback_url).hostname == urlsplit(base_url).hostname:
+        out(f"warning: VOICE_FALLBACK_URL is on {urlsplit(base_url).hostname}, the app's own host: it fails with it")
+    changes = changes_for(number, base_url, out, fallback_url)
     if not changes:
         out(f"{number.phone_number} is already set up for {base_url}")
         return 0
@@ -72,10 +86,10 @@ def reachable_by_twilio(config: Mapping, out: Callable[[str], None]) -> bool:
     return True
 
 
-def changes_for(number, base_url: str, out: Callable[[str], None]) -> dict[str, str]:
+def changes_for(number, base_url: str, out: Callable[[str], None], fallback_url: str = "") -> dict[str, str]:
     """The number's fields that differ from what this deployment needs, each printed old -> new."""
     changes = {}
-    for name, value in wanted(base_url).items():
+    for name, value in wanted(base_url, fallback_url).items():
         old = getattr(number, name, None) or ""
         if old == value:
             out(f"  {name:<24} {value}  (unchanged)")
@@ -85,7 +99,18 @@ def changes_for(number, base_url: str, out: Callable[[str], None]) -> dict[str, 
     return changes
 
 
+def fallback_twiml(config: Mapping) -> str:
+    """What the number's fallback answers, needing nothing of ours: an apology, then dispatch (both languages)."""
+    return fault_response(config["DISPATCH_TRANSFER_NUMBER"], config["VOICE_EN"], config["VOICE_ES"])
+
+
 twilio_cli = AppGroup("twilio", help="The line's Twilio number.")
+
+
+@twilio_cli.command("fallback-twiml")
+def fallback_twiml_command():
+    """Print the TwiML for the number's fallback: paste it into a TwiML Bin, then set VOICE_FALLBACK_URL to the Bin."""
+    click.echo(fallback_twiml(current_app.config))
 
 
 @twilio_cli.command("provision")

@@ -32,7 +32,7 @@ from voice.dashboard import queries
 from voice.dashboard.auth import audit, record_change, refuse
 from voice.dashboard.extensions import limiter
 from voice.dashboard.site import DISPOSITIONS
-from voice.line import calls, endings
+from voice.line import callbacks, calls, endings
 from voice.models import Call, CallbackRequest, CallNote, Specialist
 from voice.script import CATEGORY_LABELS
 from voice.twilio_rest import TwilioError
@@ -192,7 +192,7 @@ def call_page(call: Call, note_body: str = "", note_error: str | None = None, ca
     category = CATEGORY_LABELS.get(history.category) if history.category else None
     return render_template("dashboard/call.html", call=call, case_history=history.sentence(category).capitalize(), timeline=timeline, notes=notes, callback=callback,
                            note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX, case_form=case_form,
-                           FOLLOW_UPS=FOLLOW_UPS, live=live), status
+                           FOLLOW_UPS=FOLLOW_UPS, live=live, text_problem=callbacks.text_problem), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")

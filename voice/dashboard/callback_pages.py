@@ -21,7 +21,7 @@ def callbacks_page():
     db = database.session()
     rows = callbacks.open_requests(db)
     roster = db.scalars(select(Specialist).where(Specialist.active.is_(True)).order_by(Specialist.name)).all()
-    return render_template("dashboard/callbacks.html", rows=rows, roster=roster)
+    return render_template("dashboard/callbacks.html", rows=rows, roster=roster, text_problem=callbacks.text_problem)
 
 
 @bp.post("/callbacks/<int:request_id>/<action>")

@@ -157,7 +157,7 @@ def render_case(case: Case, visit_form: VisitForm | None = None, follow_up_form:
     if visit_form is None:
         tomorrow = local_today(_zone()) + timedelta(days=1)
         visit_form = _visit_form(formdata=None, day=tomorrow, address=latest.location if latest else "",
-                                 contact_number=phones.display(latest.callback_number or latest.from_number,
+                                 contact_number=phones.display(latest.callback_number or calls.caller_id(latest),
                                                                current_app.config["DEFAULT_REGION"])
                                  if latest else "")
     proposals = []

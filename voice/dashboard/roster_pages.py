@@ -21,7 +21,7 @@ bp = Blueprint("roster_pages", __name__, url_prefix="/dashboard")
 @coordinator_required
 def roster():
     rows = database.session().scalars(select(Specialist).order_by(Specialist.active.desc(), Specialist.name)).all()
-    return render_template("dashboard/roster.html", rows=rows)
+    return render_template("dashboard/roster.html", rows=rows, line_number=current_app.config["TWILIO_PHONE_NUMBER"])
 
 
 def _form_phone() -> str | None:

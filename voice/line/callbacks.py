@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from voice import durations
+from voice import durations, twilio_rest
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.line import calls, routing, specialists
@@ -98,7 +98,7 @@ def queue_follow_up(db: Session, case: Case, due: datetime, note: str | None, ti
     latest = db.scalar(select(Call).where(Call.case_id == case.id).order_by(Call.started_at.desc()).limit(1))
     if latest is None:
         raise FollowUpError("This case has no call to follow up.")
-    number = latest.callback_number or (latest.from_number if latest.from_number.startswith("+") else None)
+    number = latest.callback_number or calls.caller_id(latest)
     if not number:
         raise FollowUpError("There is no number to call back for this case.")
     if case.follow_up_request_id is not None:
@@ -349,6 +349,44 @@ def reassign(db: Session, request: CallbackRequest, specialist_id: int | None) -
     """Only this specialist will be offered the request (None: whoever is free first)."""
     request.specialist_id = specialist_id
     calls.record_event(db, request.call, "callback_reassigned", request_id=request.id, specialist_id=specialist_id)
+
+
+def text_queued(db: Session, request: CallbackRequest, kind: str, message_sid: str) -> None:
+    """Twilio took a text to the caller ("confirm" or "unreachable"); its status callback says what became of it."""
+    request.text_status, request.text_error_code = "queued", None
+    calls.record_event(db, request.call, "sms_status", request_id=request.id, text=kind, status="queued",
+                       message_sid=message_sid)
+
+
+def text_refused(db: Session, request: CallbackRequest, kind: str, code: int | None) -> None:
+    """Twilio would not send the text: the caller opted out (21610), or the number takes no texts."""
+    request.text_status = "opted_out" if code == twilio_rest.OPTED_OUT else "not_sent"
+    request.text_error_code = code
+    calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, text=kind, code=code)
+
+
+def text_status(db: Session, request: CallbackRequest, kind: str, status: str, code: int | None,
+                message_sid: str | None) -> None:
+    """A status callback for a text to the caller: on the call's timeline, and on the request when it is news.
+
+    Callbacks can arrive out of order; a later status never gives way to an earlier one.
+    """
+    calls.record_event(db, request.call, "sms_status", request_id=request.id, text=kind, status=status,
+                       code=code, message_sid=message_sid)
+    order = twilio_rest.MESSAGE_STATUSES
+    current = order.index(request.text_status) if request.text_status in order else -1
+    if status in order and order.index(status) >= current:
+        request.text_status, request.text_error_code = status, code
+
+
+def text_problem(request: CallbackRequest | None) -> str | None:
+    """For the coordinator: why the caller did not get our text, or None when nothing went wrong (yet)."""
+    if request is None or request.text_status not in (*twilio_rest.MESSAGE_FAILED, "opted_out", "not_sent"):
+        return None
+    why = twilio_rest.MESSAGE_ERRORS.get(request.text_error_code or 0, "")
+    code = f"error {request.text_error_code}" if request.text_error_code else ""
+    detail = "; ".join(filter(None, (why, code)))
+    return f"The text to the caller was {request.text_status.replace('_', ' ')}" + (f" ({detail})" if detail else "")
 
 
 def minutes_ago(request: CallbackRequest) -> str:

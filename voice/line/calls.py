@@ -86,13 +86,14 @@ def clean_text(value: object, limit: int) -> str | None:
 CALL_BY_SID = select(Call).where(Call.call_sid == bindparam("sid")).options(lazyload(Call.specialist))
 
 
-def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> Call:
+def start_call(db: Session, call_sid: str, from_number: str, to_number: str,
+               forwarded_from: str | None = None) -> Call:
     """The call's row, created on its first request; a repeated request gets the same row."""
     call = db.scalar(CALL_BY_SID, {"sid": call_sid})
     if call is not None:
         return call
     call = Call(call_sid=call_sid, from_number=from_number, to_number=to_number, step="greeting",
-                source=source_of(to_number, current_app.config))
+                source=source_of(to_number, current_app.config), forwarded_from=forwarded_from or None)
     db.add(call)
     try:
         db.flush()
@@ -103,9 +104,15 @@ def start_call(db: Session, call_sid: str, from_number: str, to_number: str) -> 
         if call is None:
             raise
         return call
-    record_event(db, call, "call_started", from_number=from_number, to_number=to_number)
+    record_event(db, call, "call_started", from_number=from_number, to_number=to_number,
+                 **({"forwarded_from": forwarded_from} if forwarded_from else {}))
     cases.open_or_join(db, call, cases.link_days())
     return call
+
+
+def caller_id(call: Call) -> str | None:
+    """The caller's own number from the caller ID, or None (withheld, the 911 center's, the line's; see phones)."""
+    return phones.caller_number(call.from_number, call.forwarded_from, current_app.config)
 
 
 def source_of(to_number: str, config: Mapping) -> str:

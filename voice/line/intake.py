@@ -18,9 +18,9 @@ from voice.script import MESSAGES, STEPS
 from voice.twiml import say
 
 
-def begin(db: Session, call_sid: str, from_number: str, to_number: str) -> str:
+def begin(db: Session, call_sid: str, from_number: str, to_number: str, forwarded_from: str | None = None) -> str:
     """The first answer to a new call: log it and greet."""
-    call = calls.start_call(db, call_sid, from_number, to_number)
+    call = calls.start_call(db, call_sid, from_number, to_number, forwarded_from)
     if call.step is None:
         return questions.finished(call)
     return str(questions.ask(call, call.step, attempt=1))

@@ -144,7 +144,7 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
 
 def repeat_calls(db: Session, call: Call) -> int:
     """How many earlier calls came from this caller's number in the last 30 days."""
-    if not call.from_number:
+    if calls.caller_id(call) is None:
         return 0
     since = call.started_at - timedelta(days=REPEAT_DAYS)
     return db.scalar(select(func.count(Call.id)).where(

@@ -46,16 +46,20 @@ def fill(text: str, call: Call | None = None, **extra: str) -> str:
 
 
 def usable_caller_id(call: Call) -> str | None:
-    """The caller ID, if the line may call it back (a 911 transfer may show dispatch's own number)."""
+    """The caller ID, if it is the caller's own (not withheld, not the 911 center's) and the line may call it."""
     config = current_app.config
-    number = phones.callable_number(call.from_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    if number in {config["DISPATCH_TRANSFER_NUMBER"], config["TWILIO_PHONE_NUMBER"]}:
-        return None
-    return number
+    number = calls.caller_id(call)
+    return phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]) if number else None
 
 
 def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> VoiceResponse:
-    """A <Gather> for one question, with the step's input kinds, timeouts and speech hints."""
+    """A <Gather> for one question, with the step's input kinds, timeouts and speech hints.
+
+    The same <Gather> is asked in the hold's waitUrl: the <Enqueue> page lets a waitUrl <Gather> take "dtmf and
+    speech" (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-wait-url), and keys must stay live there
+    (0 reaches dispatch from any prompt). Were Twilio ever to refuse the document, the caller leaves the queue
+    with QueueResult "error" and the Enqueue action puts them through to dispatch: a person either way.
+    """
     args = {"input": step.input, "action": action, "method": "POST", "timeout": step.timeout,
             "action_on_empty_result": True}
     if step.num_digits:
@@ -64,10 +68,31 @@ def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> Voic
         args["finish_on_key"] = step.finish_on_key
     if "speech" in step.input:
         args["language"] = SPEECH_LANGUAGE[call.language]
-        args["speech_timeout"] = "auto"
-        if step.hints.get(call.language):
-            args["hints"] = step.hints[call.language]
+        hints = list(filter(None, step.hints.get(call.language, "").split(", ")))
+        if step.name in TEXT_LIMITS:
+            args.update(free_text_speech(step.name))
+            hints += current_app.config["STREET_HINTS"] if step.name == "location" else []
+        else:
+            # A yes or no: the first pause ends it, so nobody waits after a one-word answer.
+            args["speech_timeout"] = "auto"
+        if hints:
+            args["hints"] = ", ".join(hints)
     return node.gather(**args)
+
+
+def free_text_speech(step_name: str) -> dict[str, str]:
+    """Speech settings for a name, a place or a description: a caller may pause mid-answer without being cut off.
+
+    https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: "auto" ends at the first pause ("twelve
+    hundred... Salem Avenue" would end after "twelve hundred"); a number waits that many seconds of silence. A
+    numeric speechTimeout is also what Twilio asks for with a speechModel (https://www.twilio.com/docs/api/errors/13335).
+    `enhanced` applies only to the phone_call model (https://www.twilio.com/docs/api/errors/13339).
+    """
+    config = current_app.config
+    args = {"speech_timeout": str(config["SPEECH_PAUSE_SECONDS"]), "speech_model": config["SPEECH_MODEL"]}
+    if config["SPEECH_MODEL"] == "phone_call":
+        args["enhanced"] = "true"
+    return args
 
 
 def step_for(call: Call, step_name: str) -> str:
@@ -141,7 +166,9 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
             return usable_caller_id(call)
         if len(key) < 10:
             return None
-        return phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+        number = phones.callable_number(key, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+        # The line's own number, dispatch or the 911 center keyed as "mine" would call the wrong people back.
+        return number if phones.is_caller_number(number, config) else None
     if step.name == "window":
         choice = WINDOWS.get(key[:1])
         return choice[0] if choice else None
@@ -190,8 +217,8 @@ def already_answered(call: Call, step_name: str) -> bool:
 
 
 def caller_number(call: Call) -> str | None:
-    """Dispatch should see the caller's own number, as on the original 911 call."""
-    return phones.to_e164(call.from_number, current_app.config["DEFAULT_REGION"])
+    """Dispatch should see the caller's own number, as on the original 911 call (None: the line's, by default)."""
+    return calls.caller_id(call)
 
 
 def finished(call: Call) -> str:

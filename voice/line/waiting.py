@@ -18,7 +18,7 @@ from voice.clock import utcnow
 from voice.line import calls, endings, holds, offers, questions, routing
 from voice.models import Call, Hold
 from voice.redisdb import Keys
-from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS
+from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS, wait_words
 from voice.twiml import hangup, say, webhook_url
 
 
@@ -87,7 +87,7 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
         # (30-60 s) once the questions are done.
         place = holds.position(db, hold)
         say(response, MESSAGES["busy" if hold.last_announced_at is None else "position"][language].format(
-            position=place, minutes=holds.wait_minutes(db, r, hold, place)), language)
+            position=place, wait=wait_words(holds.wait_minutes(db, r, hold, place), language)), language)
         hold.last_announced_at = utcnow()
         if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
             say(response, MESSAGES["long_wait"][language], language)

@@ -52,13 +52,15 @@ from voice.simulator.people import HANGUP, Dispatcher, Party, ScriptedCaller, Sp
 from voice.simulator.queues import Bridge, Member, Queue, QueueCalls
 from voice.simulator.timing import (
     GATHER_TIMEOUT_SECONDS,
+    HESITATION,
+    HESITATION_SECONDS,
     KEY_PRESS_SECONDS,
     RING_SECONDS,
     SAY_WORDS_PER_MINUTE,
-    SPOKEN_WORDS_PER_SECOND,
     STUCK_SECONDS,
     TWILIO_TIMEOUT_SECONDS,
     YIELD_SECONDS,
+    speaking_seconds,
 )
 from voice.simulator.transports import FlaskTransport, HttpTransport
 from voice.twiml import FAULT_MESSAGE
@@ -73,6 +75,13 @@ DEQUEUE_VERBS = {"Play", "Say", "Pause", "Redirect"}
 # <Say> information to the called party. You could also provide a chance to decline the phone call using <Gather>
 # and <Hangup>. The url attribute does not support any other TwiML verbs."
 WHISPER_VERBS = {"Play", "Say", "Gather", "Hangup"}
+# A waitUrl's <Gather>: the <Enqueue> page (https://www.twilio.com/docs/voice/twiml/enqueue#attributes-wait-url)
+# says it takes "dtmf and speech": keys, words, or both (<Gather input>'s own values). A conference's waitUrl takes
+# no <Gather> at all (13238, CONFERENCE_DOCUMENT_VERBS).
+WAIT_GATHER_INPUTS = {"dtmf", "speech", "dtmf speech", "speech dtmf"}
+# How long Twilio's automatic end-of-speech (speechTimeout="auto") waits after the last word: not documented;
+# shorter than a caller's hesitation, which is what cuts an answer off.
+AUTO_END_OF_SPEECH_SECONDS = 1.0
 CONTEXT_VERBS = {"wait": WAIT_VERBS, "dequeue": DEQUEUE_VERBS, "whisper": WHISPER_VERBS,
                  **dict.fromkeys(CONFERENCE_CONTEXTS, CONFERENCE_DOCUMENT_VERBS)}
 CONTEXT_NAMES = {"wait": "waitUrl", "dequeue": "<Queue url>", "whisper": "<Number url>", **CONFERENCE_CONTEXTS}
@@ -717,6 +726,7 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
 
     def _gather(self, leg: Leg, record: CallRecord, verb: ET.Element, url: str, context: str):
         """Prompt, then the party's answer after the time it takes: (action, params), an ending, or None."""
+        self._check_gather(record, verb, url, context)
         prompt = " ".join(self._speak(leg, record, child, url, context) for child in verb)
         kinds = set((verb.get("input") or "dtmf").split())
         answer = leg.party.respond(prompt, kinds)
@@ -729,7 +739,10 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
             if "Digits" in params:
                 self._wait(leg, KEY_PRESS_SECONDS)
             else:
-                self._wait(leg, len(answer.split()) / SPOKEN_WORDS_PER_SECOND + KEY_PRESS_SECONDS)
+                params["SpeechResult"], seconds = self._recognised(verb, answer)
+                self._wait(leg, seconds)
+                if params["SpeechResult"] != " ".join(answer.replace(HESITATION, " ").split()):
+                    record.say("network", f"speech cut off after {params['SpeechResult']!r}")
             shown = params.get("Digits") or params.get("SpeechResult")
             how = "presses" if "Digits" in params else "says"
             record.say(leg.party.label, f"{how} {shown!r}")
@@ -740,6 +753,37 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
         if (verb.get("actionOnEmptyResult") or "").lower() == "true":
             return action, {}
         return None
+
+    @staticmethod
+    def _check_gather(record: CallRecord, verb: ET.Element, url: str, context: str) -> None:
+        """What Twilio's pages say a <Gather> may not be: refused (a TwiMLError) or reported as a problem."""
+        kinds = verb.get("input") or "dtmf"
+        if context == "wait" and kinds not in WAIT_GATHER_INPUTS:
+            raise TwiMLError(f"invalid: <Gather input=\"{kinds}\"> in a waitUrl document ({url}); the <Enqueue> page "
+                             "names dtmf and speech")
+        if verb.get("speechModel") and (verb.get("speechTimeout") or "").lower() == "auto":
+            # https://www.twilio.com/docs/api/errors/13335: "Use a positive integer for speechTimeout whenever you set
+            # speechModel on <Gather>. Twilio does not support speechTimeout="auto" in this configuration."
+            record.problem(f"warning 13335: speechTimeout auto with speechModel {verb.get('speechModel')} ({url})")
+
+    @staticmethod
+    def _recognised(verb: ET.Element, answer: str) -> tuple[str, float]:
+        """What Twilio hears of a spoken answer, and how long until it posts it: speaking, then the speech timeout.
+
+        https://www.twilio.com/docs/voice/twiml/gather#speechtimeout: a number is the seconds of silence after
+        speech before recognition stops; "auto" stops at the first pause. Unset, it is the Gather's timeout. A
+        caller's hesitation ("twelve hundred ... Salem Avenue") is such a pause: what follows a cut is lost.
+        """
+        setting = (verb.get("speechTimeout") or verb.get("timeout") or str(GATHER_TIMEOUT_SECONDS)).lower()
+        pieces = [piece.strip() for piece in answer.split(HESITATION) if piece.strip()] or [answer]
+        heard, seconds = [pieces[0]], speaking_seconds(pieces[0])
+        for piece in pieces[1:]:
+            if setting == "auto" or float(setting) <= HESITATION_SECONDS:
+                break
+            heard.append(piece)
+            seconds += HESITATION_SECONDS + speaking_seconds(piece)
+        end = AUTO_END_OF_SPEECH_SECONDS if setting == "auto" else float(setting)
+        return " ".join(heard), seconds + end
 
     @staticmethod
     def _gather_params(verb: ET.Element, answer: str, kinds: set[str]) -> dict:

@@ -12,6 +12,9 @@ KEY_PRESS_SECONDS = 1.5
 SAY_WORDS_PER_MINUTE = 160
 SPOKEN_WORDS_PER_SECOND = 2.5
 GATHER_TIMEOUT_SECONDS = 5.0
+# A caller who hesitates mid-answer ("twelve hundred ... Salem Avenue"): a scripted answer marks it with "...".
+HESITATION = "..."
+HESITATION_SECONDS = 1.5
 # With time_scale 0 nothing sleeps; a leg that only waits (hold music) still gives other threads this long.
 YIELD_SECONDS = 0.05
 # However long a leg waits for another (a bridge to end), it gives up after this much real time.
@@ -20,7 +23,7 @@ STUCK_SECONDS = 60.0
 
 def speaking_seconds(text: str) -> float:
     """How long a person takes to say `text` (not Twilio's text-to-speech, which is SAY_WORDS_PER_MINUTE)."""
-    return len(text.split()) / SPOKEN_WORDS_PER_SECOND
+    return len(text.replace(HESITATION, " ").split()) / SPOKEN_WORDS_PER_SECOND + text.count(HESITATION) * HESITATION_SECONDS
 
 
 def rfc2822(moment: datetime) -> str:

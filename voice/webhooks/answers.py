@@ -44,4 +44,6 @@ def current_call() -> Call:
     """The caller's call row, created if an earlier request never reached us."""
     sid = request.args.get("call") or request.form.get("CallSid", "")
     db = database.session()
-    return calls.start_call(db, sid[:64], request.form.get("From", "")[:32], request.form.get("To", "")[:32])
+    form = request.form
+    return calls.start_call(db, sid[:64], form.get("From", "")[:32], form.get("To", "")[:32],
+                            form.get("ForwardedFrom", "")[:32])

@@ -17,7 +17,8 @@ bp = Blueprint("intake", __name__, url_prefix="/voice")
 @twilio_webhook(caller_fault)
 def incoming():
     form = request.form
-    return intake.begin(database.session(), form.get("CallSid", "")[:64], form.get("From", "")[:32], form.get("To", "")[:32])
+    return intake.begin(database.session(), form.get("CallSid", "")[:64], form.get("From", "")[:32], form.get("To", "")[:32],
+                        form.get("ForwardedFrom", "")[:32])
 
 
 @bp.post("/intake/<step>")
