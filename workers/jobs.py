@@ -13,7 +13,7 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from voice import create_app, hours, phones, tasks, twilio_rest
+from voice import create_app, hours, languages, phones, tasks, twilio_rest
 from voice import db as database
 from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, routing
@@ -348,16 +348,10 @@ def send_callback_sms(request_id: int, kind: str) -> str:
             return "nothing to send"
         if not number_allowed(request):
             return "number not allowed"
-        es = request.language == "es"
-        line = phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
-        if kind == "confirm":
-            body = (f"{config['PROGRAM_NAME_ES']}: un especialista en mediación le llamará desde el {line}." if es else
-                    f"{config['PROGRAM_NAME']}: a mediation specialist will call you back from {line}.")
-        else:
-            body = (f"{config['PROGRAM_NAME_ES']}: intentamos llamarle sin éxito. Llámenos al {line}, "
-                    f"{config['PROGRAM_HOURS_ES'].rstrip('.')}." if es else
-                    f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
-                    f"{config['PROGRAM_HOURS'].rstrip('.')}.")
+        language = languages.of(request.language)
+        text = language.prompts["text_callback_confirm" if kind == "confirm" else "text_callback_unreachable"]
+        body = text.format(program=language.program_name, hours=language.program_hours.rstrip("."),
+                           line=phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]))
         if not twilio_rest.may_ask(get_redis(), config):
             raise TwilioError("Twilio unreachable: not asked", permanent=False)  # RQ's Retry sends it later
         try:

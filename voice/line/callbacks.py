@@ -25,7 +25,7 @@ import redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from voice import durations
+from voice import durations, languages
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.line import calls, routing, specialists
@@ -374,22 +374,16 @@ def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest
 
 def wait_phrase(db: Session, r: redis.Redis, request: CallbackRequest, language: str) -> str:
     """A sentence telling the caller roughly when to expect the call, from the current wait."""
+    phrases = languages.of(language).prompts
     if request.status == SCHEDULED:
-        return {"en": "We will call you at the time you chose.",
-                "es": "Le llamaremos en el horario que eligió."}[language]
+        return phrases["eta_at_time"]
     on = int(r.zcard(Keys.available(request.language or "en")))
     if not on:
         # Nobody is on (perhaps after hours): promise no time we cannot keep.
-        return {"en": "We will call you as soon as a specialist is available.",
-                "es": "Le llamaremos en cuanto haya un especialista disponible."}[language]
+        return phrases["eta_when_free"]
     minutes = estimated_wait_minutes(db, r, request, on)
     if minutes <= 15:
-        return {"en": "We expect to call you within about 15 minutes.",
-                "es": "Esperamos llamarle en unos 15 minutos."}[language]
+        return phrases["eta_15"]
     if minutes < 90:
-        rounded = (minutes + 9) // 10 * 10
-        return {"en": f"We expect to call you within about {rounded} minutes.",
-                "es": f"Esperamos llamarle en unos {rounded} minutos."}[language]
-    hours = (minutes + 59) // 60
-    return {"en": f"We expect to call you within about {hours} hours.",
-            "es": f"Esperamos llamarle en unas {hours} horas."}[language]
+        return phrases["eta_minutes"].format(minutes=(minutes + 9) // 10 * 10)
+    return phrases["eta_hours"].format(hours=(minutes + 59) // 60)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import script, tasks
+from voice import languages, script, tasks
 from voice.casework import cases, visits
 from voice.clock import utcnow
 from voice.db import flush_with_events
@@ -35,7 +35,6 @@ WHISPER_POLLS = 10
 JOIN_POLLS = 20
 # A caller who called this many times in the last 30 days is a repeat caller in the whisper.
 REPEAT_DAYS = 30
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 # --- ringing specialists (the worker's side calls these) ----------------------------------------------------
@@ -130,7 +129,7 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
         parts.append(f"{category.capitalize()}." if category else "Kind of problem not given.")
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
-        parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")
+        parts.append(f"{what}, in {languages.of(call.language).name}.")
     history = cases.history(db, call, cases.link_days()).whisper()
     if history:
         parts.append(history)
@@ -164,7 +163,7 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     if call.category is None and call.step in script.SHORT_PATH and poll < WHISPER_POLLS:
         # The caller is still choosing the kind of problem: say what we know, and wait a moment for the rest.
         if poll == 0:
-            say(response, f"Mediation call, in {LANGUAGE_NAMES.get(call.language, 'English')}.", "en")
+            say(response, f"Mediation call, in {languages.of(call.language).name}.", "en")
         response.pause(length=1)
         response.redirect(webhook_url("/voice/offer/whisper", hold=hold.id, specialist=specialist_id, poll=poll + 1),
                           method="POST")
@@ -263,8 +262,8 @@ def case_summary(call: Call, waited: str | None = None) -> str:
     """The sentence a specialist hears before calling someone back: what, who, where, and how long ago."""
     category = CATEGORY_LABELS.get(call.category or "other", "something else")
     parts = [f"Mediation line call about {category}."]
-    if call.language == "es":
-        parts.append("The caller speaks Spanish.")
+    if call.language != "en":
+        parts.append(f"The caller speaks {languages.of(call.language).name}.")
     parts.append(f"Caller: {call.caller_name or 'name not given'}.")
     parts.append(f"Location: {call.location or 'not given'}.")
     if waited:
