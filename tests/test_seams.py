@@ -106,7 +106,8 @@ def _explained(lines: list[str], lineno: int) -> bool:
 def test_the_layers_of_the_call_flow_point_down():
     """Base < casework < line (state machines < questions < holds < offers < endings < the conversations)."""
     modules = project_modules()
-    order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.callbacks",
+    order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.preferences",
+             "voice.line.callbacks",
              "voice.line.questions", "voice.line.holds", "voice.line.offers", "voice.line.callback_legs",
              "voice.line.endings", "voice.line.waiting", "voice.line.intake"]
     upward = []

@@ -16,7 +16,7 @@ from rq.job import Job, JobStatus
 from voice import create_app, hours, languages, phones, tasks, twilio_rest
 from voice import db as database
 from voice.clock import utcnow
-from voice.line import callbacks, calls, holds, offers, routing
+from voice.line import callbacks, calls, holds, offers, preferences, routing
 from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
@@ -112,16 +112,29 @@ def twilio_answers(r, config) -> bool:
 
 
 def ring_for_hold(db, r, hold: Hold) -> int:
-    """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s)."""
-    config = current_app.config
+    """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s).
+
+    The preferred (`offers.Ringing.first`) are placed before the others: Twilio places the calls an account creates
+    at its calls-per-second rate (https://www.twilio.com/docs/voice/api/call-resource: "Calls beyond your account's
+    CPS limit will be queued and will execute at the CPS rate"), and the docs do not say in which order it takes
+    calls created at the same moment; a preferred call created before any other is first in that queue either way.
+    """
     db.refresh(hold)
     if hold.status != holds.WAITING:
         return 0  # taken (or gone) since this pass read the queue
     outstanding = r.hlen(Keys.offers(hold.id))
-    chosen = offers.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
-    if not chosen:
+    ringing = offers.claim_ringing(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
+    if not ringing.everyone:
         return 0
-    offers.offers_made(db, hold, chosen)
+    offers.offers_made(db, hold, ringing)
+    rung = sum(place_offers(db, r, hold, group) for group in (ringing.first, ringing.then) if group)
+    db.commit()
+    return rung
+
+
+def place_offers(db, r, hold: Hold, chosen: list[Specialist]) -> int:
+    """Place the calls to these specialists' phones together; returns how many rang."""
+    config = current_app.config
     placements = {}
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         for specialist in chosen:
@@ -136,7 +149,6 @@ def ring_for_hold(db, r, hold: Hold) -> int:
         except TwilioError as error:
             log.warning("could not ring %s for hold %s: %s", specialist.id, hold.id, error)
             offers.offer_placed(db, r, hold, specialist, None, error=str(error))
-    db.commit()
     return rung
 
 
@@ -144,9 +156,12 @@ def offer_callback_request(db, r, request: CallbackRequest) -> int:
     """Claim one free specialist for a callback and queue the job that rings them."""
     config = current_app.config
     holder = routing.callback_holder(request.id)
+    # One specialist is rung for a callback, so a preference only orders who that is (never waits: PREFER_SECONDS
+    # is for held callers, whose other phones would ring).
+    preference = preferences.for_call(db, request.call, config["COMPLEX_CATEGORIES"])
     specialist_id = routing.claim_next_specialist(
         r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
-        tried_key=Keys.tried(holder), only=request.specialist_id,
+        tried_key=Keys.tried(holder), only=request.specialist_id, preferred=preference.tiers() if preference else (),
     )
     if specialist_id is None:
         return 0  # nobody free for this language (or this assignee); a later request may differ

@@ -18,6 +18,7 @@ own in the case, scheduled for the due time, so it is promoted, dispatched and r
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from voice import durations, languages
 from voice.casework import cases
 from voice.clock import utcnow
-from voice.line import calls, routing, specialists
+from voice.line import calls, preferences, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist
 from voice.redisdb import Keys
 
@@ -213,13 +214,15 @@ def end_attempt(request: CallbackRequest) -> None:
     request.attempt_accepted_at = None
 
 
-def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int) -> None:
+def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int,
+                        complex_categories: Collection[str] = ()) -> None:
     """The specialist pressed 1: hold them for the conversation; the Dial to the caller settles the attempt."""
     routing.extend_lease(r, request.attempt_specialist_id, routing.callback_holder(request.id), lease_seconds)
     request.attempt_accepted_at = utcnow()
     request.call.specialist_id = request.attempt_specialist_id
+    taker = preferences.note_taker(db, request.call, request.attempt_specialist_id, complex_categories)
     calls.record_event(db, request.call, "callback_specialist_accepted", request_id=request.id,
-                       specialist_id=request.attempt_specialist_id)
+                       specialist_id=request.attempt_specialist_id, **taker)
 
 
 def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, duration: object = None) -> None:

@@ -15,6 +15,7 @@ from voice import hours, script
 from voice.line import calls, endings, holds, questions, routing, waiting
 from voice.models import Call
 from voice.script import STEPS
+from voice.tasks import dispatch_after_commit
 from voice.twiml import say
 
 
@@ -60,11 +61,21 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
     if step_name in script.SHORT_PATH:
         if step_name == "category":
             call.category = value
+            category_chosen(db, r, call)
         else:
             questions.store_answer(call, step_name, value)
         return next_short_step(db, r, call, after=step_name)
     questions.store_answer(call, step_name, value)
     return endings.next_callback_question(db, r, call, after=step_name)
+
+
+def category_chosen(db: Session, r: redis.Redis, call: Call) -> None:
+    """A kind of problem that is not complex ends the wait on the preferred (PREFER_SECONDS): ring the others now."""
+    config = current_app.config
+    if config["PREFER_SECONDS"] and config["COMPLEX_CATEGORIES"] and call.category not in config["COMPLEX_CATEGORIES"]:
+        hold = holds.hold_of(db, call)
+        if hold is not None and hold.status == holds.WAITING:
+            dispatch_after_commit(db, r)
 
 
 def next_short_step(db: Session, r: redis.Redis, call: Call, after: str) -> str:

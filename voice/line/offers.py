@@ -9,7 +9,8 @@ Twilio about a leg whose end was lost.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import redis
 from flask import current_app
@@ -21,7 +22,7 @@ from voice import languages, script, tasks
 from voice.casework import cases, visits
 from voice.clock import utcnow
 from voice.db import flush_with_events
-from voice.line import calls, holds, routing
+from voice.line import calls, holds, preferences, routing
 from voice.models import Call, Hold, Specialist
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS
@@ -40,13 +41,49 @@ REPEAT_DAYS = 30
 # --- ringing specialists (the worker's side calls these) ----------------------------------------------------
 
 
+@dataclass
+class Ringing:
+    """The specialists held for one caller's offer: the preferred (placed first) and the others."""
+
+    first: list[Specialist] = field(default_factory=list)
+    then: list[Specialist] = field(default_factory=list)
+    preference: preferences.Preference | None = None
+    # While the preferred ring alone (PREFER_SECONDS), until when.
+    alone_until: datetime | None = None
+
+    @property
+    def everyone(self) -> list[Specialist]:
+        return [*self.first, *self.then]
+
+
 def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[Specialist]:
-    """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them."""
+    """Hold every free specialist who fits the caller (up to `limit`), in the order they are rung."""
+    return claim_ringing(db, r, hold, limit).everyone
+
+
+def claim_ringing(db: Session, r: redis.Redis, hold: Hold, limit: int) -> Ringing:
+    """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them.
+
+    For a complex caller the preferred come first; with PREFER_SECONDS they are the only ones held until that
+    long after the first of them was rung, or until none of them is free or still ringing.
+    """
     config = current_app.config
     holder = routing.offer_holder(hold.id)
-    taken = routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
-                                      tried_key=Keys.tried(hold.call.call_sid), limit=limit)
-    chosen = []
+    preference = preferences.for_call(db, hold.call, config["COMPLEX_CATEGORIES"])
+    tiers = preference.tiers() if preference else []
+
+    def claim(preferred_only: bool) -> list[int]:
+        return routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
+                                         tried_key=Keys.tried(hold.call.call_sid), limit=limit, preferred=tiers,
+                                         preferred_only=preferred_only)
+
+    alone_until = preferred_alone_until(r, hold, config["PREFER_SECONDS"]) if preference else None
+    taken = claim(preferred_only=alone_until is not None)
+    if alone_until is not None and not taken and not r.hlen(Keys.offers(hold.id)):
+        # None of the preferred is free or still ringing: there is nobody to wait for.
+        alone_until = None
+        taken = claim(preferred_only=False)
+    ringing = Ringing(preference=preference, alone_until=alone_until)
     for specialist_id in taken:
         specialist = db.get(Specialist, specialist_id)
         if specialist is None or not specialist.active or not specialist.available:
@@ -57,8 +94,26 @@ def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[
         if skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
-        chosen.append(specialist)
-    return chosen
+        preferred = preference is not None and preference.reason_for(specialist_id) is not None
+        (ringing.first if preferred else ringing.then).append(specialist)
+    if alone_until is not None and ringing.first and start_preferring_alone(r, hold, alone_until):
+        # The others are rung once this runs out (if the preferred have not taken the caller by then).
+        tasks.dispatch_at(r, alone_until)
+    return ringing
+
+
+def preferred_alone_until(r: redis.Redis, hold: Hold, seconds: int) -> datetime | None:
+    """Until when only the preferred are rung for this caller (from the first of them rung); None once over."""
+    if seconds <= 0:
+        return None
+    started = r.get(Keys.prefer_until(hold.id))
+    until = datetime.fromisoformat(started.decode()) if started else utcnow() + timedelta(seconds=seconds)
+    return until if utcnow() < until else None
+
+
+def start_preferring_alone(r: redis.Redis, hold: Hold, until: datetime) -> bool:
+    """Note when the preferred stop ringing alone for this caller; False if that was already set."""
+    return bool(r.set(Keys.prefer_until(hold.id), until.isoformat(), nx=True, ex=24 * 3600))
 
 
 def skip_if_on_visit(db: Session, r: redis.Redis, specialist_id: int, holder: str, tried_for: str) -> bool:
@@ -82,11 +137,19 @@ def offer_urls(hold: Hold, specialist_id: int) -> tuple[str, str]:
     return webhook_url("/voice/offer/whisper", **params), webhook_url("/voice/offer/status", **params)
 
 
-def offers_made(db: Session, hold: Hold, chosen: list[Specialist]) -> None:
-    """On the caller's timeline (committed before any phone rings): who is about to be rung for them."""
-    for specialist in chosen:
+def offers_made(db: Session, hold: Hold, ringing: Ringing) -> None:
+    """On the caller's timeline (committed before any phone rings): who is about to be rung for them, and whom
+    routing preferred and why."""
+    preference = ringing.preference
+    if preference is not None:
+        calls.record_event(db, hold.call, "routing_preference", why=list(preference.why),
+                           preferred=[{"specialist_id": s.id, "specialist": s.name,
+                                       "as": preference.reason_for(s.id)} for s in ringing.first],
+                           alone_until=ringing.alone_until)
+    for specialist in ringing.everyone:
+        reason = preference.reason_for(specialist.id) if preference else None
         calls.record_event(db, hold.call, "specialist_offered", specialist_id=specialist.id,
-                           specialist=specialist.name)
+                           specialist=specialist.name, **({"preferred": reason} if reason else {}))
     db.commit()
 
 
@@ -189,8 +252,10 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     if not holds.claim(db, hold, specialist_id):
         calls.record_event(db, call, "specialist_too_late", specialist_id=specialist_id)
         return hangup("Another specialist took this caller. Thank you.")
-    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["CALL_LEASE_SECONDS"])
-    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id)
+    config = current_app.config
+    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), config["CALL_LEASE_SECONDS"])
+    taker = preferences.note_taker(db, call, specialist_id, config["COMPLEX_CATEGORIES"])
+    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id, **taker)
     cancel_offers(db, r, hold, keep=specialist_id)
     return join_caller(db, hold, specialist_id, poll=0)
 
