@@ -114,10 +114,11 @@ def twilio_answers(r, config) -> bool:
 def ring_for_hold(db, r, hold: Hold) -> int:
     """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s).
 
-    The preferred (`offers.Ringing.first`) are placed before the others: Twilio places the calls an account creates
-    at its calls-per-second rate (https://www.twilio.com/docs/voice/api/call-resource: "Calls beyond your account's
-    CPS limit will be queued and will execute at the CPS rate"), and the docs do not say in which order it takes
-    calls created at the same moment; a preferred call created before any other is first in that queue either way.
+    The preferred are placed before the others, group by group (`offers.Ringing.groups`: the open case's specialist,
+    level 2, everyone else), each group's calls created before the next group's: Twilio places the calls an account
+    creates at its calls-per-second rate (https://www.twilio.com/docs/voice/api/call-resource: "Calls beyond your
+    account's CPS limit will be queued and will execute at the CPS rate"), and the docs do not say in which order it
+    takes calls created at the same moment; a call created before any other is first in that queue either way.
     """
     db.refresh(hold)
     if hold.status != holds.WAITING:
@@ -127,7 +128,7 @@ def ring_for_hold(db, r, hold: Hold) -> int:
     if not ringing.everyone:
         return 0
     offers.offers_made(db, hold, ringing)
-    rung = sum(place_offers(db, r, hold, group) for group in (ringing.first, ringing.then) if group)
+    rung = sum(place_offers(db, r, hold, group) for group in ringing.groups())
     db.commit()
     return rung
 

@@ -43,17 +43,23 @@ REPEAT_DAYS = 30
 
 @dataclass
 class Ringing:
-    """The specialists held for one caller's offer: the preferred (placed first) and the others."""
+    """The specialists held for one caller's offer, in the order their phones are placed: the preferred first."""
 
-    first: list[Specialist] = field(default_factory=list)
-    then: list[Specialist] = field(default_factory=list)
+    everyone: list[Specialist] = field(default_factory=list)
     preference: preferences.Preference | None = None
     # While the preferred ring alone (PREFER_SECONDS), until when.
     alone_until: datetime | None = None
 
-    @property
-    def everyone(self) -> list[Specialist]:
-        return [*self.first, *self.then]
+    def preferred(self) -> list[Specialist]:
+        return [s for s in self.everyone if self.preference and self.preference.reason_for(s.id)]
+
+    def groups(self) -> list[list[Specialist]]:
+        """Placed one group after the other: the open case's specialist, the level 2 specialists, everyone else."""
+        groups: dict[int, list[Specialist]] = {}
+        for specialist in self.everyone:
+            tier = self.preference.tier_of(specialist.id) if self.preference else None
+            groups.setdefault(len(self.everyone) if tier is None else tier, []).append(specialist)
+        return [groups[tier] for tier in sorted(groups)]
 
 
 def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[Specialist]:
@@ -94,9 +100,8 @@ def claim_ringing(db: Session, r: redis.Redis, hold: Hold, limit: int) -> Ringin
         if skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
-        preferred = preference is not None and preference.reason_for(specialist_id) is not None
-        (ringing.first if preferred else ringing.then).append(specialist)
-    if alone_until is not None and ringing.first and start_preferring_alone(r, hold, alone_until):
+        ringing.everyone.append(specialist)
+    if alone_until is not None and ringing.preferred() and start_preferring_alone(r, hold, alone_until):
         # The others are rung once this runs out (if the preferred have not taken the caller by then).
         tasks.dispatch_at(r, alone_until)
     return ringing
@@ -144,7 +149,7 @@ def offers_made(db: Session, hold: Hold, ringing: Ringing) -> None:
     if preference is not None:
         calls.record_event(db, hold.call, "routing_preference", why=list(preference.why),
                            preferred=[{"specialist_id": s.id, "specialist": s.name,
-                                       "as": preference.reason_for(s.id)} for s in ringing.first],
+                                       "as": preference.reason_for(s.id)} for s in ringing.preferred()],
                            alone_until=ringing.alone_until)
     for specialist in ringing.everyone:
         reason = preference.reason_for(specialist.id) if preference else None

@@ -44,6 +44,10 @@ class Preference:
         first = (self.case_specialist_id,) if self.case_specialist_id else ()
         return [tier for tier in (first, tuple(i for i in self.level_two if i not in first)) if tier]
 
+    def tier_of(self, specialist_id: int) -> int | None:
+        """0 for the first preferred (the open case's specialist, or level 2 without one), then 1; None: not preferred."""
+        return next((n for n, tier in enumerate(self.tiers()) if specialist_id in tier), None)
+
     def reason_for(self, specialist_id: int) -> str | None:
         """Why this specialist is preferred ("the open case's specialist", "level 2"), or None if not."""
         if specialist_id == self.case_specialist_id:
