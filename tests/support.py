@@ -360,6 +360,15 @@ def assert_accessible(page, what: str) -> None:
     assert not violations, f"{what} ({page.url}):\n" + "\n".join(violations)
 
 
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector` (as someone without a mouse would)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
 def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
     page.goto(base + "/dashboard/login")
     page.fill("input[name=email]", email)

@@ -157,20 +157,28 @@ def test_everyone_free_rings_at_once_and_level_2_is_placed_first_for_a_complex_c
     assert (call.specialist_level, call.to_preferred) == (2, True)
 
 
-def test_with_prefer_seconds_the_preferred_ring_alone_then_everyone_free(line_with):
-    line = line_with(with_scheduler=True, COMPLEX_CATEGORIES="family", PREFER_SECONDS=2, RING_TIMEOUT_SECONDS=120)
-    line.phone.time_scale = 0.1  # Cora's phone rings 12 s of real time unanswered: longer than the 2 s alone
+def alice_after_cora(line, inputs: list[str]):
+    """Cora (level 2) rings 12 s of real time unanswered, Alice (level 1) answers; a caller calls and reaches Alice.
+
+    Returns the caller's record and when each of the two was offered the caller.
+    """
+    line.phone.time_scale = 0.1
     line.add_specialist("Alice Mediator", ALICE, talk_seconds=10)
     line.add_specialist("Cora Mediator", CORA, level=2, answers=False)
-
-    record = line.phone.call_line(CALLER, brief(FAMILY))
+    record = line.phone.call_line(CALLER, brief(inputs))
     line.settle(timeout=40)
-
     assert record.problems == []
     assert record.bridged_with == [ALICE]
+    return record, offered_at(line, record.call_sid)
+
+
+def test_with_prefer_seconds_the_preferred_ring_alone_then_everyone_free(line_with):
+    line = line_with(with_scheduler=True, COMPLEX_CATEGORIES="family", PREFER_SECONDS=2, RING_TIMEOUT_SECONDS=120)
+
+    record, at = alice_after_cora(line, FAMILY)
+
     (preference,) = line.events(record.call_sid, "routing_preference")[:1]
     alone_until = datetime.fromisoformat(preference["alone_until"])
-    at = offered_at(line, record.call_sid)
     # Alice was rung only once Cora had rung alone for PREFER_SECONDS (RQ's scheduler: to the next second or two).
     assert alone_until <= at["Alice Mediator"]
     assert 2 <= (at["Alice Mediator"] - at["Cora Mediator"]).total_seconds() < 10
@@ -182,16 +190,9 @@ def test_with_prefer_seconds_the_preferred_ring_alone_then_everyone_free(line_wi
 
 def test_a_kind_of_problem_that_is_not_complex_rings_everyone_without_waiting(line_with):
     line = line_with(COMPLEX_CATEGORIES="family", PREFER_SECONDS=60, RING_TIMEOUT_SECONDS=120)
-    line.phone.time_scale = 0.1
-    line.add_specialist("Alice Mediator", ALICE, talk_seconds=10)
-    line.add_specialist("Cora Mediator", CORA, level=2, answers=False)
 
-    record = line.phone.call_line(CALLER, brief(NOISE))
-    line.settle(timeout=40)
+    record, at = alice_after_cora(line, NOISE)
 
-    assert record.problems == []
-    assert record.bridged_with == [ALICE]
-    at = offered_at(line, record.call_sid)
     # Cora alone while the caller chose; Alice as soon as they pressed "noise", not 60 s later.
     assert at["Cora Mediator"] < at["Alice Mediator"]
     assert (at["Alice Mediator"] - at["Cora Mediator"]).total_seconds() < 8  # Cora alone would ring 12 s
@@ -213,12 +214,17 @@ def test_nobody_preferred_free_rings_everyone_at_once_even_with_prefer_seconds(l
     assert (call.specialist_level, call.to_preferred) == (1, False)
 
 
-def test_a_repeat_caller_with_an_open_case_reaches_their_cases_specialist_first(line_with):
-    line = line_with()
+def bruno_has_the_case(line) -> None:
+    """Bruno (level 1) takes a first call from the caller: it opens a case, and Bruno is its specialist."""
     line.add_specialist("Bruno Mediator", BRUNO)
     first = line.phone.call_line(CALLER, ScriptedCaller(NOISE))
     line.settle()
     assert first.bridged_with == [BRUNO]
+
+
+def test_a_repeat_caller_with_an_open_case_reaches_their_cases_specialist_first(line_with):
+    line = line_with()
+    bruno_has_the_case(line)
     # Then Alice (level 1) and Cora (level 2) come on, and the caller calls again about the same situation.
     line.add_specialist("Alice Mediator", ALICE, accept="2")
     line.add_specialist("Cora Mediator", CORA, level=2, accept="2")
@@ -241,9 +247,7 @@ def test_a_repeat_caller_with_an_open_case_reaches_their_cases_specialist_first(
 
 def test_the_open_cases_specialist_busy_level_2_comes_first(line_with):
     line = line_with()
-    line.add_specialist("Bruno Mediator", BRUNO)
-    line.phone.call_line(CALLER, ScriptedCaller(NOISE))
-    line.settle()
+    bruno_has_the_case(line)
     line.add_specialist("Alice Mediator", ALICE, accept="2")
     line.add_specialist("Cora Mediator", CORA, level=2)
     with line.app.app_context():
@@ -261,10 +265,7 @@ def test_the_open_cases_specialist_busy_level_2_comes_first(line_with):
 
 def test_a_callback_goes_to_the_open_cases_specialist_first(line_with):
     line = line_with()
-    line.add_specialist("Bruno Mediator", BRUNO)
-    first = line.phone.call_line(CALLER, ScriptedCaller(NOISE))
-    line.settle()
-    assert first.bridged_with == [BRUNO]
+    bruno_has_the_case(line)
     line.add_specialist("Alice Mediator", ALICE, on=False)
     line.add_specialist("Cora Mediator", CORA, level=2, on=False)
     with line.app.app_context():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.support import PASSWORD, assert_accessible, fresh_app, settings, sign_in
+from tests.support import PASSWORD, assert_accessible, fresh_app, settings, sign_in, tab_to
 from voice.dashboard.auth import create_user
 from voice.line import specialists
 from voice.models import Specialist
@@ -20,14 +20,6 @@ def app(redis_url, database_url):
     """The dashboard of a program that offers Arabic (docs/examples/ar.toml) besides English and Spanish."""
     with fresh_app(settings(redis_url, database_url, LANGUAGE_FILES=ARABIC)) as app:
         yield app
-
-
-def tab_to(page, selector: str, limit: int = 80) -> None:
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)", selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 def test_a_coordinator_sets_a_level_and_skills_by_keyboard_on_a_clean_roster(served, new_page, app):
