@@ -72,8 +72,9 @@ class Call(Base):
         # The nightly purge looks for calls not yet redacted (NULL) that started before the cutoff.
         Index("ix_calls_redacted_started", "redacted_at", "started_at"),
         Index("ix_calls_source_started", "source", "started_at"),
-        # The reports' calls by level and share to a preferred specialist, read from the index alone.
-        Index("ix_calls_level_started", "specialist_level", "started_at", "to_preferred"),
+        # The reports' calls by level and share to a preferred specialist: a range of this index alone, whatever
+        # the planner's statistics.
+        Index("ix_calls_started_level", "started_at", "specialist_level", "to_preferred"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -24,11 +24,11 @@ def upgrade() -> None:
     op.drop_column('specialists', 'languages')
     op.add_column('calls', sa.Column('specialist_level', sa.Integer(), nullable=True))
     op.add_column('calls', sa.Column('to_preferred', sa.Boolean(), nullable=True))
-    op.create_index('ix_calls_level_started', 'calls', ['specialist_level', 'started_at', 'to_preferred'])
+    op.create_index('ix_calls_started_level', 'calls', ['started_at', 'specialist_level', 'to_preferred'])
 
 
 def downgrade() -> None:
-    op.drop_index('ix_calls_level_started', table_name='calls')
+    op.drop_index('ix_calls_started_level', table_name='calls')
     op.drop_column('calls', 'to_preferred')
     op.drop_column('calls', 'specialist_level')
     op.add_column('specialists', sa.Column('languages', sa.String(length=40), nullable=False, server_default='en'))
