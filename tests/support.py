@@ -73,11 +73,11 @@ def settings(redis_url: str, database_url: str, **extra) -> dict:
 
 
 def add_to_roster(app: Flask, phone: SimulatedPhone, name: str, number: str, languages=("en",), on: bool = True,
-                  **behaviour) -> SpecialistPhone:
+                  level: int = 1, skills=(), **behaviour) -> SpecialistPhone:
     """Put a specialist on the roster and their phone on the network; switched on unless told otherwise."""
     with app.app_context():
         session = app.extensions["db"].session()
-        specialist = specialists.add_specialist(session, name, number, list(languages))
+        specialist = specialists.add_specialist(session, name, number, list(languages), list(skills), level)
         session.commit()
         if on:
             specialists.set_available(session, app.extensions["redis"], specialist, True)
@@ -117,9 +117,11 @@ class ThreadWorker(threading.Thread):
         def _install_signal_handlers(self):
             pass
 
-    def __init__(self, app):
+    def __init__(self, app, with_scheduler: bool = False):
         super().__init__(daemon=True)
         self.app = app
+        # As the Procfile's `rq worker --with-scheduler`: jobs queued for a time (RQ's enqueue_at) run when it comes.
+        self.with_scheduler = with_scheduler
         self.stopping = threading.Event()
         self.failures: list[str] = []
 
@@ -128,7 +130,7 @@ class ThreadWorker(threading.Thread):
         with self.app.app_context():
             while not self.stopping.is_set():
                 worker = self._Worker([tasks.queue(r)], connection=r)
-                worker.work(burst=True, logging_level="WARNING")
+                worker.work(burst=True, logging_level="WARNING", with_scheduler=self.with_scheduler)
                 self.app.extensions["db"].session.remove()
                 failed = tasks.queue(r).failed_job_registry
                 self.failures = list(failed.get_job_ids())
@@ -148,8 +150,13 @@ class Line:
         self.fake = fake
         self.worker = worker
 
-    def add_specialist(self, name: str, number: str, languages=("en",), on: bool = True, **behaviour) -> SpecialistPhone:
-        return add_to_roster(self.app, self.phone, name, number, languages, on, **behaviour)
+    def add_specialist(self, name: str, number: str, languages=("en",), on: bool = True, level: int = 1, skills=(),
+                       **behaviour) -> SpecialistPhone:
+        return add_to_roster(self.app, self.phone, name, number, languages, on, level, skills, **behaviour)
+
+    def events(self, sid: str, kind: str) -> list[dict]:
+        """The details of one kind of event on a call's timeline, in order."""
+        return [json.loads(event.detail) for event in load_call(self.app, sid).events if event.kind == kind]
 
     def wait_until_holding(self, count: int, timeout: float = 20) -> None:
         """Wait until `count` callers have reached their queue (Twilio asked for their hold music)."""
@@ -211,15 +218,15 @@ class Line:
 
 
 @contextmanager
-def whole_line(redis_url: str, database_url: str, **extra) -> Iterator[Line]:
-    """The whole line (see Line) on fresh storage, with any settings changed."""
+def whole_line(redis_url: str, database_url: str, with_scheduler: bool = False, **extra) -> Iterator[Line]:
+    """The whole line (see Line) on fresh storage, with any settings changed (and RQ's scheduler, if asked)."""
     fake = FakeTwilio(None, ACCOUNT_SID, AUTH_TOKEN, LINE)
     url = fake.start()
     with fresh_app(settings(redis_url, database_url, TWILIO_API_BASE_URL=url, **extra)) as app:
         phone = SimulatedPhone(FlaskTransport(app), AUTH_TOKEN, ACCOUNT_SID, LINE, PUBLIC,
                                network={DISPATCH: Dispatcher()})
         fake.phone = phone
-        worker = ThreadWorker(app)
+        worker = ThreadWorker(app, with_scheduler)
         worker.start()
         try:
             yield Line(app, phone, fake, worker)
@@ -364,6 +371,15 @@ def assert_accessible(page, what: str) -> None:
     page.wait_for_load_state("load")
     violations = axe_violations(page)
     assert not violations, f"{what} ({page.url}):\n" + "\n".join(violations)
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector` (as someone without a mouse would)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
 
 
 def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:

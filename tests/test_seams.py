@@ -112,7 +112,8 @@ def _explained(lines: list[str], lineno: int) -> bool:
 def test_the_layers_of_the_call_flow_point_down():
     """Base < casework < line (state machines < questions < holds < offers < endings < the conversations)."""
     modules = project_modules()
-    order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.callbacks",
+    order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.preferences",
+             "voice.line.callbacks",
              "voice.line.questions", "voice.line.holds", "voice.line.offers", "voice.line.callback_legs",
              "voice.line.endings", "voice.line.waiting", "voice.line.intake"]
     upward = []
@@ -129,7 +130,7 @@ def test_the_layers_of_the_call_flow_point_down():
 
 # The shared base: every other part of the app may import these, and they import only each other.
 BASE = {"voice.config", "voice.clock", "voice.db", "voice.models", "voice.redisdb", "voice.tasks", "voice.twilio_rest",
-        "voice.twiml", "voice.phones", "voice.hours", "voice.script", "voice.durations"}
+        "voice.twiml", "voice.phones", "voice.hours", "voice.script", "voice.durations", "voice.languages"}
 
 
 def test_nothing_in_the_app_imports_the_workers():

@@ -29,6 +29,7 @@ from voice.dashboard.auth import create_user
 from voice.line import specialists
 from voice.models import Case, CaseEvent, Specialist, User, VisitMessage
 from voice.simulator import Landline, ScriptedCaller
+from voice.twilio_rest import MESSAGE_STATUSES
 
 COORDINATOR = "coord@city.gov"
 PASSWORD = "correct horse battery"
@@ -41,7 +42,10 @@ def line(redis_url, database_url):
 
 
 def text_statuses(call) -> list[tuple[str, int | None]]:
-    return [(d["status"], d.get("code")) for d in (json.loads(e.detail) for e in call.events if e.kind == "sms_status")]
+    """The text's statuses on the timeline, in the order a text goes through them: Twilio's "sent" callback may
+    reach the line before the job that sent the text has written "queued", as on a real network."""
+    seen = [(d["status"], d.get("code")) for d in (json.loads(e.detail) for e in call.events if e.kind == "sms_status")]
+    return sorted(seen, key=lambda pair: MESSAGE_STATUSES.index(pair[0]) if pair[0] in MESSAGE_STATUSES else 99)
 
 
 def wait_for(condition, timeout: float = 10) -> None:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from voice import hours, phones
+from voice import hours, languages, phones
+from voice.script import CATEGORIES
 
 # The dashboard's account roles (voice/dashboard/auth.py uses these names).
 ACCOUNT_ROLES = ("coordinator", "specialist")
@@ -199,6 +200,31 @@ def open_hours(name: str, value: object, settings: Mapping) -> hours.Hours:
         raise ConfigError(f"setting {name} is invalid: {_one_line(error)}") from None
 
 
+def _category_aliases() -> dict[str, str]:
+    """Each kind of problem by its stored value, its English name, and the first word of either ("landlord")."""
+    aliases: dict[str, set[str]] = {}
+    for value, english, _spanish in CATEGORIES.values():
+        for alias in (value, english, value.split("_")[0], english.split()[0]):
+            aliases.setdefault(" ".join(alias.replace("_", " ").replace("-", " ").split()), set()).add(value)
+    return {alias: values.pop() for alias, values in aliases.items() if len(values) == 1}
+
+
+def _category(piece: str) -> str:
+    value = _category_aliases().get(" ".join(piece.lower().replace("_", " ").replace("-", " ").split()))
+    if value is None:
+        raise ValueError(piece)
+    return value
+
+
+def language_files(name: str, value: object, _settings: Mapping) -> tuple:
+    """Language files (or directories of them) separated by commas, each checked whole."""
+    pieces = value if isinstance(value, list | tuple) else str(value or "").split(",")
+    try:
+        return languages.load_languages([str(p).strip() for p in pieces if str(p).strip()])
+    except languages.LanguageFileError as error:
+        raise ConfigError(f"setting {name}: {_one_line(error)}") from None
+
+
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
@@ -373,6 +399,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SAFETY_WORD", "SOS", safety_word,
             "The word a team member texts for help at once (any case); not HELP, INFO, STOP or START, which "
             "carriers answer themselves.", "Field safety"),
+    Setting("COMPLEX_CATEGORIES", "", listing(
+        _category, "kinds of problem (voice/script.py's categories or their names), e.g. family,landlord",
+        allow_empty=True, kind=frozenset),
+            "Kinds of problem whose callers are complex: a level 2 specialist is rung first, e.g. family,landlord.",
+            "Levels, skills and languages"),
+    Setting("PREFER_SECONDS", 0, whole_number(minimum=0),
+            "How long the preferred specialists ring alone for a complex caller before everyone free is rung; "
+            "0: everyone at once, the preferred placed first.", "Levels, skills and languages"),
+    Setting("LANGUAGE_FILES", "", language_files,
+            "Languages beyond English and Spanish: TOML files (or directories of them) separated by commas, "
+            "e.g. languages/ar.toml; see docs/routing.md.", "Levels, skills and languages"),
     # (issue 23: the council's numbers, open data, outcomes to 911) settings go here
     # Cases and visits
     Setting("CASE_LINK_DAYS", 30, whole_number(),
@@ -437,6 +474,8 @@ def load_settings(overrides: dict | None = None) -> dict:
     for name, value in overrides.items():
         settings.setdefault(name, value)  # Flask's own (TESTING, WTF_CSRF_ENABLED...) pass through
     describe_hours(settings, given, str(raw_text["OPEN_HOURS"] or "").strip())
+    # Built last: English and Spanish take their voices, names and hours from the settings above.
+    settings["LANGUAGES"] = languages.build_catalogue(settings, settings["LANGUAGE_FILES"])
     return settings
 
 

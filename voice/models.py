@@ -25,8 +25,11 @@ class Specialist(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str] = mapped_column(String(20), unique=True)
-    # Comma-separated language codes, e.g. "en,es".
-    languages: Mapped[str] = mapped_column(String(40), default="en")
+    # 1 or 2: the city's two levels of specialist; routing prefers level 2 for complex callers.
+    level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Comma-separated tags, lower case (voice/line/specialists.py normalises them): "en,es,supervisor,family".
+    # A tag of two letters is a language, by its ISO 639-1 code.
+    skills: Mapped[str] = mapped_column(String(400), default="en", server_default="en")
     # On the roster at all (deactivated specialists are kept for the call history).
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Switched on for calls (ON/OFF by SMS, CLI or dashboard).
@@ -40,8 +43,24 @@ class Specialist(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     @property
+    def skill_list(self) -> list[str]:
+        return [tag for tag in (self.skills or "").split(",") if tag]
+
+    @property
     def language_list(self) -> list[str]:
-        return [code for code in (self.languages or "").split(",") if code]
+        """The languages they take calls in: their skills of two letters (ISO 639-1 codes)."""
+        return [tag for tag in self.skill_list if len(tag) == 2]
+
+    @property
+    def languages(self) -> str:
+        """Their languages, comma-separated ("en,es")."""
+        return ",".join(self.language_list)
+
+    @languages.setter
+    def languages(self, codes: str) -> None:
+        """Replace their languages, keeping their other skills."""
+        others = [tag for tag in self.skill_list if len(tag) != 2]
+        self.skills = ",".join([*(c.strip().lower() for c in codes.split(",") if c.strip()), *others])
 
 
 class Call(Base):
@@ -55,6 +74,9 @@ class Call(Base):
         # The nightly purge looks for calls not yet redacted (NULL) that started before the cutoff.
         Index("ix_calls_redacted_started", "redacted_at", "started_at"),
         Index("ix_calls_source_started", "source", "started_at"),
+        # The reports' calls by level and share to a preferred specialist: a range of this index alone, whatever
+        # the planner's statistics.
+        Index("ix_calls_started_level", "started_at", "specialist_level", "to_preferred"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +106,10 @@ class Call(Base):
     specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
     # When the caller was first talking to a specialist (live or by callback).
     connected_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The level (1 or 2) of the specialist who took the call, as it was then.
+    specialist_level: Mapped[int | None] = mapped_column(Integer)
+    # Whether routing preferred the specialist who took it (voice/line/preferences.py); None when it preferred nobody.
+    to_preferred: Mapped[bool | None] = mapped_column(Boolean)
     recording_sid: Mapped[str | None] = mapped_column(String(64))
     recording_url: Mapped[str | None] = mapped_column(String(500))
     disposition: Mapped[str | None] = mapped_column(String(32))

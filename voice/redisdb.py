@@ -5,8 +5,6 @@ from __future__ import annotations
 import redis
 from flask import Flask, current_app
 
-LANGUAGES = ("en", "es")
-
 
 class Keys:
     """Redis key names, built in one place."""
@@ -17,6 +15,16 @@ class Keys:
     def available(cls, language: str) -> str:
         """Sorted set of switched-on specialists who speak `language`, scored by idle-since."""
         return f"{cls.prefix}available:{language}"
+
+    @classmethod
+    def language_queues(cls) -> str:
+        """Set of every language with an idle queue (a specialist's language skills put them in its queue)."""
+        return f"{cls.prefix}languages"
+
+    @classmethod
+    def prefer_until(cls, hold_id: int) -> str:
+        """When the preferred specialists stop ringing alone for a held caller (epoch seconds; PREFER_SECONDS)."""
+        return f"{cls.prefix}prefer-until:{hold_id}"
 
     @classmethod
     def lease(cls, specialist_id: int | str) -> str:

@@ -45,8 +45,8 @@ class Step:
     # and 2 (a callback, while holding) work at any prompt.
     input: str
     prompt: dict[str, str]
-    # Said before the prompt when the last answer was silence or did not fit.
-    retry: dict[str, str]
+    # The phrase (a PHRASES name) said before the prompt when the last answer was silence or did not fit.
+    retry: str
     # How many times the question is asked in all before the default is taken.
     tries: int = 3
     num_digits: int | None = 1
@@ -95,18 +95,18 @@ SAFETY_WORDS = {
 
 def _spoken(name: str, prompt: dict[str, str], timeout: int = 6, **more) -> Step:
     """A question answered in words (or a key): asked twice in all, then the default is taken."""
-    return Step(name=name, input="dtmf speech", prompt=prompt, retry=SORRY, tries=2, num_digits=1, timeout=timeout,
+    return Step(name=name, input="dtmf speech", prompt=prompt, retry="sorry", tries=2, num_digits=1, timeout=timeout,
                 **more)
 
 
 def _keyed(name: str, prompt: dict[str, str], timeout: int = 6) -> Step:
     """A menu answered with one key: asked twice in all, then the default is taken."""
-    return Step(name=name, input="dtmf", prompt=prompt, retry=SORRY, tries=2, timeout=timeout)
+    return Step(name=name, input="dtmf", prompt=prompt, retry="sorry", tries=2, timeout=timeout)
 
 
 def _phone_number(name: str, prompt: dict[str, str]) -> Step:
     """A phone number keyed in and ended with the pound key: asked three times in all."""
-    return Step(name=name, input="dtmf", prompt=prompt, retry=NOT_A_NUMBER, tries=3, num_digits=None,
+    return Step(name=name, input="dtmf", prompt=prompt, retry="not_a_number", tries=3, num_digits=None,
                 finish_on_key="#", timeout=8)
 
 
@@ -252,8 +252,56 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+# Said after the Dial to dispatch ends: if dispatch was busy or the transfer failed, the caller still knows what to do.
+DISPATCH_UNREACHABLE = {
+    "en": "If you did not reach dispatch, please hang up and dial 9 1 1 now.",
+    "es": "Si no pudo comunicarse con la central, cuelgue y marque el 9 1 1 ahora.",
+}
+
+# When a caller waiting for a callback can expect it (`{minutes}`, `{hours}` filled in), and the texts sent to
+# them. `{program}` is the program's name in the text's own language.
+CALLBACK_WAIT = {
+    "eta_at_time": {"en": "We will call you at the time you chose.",
+                    "es": "Le llamaremos en el horario que eligió."},
+    "eta_when_free": {"en": "We will call you as soon as a specialist is available.",
+                      "es": "Le llamaremos en cuanto haya un especialista disponible."},
+    "eta_15": {"en": "We expect to call you within about 15 minutes.",
+               "es": "Esperamos llamarle en unos 15 minutos."},
+    "eta_minutes": {"en": "We expect to call you within about {minutes} minutes.",
+                    "es": "Esperamos llamarle en unos {minutes} minutos."},
+    "eta_hours": {"en": "We expect to call you within about {hours} hours.",
+                  "es": "Esperamos llamarle en unas {hours} horas."},
+}
+CALLBACK_TEXTS = {
+    "text_callback_confirm": {
+        "en": "{program}: a mediation specialist will call you back from {line}.",
+        "es": "{program}: un especialista en mediación le llamará desde el {line}.",
+    },
+    "text_callback_unreachable": {
+        "en": "{program}: we tried to call you back but could not reach you. Call us at {line}, {hours}.",
+        "es": "{program}: intentamos llamarle sin éxito. Llámenos al {line}, {hours}.",
+    },
+}
+
+# A wait as a person says it ("about a minute", never "about 1 minutes"), in MESSAGES' {wait}.
+WAIT_WORDS = {
+    "wait_one_minute": {"en": "about a minute", "es": "alrededor de un minuto"},
+    "wait_minutes": {"en": "about {minutes} minutes", "es": "unos {minutes} minutos"},
+}
+
+
 def wait_words(minutes: int, language: str) -> str:
-    """A wait as a person says it: "about a minute", "about 5 minutes"; "alrededor de un minuto", "unos 5 minutos"."""
-    if language == "es":
-        return "alrededor de un minuto" if minutes <= 1 else f"unos {minutes} minutos"
-    return "about a minute" if minutes <= 1 else f"about {minutes} minutes"
+    """The wait in English or Spanish: "about a minute", "about 5 minutes"; "alrededor de un minuto"."""
+    return WAIT_WORDS["wait_one_minute" if minutes <= 1 else "wait_minutes"][language].format(minutes=minutes)
+
+
+# Every phrase by name: a step's `retry`, and the words the line says outside the steps and MESSAGES.
+PHRASES: dict[str, dict[str, str]] = {
+    "sorry": SORRY,
+    "not_a_number": NOT_A_NUMBER,
+    "not_allowed": NOT_ALLOWED,
+    "dispatch_unreachable": DISPATCH_UNREACHABLE,
+    **CALLBACK_WAIT,
+    **CALLBACK_TEXTS,
+    **WAIT_WORDS,
+}

@@ -7,13 +7,8 @@ from urllib.parse import urlencode
 from flask import current_app
 from twilio.twiml.voice_response import VoiceResponse
 
-SPEECH_LANGUAGE = {"en": "en-US", "es": "es-US"}
-
-# Said after the Dial to dispatch ends: if dispatch was busy or the transfer failed, the caller still knows what to do.
-DISPATCH_UNREACHABLE = {
-    "en": "If you did not reach dispatch, please hang up and dial 9 1 1 now.",
-    "es": "Si no pudo comunicarse con la central, cuelgue y marque el 9 1 1 ahora.",
-}
+from voice import languages
+from voice.script import DISPATCH_UNREACHABLE
 
 FAULT_MESSAGE = {
     "en": "We are sorry, the mediation line is having a technical problem. Connecting you back to dispatch now.",
@@ -29,10 +24,9 @@ def webhook_url(path: str, **params: object) -> str:
 
 
 def say(node, text: str, language: str) -> None:
-    """Speak `text` in `language` with the configured voice (node is a response or a Gather)."""
-    config = current_app.config
-    voice = config["VOICE_ES"] if language == "es" else config["VOICE_EN"]
-    node.say(text, voice=voice, language=SPEECH_LANGUAGE.get(language, "en-US"))
+    """Speak `text` in `language` with its voice (node is a response or a Gather)."""
+    spoken = languages.of(language)
+    node.say(text, voice=spoken.voice, language=spoken.say_language)
 
 
 def hangup(text: str | None = None, language: str = "en") -> str:
@@ -48,7 +42,7 @@ def dial_dispatch(response: VoiceResponse, language: str, caller_id: str | None 
     """Send the caller back to 911 dispatch; the last step of every danger and fault path."""
     dial = response.dial(caller_id=caller_id) if caller_id else response.dial()
     dial.number(current_app.config["DISPATCH_TRANSFER_NUMBER"])
-    say(response, DISPATCH_UNREACHABLE[language], language)
+    say(response, languages.of(language).prompts["dispatch_unreachable"], language)
     return response
 
 

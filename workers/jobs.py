@@ -13,11 +13,11 @@ from rq import Callback, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from voice import create_app, hours, phones, tasks, twilio_rest
+from voice import create_app, hours, languages, phones, tasks, twilio_rest
 from voice import db as database
 from voice.casework import field_safety
 from voice.clock import utcnow
-from voice.line import callbacks, calls, holds, offers, routing
+from voice.line import callbacks, calls, holds, offers, preferences, routing
 from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.tasks import enqueue
@@ -113,16 +113,30 @@ def twilio_answers(r, config) -> bool:
 
 
 def ring_for_hold(db, r, hold: Hold) -> int:
-    """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s)."""
-    config = current_app.config
+    """Ring every free specialist who fits a held caller at once, from threads (each REST call is ~0.3 s).
+
+    The preferred are placed before the others, group by group (`offers.Ringing.groups`: the open case's specialist,
+    level 2, everyone else), each group's calls created before the next group's: Twilio places the calls an account
+    creates at its calls-per-second rate (https://www.twilio.com/docs/voice/api/call-resource: "Calls beyond your
+    account's CPS limit will be queued and will execute at the CPS rate"), and the docs do not say in which order it
+    takes calls created at the same moment; a call created before any other is first in that queue either way.
+    """
     db.refresh(hold)
     if hold.status != holds.WAITING:
         return 0  # taken (or gone) since this pass read the queue
     outstanding = r.hlen(Keys.offers(hold.id))
-    chosen = offers.claim_for_hold(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
-    if not chosen:
+    ringing = offers.claim_ringing(db, r, hold, limit=max(0, RING_AT_ONCE - outstanding))
+    if not ringing.everyone:
         return 0
-    offers.offers_made(db, hold, chosen)
+    offers.offers_made(db, hold, ringing)
+    rung = sum(place_offers(db, r, hold, group) for group in ringing.groups())
+    db.commit()
+    return rung
+
+
+def place_offers(db, r, hold: Hold, chosen: list[Specialist]) -> int:
+    """Place the calls to these specialists' phones together; returns how many rang."""
+    config = current_app.config
     placements = {}
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         for specialist in chosen:
@@ -137,7 +151,6 @@ def ring_for_hold(db, r, hold: Hold) -> int:
         except TwilioError as error:
             log.warning("could not ring %s for hold %s: %s", specialist.id, hold.id, error)
             offers.offer_placed(db, r, hold, specialist, None, error=str(error))
-    db.commit()
     return rung
 
 
@@ -145,9 +158,12 @@ def offer_callback_request(db, r, request: CallbackRequest) -> int:
     """Claim one free specialist for a callback and queue the job that rings them."""
     config = current_app.config
     holder = routing.callback_holder(request.id)
+    # One specialist is rung for a callback, so a preference only orders who that is (never waits: PREFER_SECONDS
+    # is for held callers, whose other phones would ring).
+    preference = preferences.for_call(db, request.call, config["COMPLEX_CATEGORIES"])
     specialist_id = routing.claim_next_specialist(
         r, request.language or "en", holder, config["RING_LEASE_SECONDS"],
-        tried_key=Keys.tried(holder), only=request.specialist_id,
+        tried_key=Keys.tried(holder), only=request.specialist_id, preferred=preference.tiers() if preference else (),
     )
     if specialist_id is None:
         return 0  # nobody free for this language (or this assignee); a later request may differ
@@ -350,16 +366,10 @@ def send_callback_sms(request_id: int, kind: str) -> str:
             return "nothing to send"
         if not number_allowed(request):
             return "number not allowed"
-        es = request.language == "es"
-        line = phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
-        if kind == "confirm":
-            body = (f"{config['PROGRAM_NAME_ES']}: un especialista en mediación le llamará desde el {line}." if es else
-                    f"{config['PROGRAM_NAME']}: a mediation specialist will call you back from {line}.")
-        else:
-            body = (f"{config['PROGRAM_NAME_ES']}: intentamos llamarle sin éxito. Llámenos al {line}, "
-                    f"{config['PROGRAM_HOURS_ES'].rstrip('.')}." if es else
-                    f"{config['PROGRAM_NAME']}: we tried to call you back but could not reach you. Call us at {line}, "
-                    f"{config['PROGRAM_HOURS'].rstrip('.')}.")
+        language = languages.of(request.language)
+        text = language.prompts["text_callback_confirm" if kind == "confirm" else "text_callback_unreachable"]
+        body = text.format(program=language.program_name, hours=language.program_hours.rstrip("."),
+                           line=phones.display(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]))
         if not twilio_rest.may_ask(get_redis(), config):
             raise TwilioError("Twilio unreachable: not asked", permanent=False)  # RQ's Retry sends it later
         # Twilio posts the text's later statuses (sent, delivered, undelivered, failed) here; the call's timeline and

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tests.support import PASSWORD
+from tests.support import PASSWORD, tab_to
 from voice.clock import utcnow
 from voice.dashboard.auth import create_user
 from voice.line import specialists
 from voice.models import Call, CallbackRequest, Specialist
-
-
-def tab_to(page, selector: str, limit: int = 80) -> None:
-    """Press Tab until the focused element matches `selector` (as someone without a mouse would)."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        if page.evaluate("(s) => !!document.activeElement && document.activeElement.matches(s)", selector):
-            return
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 def focused(page) -> str:

@@ -1,4 +1,4 @@
-"""`flask --app voice specialist add|list|on|off`: the roster of mediation specialists."""
+"""`flask --app voice specialist add|edit|list|on|off`: the roster of mediation specialists."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from voice import db as database
-from voice import phones
+from voice import languages, phones
 from voice.line import specialists
 from voice.models import Specialist
 from voice.redisdb import get_redis
@@ -33,19 +33,59 @@ def roster_member(raw: str) -> Specialist:
 specialist_cli = AppGroup("specialist", help="The roster of mediation specialists.")
 
 
+def offered_languages(codes: tuple[str, ...]) -> list[str]:
+    """--language values: languages the line offers callers (a language it does not offer is a --skill)."""
+    offered = languages.catalogue().codes()
+    for code in codes:
+        if code.strip().lower() not in offered:
+            raise click.BadParameter(f"unsupported language {code!r} (use one of: {', '.join(offered)})",
+                                     param_hint="--language")
+    return list(codes)
+
+
 @specialist_cli.command("add")
 @click.option("--name", required=True, help="Full name, as the coordinator knows them.")
 @click.option("--phone", required=True, help="The phone their calls ring, any common format.")
-@click.option("--language", "languages", multiple=True, default=("en",), show_default=True,
-              help="A language they take calls in (en, es); repeat for several.")
-def specialist_add(name: str, phone: str, languages: tuple[str, ...]):
+@click.option("--language", "languages_", multiple=True, default=("en",), show_default=True,
+              help="A language they take calls in (en, es, or one from LANGUAGE_FILES); repeat for several.")
+@click.option("--level", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="Their level: routing prefers level 2 for complex callers.")
+@click.option("--skill", "skills", multiple=True,
+              help="A skill tag (supervisor, family, landlord-tenant; a language by its code); repeat for several.")
+def specialist_add(name: str, phone: str, languages_: tuple[str, ...], level: str, skills: tuple[str, ...]):
     db = database.session()
     try:
-        specialist = specialists.add_specialist(db, name, parse_phone(phone), list(languages))
+        specialist = specialists.add_specialist(db, name, parse_phone(phone), offered_languages(languages_),
+                                                skills=list(skills), level=level)
     except specialists.RosterError as error:
         raise click.ClickException(str(error)) from None
     db.commit()
-    click.echo(f"added {specialist.name} {specialist.phone} ({specialist.languages}); text ON to {current_app.config['TWILIO_PHONE_NUMBER']} to take calls")
+    click.echo(f"added {specialist.name} {specialist.phone}, level {specialist.level} ({specialist.skills}); "
+               f"text ON to {current_app.config['TWILIO_PHONE_NUMBER']} to take calls")
+
+
+@specialist_cli.command("edit")
+@click.argument("phone")
+@click.option("--level", type=click.Choice(["1", "2"]), help="Their level.")
+@click.option("--language", "languages_", multiple=True,
+              help="A language they take calls in; repeat for several (replaces their languages).")
+@click.option("--skill", "skills", multiple=True,
+              help="A skill tag besides their languages; repeat for several (replaces those skills).")
+@click.option("--no-skills", is_flag=True, help="Remove every skill besides their languages.")
+def specialist_edit(phone: str, level: str | None, languages_: tuple[str, ...], skills: tuple[str, ...],
+                    no_skills: bool):
+    """Change a specialist's level, languages or skills; what is not given is kept."""
+    db = database.session()
+    specialist = roster_member(phone)
+    try:
+        specialists.update_specialist(
+            db, get_redis(), specialist, specialist.name, specialist.phone,
+            offered_languages(languages_) if languages_ else specialist.language_list, specialist.active,
+            skills=[] if no_skills else (list(skills) if skills else None), level=level)
+    except specialists.RosterError as error:
+        raise click.ClickException(str(error)) from None
+    db.commit()
+    click.echo(f"{specialist.name}: level {specialist.level}, skills {specialist.skills}")
 
 
 @specialist_cli.command("list")
@@ -58,7 +98,7 @@ def specialist_list():
         return
     for s in rows:
         state = "deactivated" if not s.active else specialists.state_of(r, s)
-        click.echo(f"{s.phone:<16} {s.name:<28} {s.languages:<6} {state}")
+        click.echo(f"{s.phone:<16} {s.name:<28} L{s.level} {state:<12} {s.skills}")
 
 
 def _switch(phone: str, on: bool):

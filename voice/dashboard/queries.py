@@ -398,3 +398,43 @@ def case_report_rows(data: dict, start: date, end: date) -> list[tuple[str, str,
              ("first call to visit", "90th percentile hours", hours(data["to_visit_p90_h"]))]
     rows += [("visits per specialist", name, counts["total"]) for name, counts in data["visits_per_specialist"].items()]
     return rows
+
+
+# --- who took the calls: specialist levels and routing's preference (docs/routing.md) -----------------------------
+
+LEVELS = (1, 2)
+
+
+def level_report(db: Session, start: date, end: date, zone: str) -> dict:
+    """Calls started in [start, end] that a specialist took (live or called back), by that specialist's level, and
+    how many of the complex callers among them went to a specialist routing preferred: one GROUP BY."""
+    since, until = local_midnight_utc(start, zone), local_midnight_utc(end + timedelta(days=1), zone)
+    rows = db.execute(
+        select(Call.specialist_level, Call.to_preferred, func.count())
+        .where(Call.specialist_level.is_not(None), Call.started_at >= since, Call.started_at < until)
+        .group_by(Call.specialist_level, Call.to_preferred)).all()
+    levels = {level: {"taken": 0, "complex": 0, "to_preferred": 0} for level in LEVELS}
+    for level, to_preferred, count in rows:
+        row = levels.setdefault(level, {"taken": 0, "complex": 0, "to_preferred": 0})
+        row["taken"] += count
+        if to_preferred is not None:
+            row["complex"] += count
+            row["to_preferred"] += count if to_preferred else 0
+    total = {key: sum(row[key] for row in levels.values()) for key in ("taken", "complex", "to_preferred")}
+    return {"by_level": levels, "all": total,
+            "preferred_share": total["to_preferred"] / total["complex"] if total["complex"] else None}
+
+
+def level_report_rows(data: dict, start: date, end: date) -> list[tuple[str, str, object]]:
+    """The level report as (figure, item, value) rows, for the CSV download."""
+    rows: list[tuple[str, str, object]] = [("range", "start", start.isoformat()), ("range", "end", end.isoformat())]
+    for level, row in data["by_level"].items():
+        rows += [("calls taken by level", f"level {level}", row["taken"]),
+                 ("complex callers by level", f"level {level}", row["complex"]),
+                 ("to a preferred specialist by level", f"level {level}", row["to_preferred"])]
+    share = data["preferred_share"]
+    rows += [("calls taken", "all levels", data["all"]["taken"]),
+             ("complex callers", "all levels", data["all"]["complex"]),
+             ("to a preferred specialist", "all levels", data["all"]["to_preferred"]),
+             ("to a preferred specialist", "share of complex callers", "" if share is None else f"{share:.3f}")]
+    return rows

@@ -40,8 +40,10 @@ def reports():
     zone = current_app.config["TIMEZONE"]
     data = queries.report(database.session(), start, end, zone)
     case_data = queries.case_report(database.session(), start, end, zone)
+    levels = queries.level_report(database.session(), start, end, zone)
     return render_template("dashboard/reports.html", data=data, cases=case_data, start=start, end=end,
-                           CASE_OUTCOME_WORDS=queries.CASE_OUTCOME_WORDS, CLOSED_HOW_WORDS=queries.CLOSED_HOW_WORDS)
+                           CASE_OUTCOME_WORDS=queries.CASE_OUTCOME_WORDS, CLOSED_HOW_WORDS=queries.CLOSED_HOW_WORDS,
+                           levels=levels)
 
 
 @bp.get("/reports/cases.csv")
@@ -51,13 +53,29 @@ def case_report_csv():
     audit("export_case_report", f"{start.isoformat()}..{end.isoformat()}")
     database.session().commit()
     data = queries.case_report(database.session(), start, end, current_app.config["TIMEZONE"])
+    return figures_csv(queries.case_report_rows(data, start, end), f"cases-{start.isoformat()}-{end.isoformat()}.csv")
+
+
+def figures_csv(rows: list[tuple[str, str, object]], filename: str) -> Response:
+    """A report's (figure, item, value) rows as a CSV download; items (names) made safe for a spreadsheet."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["figure", "item", "value"])
-    for figure, item, value in queries.case_report_rows(data, start, end):
+    for figure, item, value in rows:
         writer.writerow([figure, calls.csv_safe(str(item)), value])
-    return Response(buffer.getvalue(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="cases-{start.isoformat()}-{end.isoformat()}.csv"'})
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/reports/levels.csv")
+@coordinator_required
+def level_report_csv():
+    """Calls by the level of the specialist who took them, and the share routed to a preferred specialist."""
+    start, end = _report_range()
+    audit("export_level_report", f"{start.isoformat()}..{end.isoformat()}")
+    database.session().commit()
+    data = queries.level_report(database.session(), start, end, current_app.config["TIMEZONE"])
+    return figures_csv(queries.level_report_rows(data, start, end), f"levels-{start.isoformat()}-{end.isoformat()}.csv")
 
 
 @bp.get("/audit")

@@ -1,4 +1,4 @@
-"""The roster pages: add specialists, change their numbers and languages, retire them."""
+"""The roster pages: add specialists, change their numbers, languages, level and skills, retire them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ bp = Blueprint("roster_pages", __name__, url_prefix="/dashboard")
 @coordinator_required
 def roster():
     rows = database.session().scalars(select(Specialist).order_by(Specialist.active.desc(), Specialist.name)).all()
-    return render_template("dashboard/roster.html", rows=rows, line_number=current_app.config["TWILIO_PHONE_NUMBER"])
+    return render_template("dashboard/roster.html", rows=rows, other_skills=specialists.other_skills,
+                           line_number=current_app.config["TWILIO_PHONE_NUMBER"])
 
 
 def _form_phone() -> str | None:
@@ -60,8 +61,9 @@ def roster_add():
         return redirect(url_for("roster_pages.roster"))
     name = (request.form.get("name") or "").strip()[:120]
     languages = request.form.getlist("languages") or ["en"]
-    specialist = _save_roster(lambda db: specialists.add_specialist(db, name, number, languages), "roster_add",
-                              f"{phone_display(number)} is already on the roster.")
+    skills, level = request.form.get("skills", ""), request.form.get("level", "1")
+    specialist = _save_roster(lambda db: specialists.add_specialist(db, name, number, languages, skills, level),
+                              "roster_add", f"{phone_display(number)} is already on the roster.")
     if specialist is not None:
         flash(f"{specialist.name} added. They text ON to the line to take calls.", "ok")
     return redirect(url_for("roster_pages.roster"))
@@ -78,7 +80,8 @@ def roster_edit(specialist_id: int):
     def change(db):
         return specialists.update_specialist(
             db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120], phone_e164=number,
-            languages=request.form.getlist("languages") or ["en"], active=request.form.get("active") == "1")
+            languages=request.form.getlist("languages") or ["en"], active=request.form.get("active") == "1",
+            skills=request.form.get("skills", ""), level=request.form.get("level", specialist.level))
 
     if _save_roster(change, "roster_edit", f"{phone_display(number)} already belongs to someone else on the roster."):
         flash(f"{specialist.name} saved.", "ok")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, current_app, request
 
-from voice import durations, phones
+from voice import durations, languages, phones
 from voice.dashboard import queries
 from voice.script import CATEGORY_LABELS
 
@@ -81,4 +81,4 @@ def phone_masked(value: str | None) -> str:
 @bp.app_context_processor
 def labels() -> dict:
     return {"CATEGORY_LABELS": CATEGORY_LABELS, "OUTCOME_LABELS": OUTCOME_LABELS, "DISPOSITIONS": DISPOSITIONS,
-            "program_name": current_app.config["PROGRAM_NAME"]}
+            "LANGUAGE_NAMES": languages.catalogue().names(), "program_name": current_app.config["PROGRAM_NAME"]}

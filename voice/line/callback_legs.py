@@ -54,7 +54,7 @@ def answer(db: Session, r: redis.Redis, request: CallbackRequest | None, special
         callbacks.give_up(db, request, "the callback number is outside the numbers this line may call")
         return hangup("Sorry, this caller's number cannot be dialed from the line. The coordinator will see it.")
     if request.attempt_accepted_at is None:
-        callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"])
+        callbacks.specialist_accepted(db, r, request, config["CALL_LEASE_SECONDS"], config["COMPLEX_CATEGORIES"])
     response = VoiceResponse()
     name = request.call.caller_name or "the caller"
     say(response, f"Calling {name} now. Please hold.", "en")

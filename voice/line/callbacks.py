@@ -18,6 +18,7 @@ own in the case, scheduled for the due time, so it is promoted, dispatched and r
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,10 +26,10 @@ import redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from voice import durations, twilio_rest
+from voice import durations, languages, twilio_rest
 from voice.casework import cases
 from voice.clock import utcnow
-from voice.line import calls, routing, specialists
+from voice.line import calls, preferences, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist
 from voice.redisdb import Keys
 
@@ -213,13 +214,15 @@ def end_attempt(request: CallbackRequest) -> None:
     request.attempt_accepted_at = None
 
 
-def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int) -> None:
+def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, lease_seconds: int,
+                        complex_categories: Collection[str] = ()) -> None:
     """The specialist pressed 1: hold them for the conversation; the Dial to the caller settles the attempt."""
     routing.extend_lease(r, request.attempt_specialist_id, routing.callback_holder(request.id), lease_seconds)
     request.attempt_accepted_at = utcnow()
     request.call.specialist_id = request.attempt_specialist_id
+    taker = preferences.note_taker(db, request.call, request.attempt_specialist_id, complex_categories)
     calls.record_event(db, request.call, "callback_specialist_accepted", request_id=request.id,
-                       specialist_id=request.attempt_specialist_id)
+                       specialist_id=request.attempt_specialist_id, **taker)
 
 
 def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, duration: object = None) -> None:
@@ -412,22 +415,16 @@ def estimated_wait_minutes(db: Session, r: redis.Redis, request: CallbackRequest
 
 def wait_phrase(db: Session, r: redis.Redis, request: CallbackRequest, language: str) -> str:
     """A sentence telling the caller roughly when to expect the call, from the current wait."""
+    phrases = languages.of(language).prompts
     if request.status == SCHEDULED:
-        return {"en": "We will call you at the time you chose.",
-                "es": "Le llamaremos en el horario que eligió."}[language]
+        return phrases["eta_at_time"]
     on = int(r.zcard(Keys.available(request.language or "en")))
     if not on:
         # Nobody is on (perhaps after hours): promise no time we cannot keep.
-        return {"en": "We will call you as soon as a specialist is available.",
-                "es": "Le llamaremos en cuanto haya un especialista disponible."}[language]
+        return phrases["eta_when_free"]
     minutes = estimated_wait_minutes(db, r, request, on)
     if minutes <= 15:
-        return {"en": "We expect to call you within about 15 minutes.",
-                "es": "Esperamos llamarle en unos 15 minutos."}[language]
+        return phrases["eta_15"]
     if minutes < 90:
-        rounded = (minutes + 9) // 10 * 10
-        return {"en": f"We expect to call you within about {rounded} minutes.",
-                "es": f"Esperamos llamarle en unos {rounded} minutos."}[language]
-    hours = (minutes + 59) // 60
-    return {"en": f"We expect to call you within about {hours} hours.",
-            "es": f"Esperamos llamarle en unas {hours} horas."}[language]
+        return phrases["eta_minutes"].format(minutes=(minutes + 9) // 10 * 10)
+    return phrases["eta_hours"].format(hours=(minutes + 59) // 60)

@@ -13,7 +13,7 @@ from voice import hours, phones, twilio_rest
 from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, questions
 from voice.models import Call
-from voice.script import CALLBACK_QUESTIONS, MESSAGES
+from voice.script import CALLBACK_QUESTIONS
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
 from voice.twiml import dial_dispatch, hangup, say, webhook_url
@@ -53,7 +53,7 @@ def escalate(db: Session, call: Call, reason: str) -> str:
         holds.leave(db, hold, "dispatch")
     response = VoiceResponse()
     key = "escalate_no_answer" if reason == "no answer to the safety question" else "escalate"
-    say(response, MESSAGES[key][call.language], call.language)
+    say(response, questions.words(key, call), call.language)
     dial_dispatch(response, call.language, caller_id=questions.caller_number(call))
     return str(response)
 
@@ -73,18 +73,16 @@ def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str, respons
         text_caller_after_commit(db, r, request.id, "confirm")
     response = response or VoiceResponse()
     if call.callback_number:
-        text = MESSAGES["callback_queued"][call.language].format(
+        text = questions.fill(
+            questions.words("callback_queued", call), call,
             number=phones.spoken(call.callback_number, config["DEFAULT_REGION"]),
-            line=phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"]),
             eta=callbacks.wait_phrase(db, r, request, call.language),
-            program=config["PROGRAM_NAME"],
-            program_es=config["PROGRAM_NAME_ES"],
         )
         say(response, text, call.language)
         response.hangup()
         return str(response)
     # No number to call back: take a message so a specialist can still follow up.
-    say(response, MESSAGES["record_message"][call.language], call.language)
+    say(response, questions.words("record_message", call), call.language)
     response.record(
         action=webhook_url("/voice/recorded", call=call.call_sid),
         method="POST",
@@ -92,7 +90,7 @@ def offer_callback(db: Session, r: redis.Redis, call: Call, reason: str, respons
         play_beep=True,
         timeout=5,
     )
-    say(response, MESSAGES["message_saved"][call.language], call.language)
+    say(response, questions.words("message_saved", call), call.language)
     response.hangup()
     return str(response)
 
@@ -106,7 +104,7 @@ def message_recorded(db: Session, call: Call, form: dict) -> str:
     calls.record_event(
         db, call, "message_recorded", recording_sid=recording_sid, duration=form.get("RecordingDuration")
     )
-    return hangup(MESSAGES["message_saved"][call.language], call.language)
+    return hangup(questions.words("message_saved", call), call.language)
 
 
 def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
@@ -145,6 +143,6 @@ def transfer_twiml(db: Session, call: Call) -> str:
     if hold is not None:
         holds.finish(db, hold)
     response = VoiceResponse()
-    say(response, MESSAGES["escalate"][call.language], call.language)
+    say(response, questions.words("escalate", call), call.language)
     dial_dispatch(response, call.language, caller_id=questions.caller_number(call))
     return str(response)

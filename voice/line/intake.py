@@ -14,7 +14,8 @@ from twilio.twiml.voice_response import VoiceResponse
 from voice import hours, script
 from voice.line import calls, endings, holds, questions, routing, waiting
 from voice.models import Call
-from voice.script import MESSAGES, STEPS
+from voice.script import STEPS
+from voice.tasks import dispatch_after_commit
 from voice.twiml import say
 
 
@@ -51,8 +52,8 @@ def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int
 def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | None) -> str:
     """Store one answer and move the call on."""
     if step_name in ("greeting", "safety"):
-        if value == "spanish":
-            call.language = "es"
+        if value and value.startswith(questions.LANGUAGE_CHOICE):
+            call.language = value.removeprefix(questions.LANGUAGE_CHOICE)
             return str(questions.ask(call, "safety", attempt=1))
         if value in {"danger", "no_answer"}:
             return endings.escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
@@ -60,11 +61,21 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
     if step_name in script.SHORT_PATH:
         if step_name == "category":
             call.category = value
+            category_chosen(db, r, call)
         else:
             questions.store_answer(call, step_name, value)
         return next_short_step(db, r, call, after=step_name)
     questions.store_answer(call, step_name, value)
     return endings.next_callback_question(db, r, call, after=step_name)
+
+
+def category_chosen(db: Session, r: redis.Redis, call: Call) -> None:
+    """A kind of problem that is not complex ends the wait on the preferred (PREFER_SECONDS): ring the others now."""
+    config = current_app.config
+    if config["PREFER_SECONDS"] and config["COMPLEX_CATEGORIES"] and call.category not in config["COMPLEX_CATEGORIES"]:
+        hold = holds.hold_of(db, call)
+        if hold is not None and hold.status == holds.WAITING:
+            dispatch_after_commit(db, r)
 
 
 def next_short_step(db: Session, r: redis.Redis, call: Call, after: str) -> str:
@@ -81,7 +92,7 @@ def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
         call.step = "closed"
         calls.record_event(db, call, "line_closed")
         response = VoiceResponse()
-        say(response, questions.fill(MESSAGES["closed"][call.language], call), call.language)
+        say(response, questions.fill(questions.words("closed", call), call), call.language)
         return endings.next_callback_question(db, r, call, response=response)
     if routing.on_count(r, call.language) > 0:
         holds.join(db, r, call)
@@ -95,7 +106,7 @@ def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
         call.step = None
         return waiting.enqueue(db, call, hold)
     response = VoiceResponse()
-    say(response, MESSAGES["nobody_on"][call.language], call.language)
+    say(response, questions.words("nobody_on", call), call.language)
     calls.record_event(db, call, "no_specialist_on", language=call.language)
     return endings.next_callback_question(db, r, call, response=response)
 

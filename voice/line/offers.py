@@ -9,7 +9,8 @@ Twilio about a leg whose end was lost.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import redis
 from flask import current_app
@@ -17,11 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import script, tasks
+from voice import languages, script, tasks
 from voice.casework import cases, visits
 from voice.clock import utcnow
 from voice.db import flush_with_events
-from voice.line import calls, holds, routing
+from voice.line import calls, holds, preferences, routing
 from voice.models import Call, Hold, Specialist
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS
@@ -35,19 +36,60 @@ WHISPER_POLLS = 10
 JOIN_POLLS = 20
 # A caller who called this many times in the last 30 days is a repeat caller in the whisper.
 REPEAT_DAYS = 30
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
 
 
 # --- ringing specialists (the worker's side calls these) ----------------------------------------------------
 
 
+@dataclass
+class Ringing:
+    """The specialists held for one caller's offer, in the order their phones are placed: the preferred first."""
+
+    everyone: list[Specialist] = field(default_factory=list)
+    preference: preferences.Preference | None = None
+    # While the preferred ring alone (PREFER_SECONDS), until when.
+    alone_until: datetime | None = None
+
+    def preferred(self) -> list[Specialist]:
+        return [s for s in self.everyone if self.preference and self.preference.reason_for(s.id)]
+
+    def groups(self) -> list[list[Specialist]]:
+        """Placed one group after the other: the open case's specialist, the level 2 specialists, everyone else."""
+        groups: dict[int, list[Specialist]] = {}
+        for specialist in self.everyone:
+            tier = self.preference.tier_of(specialist.id) if self.preference else None
+            groups.setdefault(len(self.everyone) if tier is None else tier, []).append(specialist)
+        return [groups[tier] for tier in sorted(groups)]
+
+
 def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[Specialist]:
-    """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them."""
+    """Hold every free specialist who fits the caller (up to `limit`), in the order they are rung."""
+    return claim_ringing(db, r, hold, limit).everyone
+
+
+def claim_ringing(db: Session, r: redis.Redis, hold: Hold, limit: int) -> Ringing:
+    """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them.
+
+    For a complex caller the preferred come first; with PREFER_SECONDS they are the only ones held until that
+    long after the first of them was rung, or until none of them is free or still ringing.
+    """
     config = current_app.config
     holder = routing.offer_holder(hold.id)
-    taken = routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
-                                      tried_key=Keys.tried(hold.call.call_sid), limit=limit)
-    chosen = []
+    preference = preferences.for_call(db, hold.call, config["COMPLEX_CATEGORIES"])
+    tiers = preference.tiers() if preference else []
+
+    def claim(preferred_only: bool) -> list[int]:
+        return routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
+                                         tried_key=Keys.tried(hold.call.call_sid), limit=limit, preferred=tiers,
+                                         preferred_only=preferred_only)
+
+    alone_until = preferred_alone_until(r, hold, config["PREFER_SECONDS"]) if preference else None
+    taken = claim(preferred_only=alone_until is not None)
+    if alone_until is not None and not taken and not r.hlen(Keys.offers(hold.id)):
+        # None of the preferred is free or still ringing: there is nobody to wait for.
+        alone_until = None
+        taken = claim(preferred_only=False)
+    ringing = Ringing(preference=preference, alone_until=alone_until)
     for specialist_id in taken:
         specialist = db.get(Specialist, specialist_id)
         if specialist is None or not specialist.active or not specialist.available:
@@ -58,8 +100,25 @@ def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[
         if skip_if_on_visit(db, r, specialist_id, holder, hold.call.call_sid):
             continue
         routing.mark_tried(r, hold.call.call_sid, specialist_id)
-        chosen.append(specialist)
-    return chosen
+        ringing.everyone.append(specialist)
+    if alone_until is not None and ringing.preferred() and start_preferring_alone(r, hold, alone_until):
+        # The others are rung once this runs out (if the preferred have not taken the caller by then).
+        tasks.dispatch_at(r, alone_until)
+    return ringing
+
+
+def preferred_alone_until(r: redis.Redis, hold: Hold, seconds: int) -> datetime | None:
+    """Until when only the preferred are rung for this caller (from the first of them rung); None once over."""
+    if seconds <= 0:
+        return None
+    started = r.get(Keys.prefer_until(hold.id))
+    until = datetime.fromisoformat(started.decode()) if started else utcnow() + timedelta(seconds=seconds)
+    return until if utcnow() < until else None
+
+
+def start_preferring_alone(r: redis.Redis, hold: Hold, until: datetime) -> bool:
+    """Note when the preferred stop ringing alone for this caller; False if that was already set."""
+    return bool(r.set(Keys.prefer_until(hold.id), until.isoformat(), nx=True, ex=24 * 3600))
 
 
 def skip_if_on_visit(db: Session, r: redis.Redis, specialist_id: int, holder: str, tried_for: str) -> bool:
@@ -83,11 +142,19 @@ def offer_urls(hold: Hold, specialist_id: int) -> tuple[str, str]:
     return webhook_url("/voice/offer/whisper", **params), webhook_url("/voice/offer/status", **params)
 
 
-def offers_made(db: Session, hold: Hold, chosen: list[Specialist]) -> None:
-    """On the caller's timeline (committed before any phone rings): who is about to be rung for them."""
-    for specialist in chosen:
+def offers_made(db: Session, hold: Hold, ringing: Ringing) -> None:
+    """On the caller's timeline (committed before any phone rings): who is about to be rung for them, and whom
+    routing preferred and why."""
+    preference = ringing.preference
+    if preference is not None:
+        calls.record_event(db, hold.call, "routing_preference", why=list(preference.why),
+                           preferred=[{"specialist_id": s.id, "specialist": s.name,
+                                       "as": preference.reason_for(s.id)} for s in ringing.preferred()],
+                           alone_until=ringing.alone_until)
+    for specialist in ringing.everyone:
+        reason = preference.reason_for(specialist.id) if preference else None
         calls.record_event(db, hold.call, "specialist_offered", specialist_id=specialist.id,
-                           specialist=specialist.name)
+                           specialist=specialist.name, **({"preferred": reason} if reason else {}))
     db.commit()
 
 
@@ -130,7 +197,7 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
         parts.append(f"{category.capitalize()}." if category else "Kind of problem not given.")
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
-        parts.append(f"{what}, in {LANGUAGE_NAMES.get(call.language, 'English')}.")
+        parts.append(f"{what}, in {languages.of(call.language).name}.")
     history = cases.history(db, call, cases.link_days()).whisper()
     if history:
         parts.append(history)
@@ -164,7 +231,7 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     if call.category is None and call.step in script.SHORT_PATH and poll < WHISPER_POLLS:
         # The caller is still choosing the kind of problem: say what we know, and wait a moment for the rest.
         if poll == 0:
-            say(response, f"Mediation call, in {LANGUAGE_NAMES.get(call.language, 'English')}.", "en")
+            say(response, f"Mediation call, in {languages.of(call.language).name}.", "en")
         response.pause(length=1)
         response.redirect(webhook_url("/voice/offer/whisper", hold=hold.id, specialist=specialist_id, poll=poll + 1),
                           method="POST")
@@ -190,8 +257,10 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     if not holds.claim(db, hold, specialist_id):
         calls.record_event(db, call, "specialist_too_late", specialist_id=specialist_id)
         return hangup("Another specialist took this caller. Thank you.")
-    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["CALL_LEASE_SECONDS"])
-    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id)
+    config = current_app.config
+    routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), config["CALL_LEASE_SECONDS"])
+    taker = preferences.note_taker(db, call, specialist_id, config["COMPLEX_CATEGORIES"])
+    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id, **taker)
     cancel_offers(db, r, hold, keep=specialist_id)
     return join_caller(db, hold, specialist_id, poll=0)
 
@@ -263,8 +332,8 @@ def case_summary(call: Call, waited: str | None = None) -> str:
     """The sentence a specialist hears before calling someone back: what, who, where, and how long ago."""
     category = CATEGORY_LABELS.get(call.category or "other", "something else")
     parts = [f"Mediation line call about {category}."]
-    if call.language == "es":
-        parts.append("The caller speaks Spanish.")
+    if call.language != "en":
+        parts.append(f"The caller speaks {languages.of(call.language).name}.")
     parts.append(f"Caller: {call.caller_name or 'name not given'}.")
     parts.append(f"Location: {call.location or 'not given'}.")
     if waited:

@@ -11,33 +11,37 @@ import re
 from flask import current_app
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import phones
+from voice import languages, phones
 from voice.casework import cases
 from voice.line import calls
 from voice.models import Call
-from voice.script import (
-    CATEGORIES,
-    DISPATCH_KEY,
-    MESSAGES,
-    NOT_ALLOWED,
-    SAFETY_QUESTION,
-    SPANISH_KEY,
-    STEPS,
-    WINDOWS,
-    Step,
-)
-from voice.twiml import SPEECH_LANGUAGE, hangup, say, webhook_url
+from voice.script import CATEGORIES, DISPATCH_KEY, STEPS, WINDOWS, Step
+from voice.twiml import hangup, say, webhook_url
 
 TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
+# What the greeting's answer is when the caller chose a language: this prefix and the language's code.
+LANGUAGE_CHOICE = "language:"
+
+
+def words(name: str, call: Call | None) -> str:
+    """A prompt, message or phrase by name, in the caller's language (English before they chose one)."""
+    return languages.of(call.language if call else "en").prompts[name]
+
+
+def wait_words(minutes: int, call: Call | None) -> str:
+    """A wait as a person says it in the caller's language ("about a minute", never "about 1 minutes")."""
+    return words("wait_one_minute" if minutes <= 1 else "wait_minutes", call).format(minutes=minutes)
 
 
 def fill(text: str, call: Call | None = None, **extra: str) -> str:
     config = current_app.config
+    language = languages.of(call.language if call else "en")
     values = {
-        "program": config["PROGRAM_NAME"],
+        # The program's name in the caller's language; Spanish prompts name it {program_es}, as they always have.
+        "program": language.program_name,
         "program_es": config["PROGRAM_NAME_ES"],
         # Prompts end the sentence themselves ("We are open {hours}."): no "p.m.." twice.
-        "hours": (config["PROGRAM_HOURS"] if not call or call.language != "es" else config["PROGRAM_HOURS_ES"]).rstrip("."),
+        "hours": language.program_hours.rstrip("."),
     }
     if "{line}" in text:
         values["line"] = phones.spoken(config["TWILIO_PHONE_NUMBER"], config["DEFAULT_REGION"])
@@ -67,8 +71,12 @@ def gather_for(call: Call, step: Step, action: str, node: VoiceResponse) -> Voic
     if step.finish_on_key:
         args["finish_on_key"] = step.finish_on_key
     if "speech" in step.input:
-        args["language"] = SPEECH_LANGUAGE[call.language]
-        hints = list(filter(None, step.hints.get(call.language, "").split(", ")))
+        language = languages.of(call.language)
+        args["language"] = language.speech_language
+        hints = list(filter(None, language.hints.get(step.name, "").split(", ")))
+        if step.name == "greeting":
+            # The greeting listens in English: a caller may say the language they want by its English name.
+            hints += [added.name for added in languages.catalogue().added()]
         if step.name in TEXT_LIMITS:
             args.update(free_text_speech(step.name))
             hints += current_app.config["STREET_HINTS"] if step.name == "location" else []
@@ -102,19 +110,22 @@ def step_for(call: Call, step_name: str) -> str:
 
 
 def question(call: Call, step_name: str, attempt: int, action: str, response: VoiceResponse,
-             retry: dict[str, str] | None = None) -> VoiceResponse:
-    """Add one question to `response`: the Gather and its words (retry wording after a miss)."""
+             retry: str | None = None) -> VoiceResponse:
+    """Add one question to `response`: the Gather and its words (the `retry` phrase, by name, after a miss)."""
     step = STEPS[step_name]
     gather = gather_for(call, step, action, response)
     if attempt > 1:
-        say(gather, (retry or step.retry)[call.language], call.language)
+        say(gather, words(retry or step.retry, call), call.language)
     if step_name == "greeting":
-        # Both languages are offered before we know which one the caller speaks; danger comes straight after.
-        say(gather, fill(step.prompt["en"]), "en")
-        say(gather, step.prompt["es"], "es")
-        say(gather, SAFETY_QUESTION["en"], "en")
+        # Every language is offered, each in its own voice, before we know which one the caller speaks (one
+        # sentence each: English and Spanish, then the program's own); danger comes straight after.
+        english = languages.of("en")
+        say(gather, fill(english.greeting), "en")
+        for offered in languages.catalogue().offered():
+            say(gather, offered.greeting, offered.code)
+        say(gather, english.prompts["safety"], "en")
     else:
-        prompt = step.prompt[call.language]
+        prompt = words(step_name, call)
         # Parsing the caller ID is only worth it for the one prompt that says it.
         number = phones.spoken(usable_caller_id(call), current_app.config["DEFAULT_REGION"]) if "{number}" in prompt else ""
         say(gather, fill(prompt, call, number=number), call.language)
@@ -122,7 +133,7 @@ def question(call: Call, step_name: str, attempt: int, action: str, response: Vo
 
 
 def ask(call: Call, step_name: str, attempt: int, response: VoiceResponse | None = None,
-        retry: dict[str, str] | None = None) -> VoiceResponse:
+        retry: str | None = None) -> VoiceResponse:
     """TwiML that asks one question of the intake; silence comes back to the same step as the next attempt."""
     step_name = step_for(call, step_name)
     call.step = step_name
@@ -145,12 +156,12 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
     if key == DISPATCH_KEY:
         return "dispatch"
     if step.name in ("greeting", "safety"):
-        if step.name == "greeting" and (key == SPANISH_KEY or (not key and re.search(r"espa|spanish", speech.lower()))):
-            return "spanish"
+        if step.name == "greeting" and (chosen := chosen_language(key, speech)) is not None:
+            return LANGUAGE_CHOICE + chosen
         if not key and speech:
-            words = re.findall(r"\w+", speech.lower())
-            choices = step.spoken_choices.get(call.language, {})
-            keys = {choices[w] for w in words if w in choices}
+            heard = re.findall(r"\w+", speech.lower())
+            choices = languages.of(call.language).spoken_choices.get(step.name, {})
+            keys = {choices[w] for w in heard if w in choices}
             # "no, yes" or anything unclear counts as not understood and is asked again.
             key = keys.pop() if len(keys) == 1 else ""
             if key == DISPATCH_KEY:
@@ -175,13 +186,22 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
     return None
 
 
-def refusal_words(step_name: str, digits: str) -> dict[str, str] | None:
+def chosen_language(key: str, speech: str) -> str | None:
+    """The language the caller chose at the greeting (its key, or its name said), if they chose one."""
+    catalogue = languages.catalogue()
+    if key:
+        return next((offered.code for offered in catalogue.offered() if offered.key == key), None)
+    said = speech.lower()
+    return next((offered.code for offered in catalogue.offered() if any(w in said for w in offered.said_as)), None)
+
+
+def refusal_words(step_name: str, digits: str) -> str | None:
     """A keyed number that is a real number the line will not call (abroad, premium) gets its own words."""
     if step_name not in ("callback_number", "callback_number_new") or len(digits.rstrip("#")) < 10:
         return None
     config = current_app.config
     check = phones.check_callable(digits.rstrip("#"), config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    return NOT_ALLOWED if check.refusal in (phones.Refusal.COUNTRY, phones.Refusal.KIND) else None
+    return "not_allowed" if check.refusal in (phones.Refusal.COUNTRY, phones.Refusal.KIND) else None
 
 
 def default_for(call: Call, step_name: str) -> str | None:
@@ -223,4 +243,4 @@ def caller_number(call: Call) -> str | None:
 
 def finished(call: Call) -> str:
     """A late or repeated request for a call whose intake is over: end politely, change nothing."""
-    return hangup(fill(MESSAGES["after_bridge"][call.language], call), call.language)
+    return hangup(fill(words("after_bridge", call), call), call.language)

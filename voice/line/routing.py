@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
 
 import redis
 from blinker import Namespace
 
-from voice.redisdb import LANGUAGES, Keys
+from voice.redisdb import Keys
 
 _signals = Namespace()
 # Sent (with specialist_id) whenever a specialist may have become free: switched on, or a call ended.
 specialist_freed = _signals.signal("specialist-freed")
 
-# Walk the language's idle queue oldest first and take up to ARGV[5] specialists nobody holds and who
-# have not been tried for this caller. One script, so two callers can never claim the same person.
+# Take up to ARGV[5] specialists from the language's idle queue whom nobody holds and who have not been tried for
+# this caller: the preferred first, tier by tier (ARGV[7...] are "id:tier", tier 0 first), each tier longest idle
+# first; then, unless ARGV[6] says only the preferred, everyone else longest idle first. One script, so two callers
+# can never claim the same person.
 _CLAIM = """
-local taken = {}
+local tier_of = {}
+local tiers = 0
+for i = 7, #ARGV do
+  local id, tier = string.match(ARGV[i], '^(%d+):(%d+)$')
+  tier = tonumber(tier)
+  if tier_of[id] == nil or tier < tier_of[id] then tier_of[id] = tier end
+  if tier + 1 > tiers then tiers = tier + 1 end
+end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(members) do
+local order = {}
+for t = 0, tiers - 1 do
+  for _, id in ipairs(members) do
+    if tier_of[id] == t then table.insert(order, id) end
+  end
+end
+if ARGV[6] == '' then
+  for _, id in ipairs(members) do
+    if tier_of[id] == nil then table.insert(order, id) end
+  end
+end
+local taken = {}
+for _, id in ipairs(order) do
   if #taken >= tonumber(ARGV[5]) then break end
   if KEYS[2] == '' or redis.call('SISMEMBER', KEYS[2], id) == 0 then
     if ARGV[4] == '' or ARGV[4] == id then
@@ -32,10 +54,16 @@ return taken
 """
 
 # Only the holder may release or extend a lease: a late request for an old call must not free
-# a specialist who has since been given someone else.
+# a specialist who has since been given someone else. Released, they go to the back of every idle queue they are
+# still in (ARGV[4] is now; XX: someone who texted OFF stays off), unless ARGV[5] says they keep their place.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
+  if ARGV[5] == '' then
+    for _, language in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+      redis.call('ZADD', ARGV[2] .. language, 'XX', ARGV[4], ARGV[3])
+    end
+  end
   return 1
 end
 return 0
@@ -70,8 +98,15 @@ def claim_specialists(
     tried_key: str | None = None,
     only: int | None = None,
     limit: int = 1,
+    preferred: Sequence[Collection[int]] = (),
+    preferred_only: bool = False,
 ) -> list[int]:
-    """Atomically take up to `limit` free specialists for `language`, longest idle first."""
+    """Atomically take up to `limit` free specialists for `language`, in the order they should be rung.
+
+    `preferred` lists tiers of specialist ids: tier by tier, each longest idle first, then everyone else longest
+    idle first (nobody else when `preferred_only`). Only those in the language's idle queue can be taken.
+    """
+    tiers = [f"{specialist_id}:{tier}" for tier, ids in enumerate(preferred) for specialist_id in ids]
     result = r.eval(
         _CLAIM,
         2,
@@ -82,6 +117,8 @@ def claim_specialists(
         int(lease_seconds * 1000),
         str(only) if only else "",
         limit,
+        "1" if preferred_only else "",
+        *tiers,
     )
     return [int(x) for x in result or []]
 
@@ -93,9 +130,10 @@ def claim_next_specialist(
     lease_seconds: int,
     tried_key: str | None = None,
     only: int | None = None,
+    preferred: Sequence[Collection[int]] = (),
 ) -> int | None:
-    """Atomically take the longest-idle free specialist for `language`; None if nobody is free."""
-    taken = claim_specialists(r, language, holder, lease_seconds, tried_key, only, limit=1)
+    """Atomically take the free specialist for `language` who comes first (`preferred`, then the longest idle)."""
+    taken = claim_specialists(r, language, holder, lease_seconds, tried_key, only, limit=1, preferred=preferred)
     return taken[0] if taken else None
 
 
@@ -105,18 +143,12 @@ def extend_lease(r: redis.Redis, specialist_id: int, holder: str, seconds: int) 
 
 
 def release_specialist(r: redis.Redis, specialist_id: int, holder: str, keep_place: bool = False) -> bool:
-    """Free a specialist held by `holder` and put them at the back of the idle queue.
+    """Free a specialist held by `holder` and put them at the back of the idle queues.
 
     `keep_place` leaves their idle-since time alone: they were only rung, and someone else took the caller.
     """
-    released = bool(r.eval(_RELEASE, 1, Keys.lease(specialist_id), holder))
-    if released and not keep_place:
-        now = time.time()
-        pipe = r.pipeline()
-        for language in LANGUAGES:
-            # XX: only where they are still switched on; someone who texted OFF stays off.
-            pipe.zadd(Keys.available(language), {str(specialist_id): now}, xx=True)
-        pipe.execute()
+    released = bool(r.eval(_RELEASE, 2, Keys.lease(specialist_id), Keys.language_queues(), holder,
+                           Keys.available(""), str(specialist_id), time.time(), "1" if keep_place else ""))
     if released:
         specialist_freed.send(None, specialist_id=specialist_id)
     return released
@@ -157,10 +189,13 @@ def on_count(r: redis.Redis, language: str) -> int:
 
 
 def set_idle_queue(r: redis.Redis, specialist_id: int, languages: list[str], on: bool) -> None:
-    """Put a specialist in (or take them out of) the idle queues for their languages."""
+    """Put a specialist in the idle queues for their languages and take them out of every other (or all, off)."""
+    known = {m.decode() for m in r.smembers(Keys.language_queues())} | set(languages)
     pipe = r.pipeline()
     now = time.time()
-    for language in LANGUAGES:
+    if on and languages:
+        pipe.sadd(Keys.language_queues(), *languages)
+    for language in sorted(known):
         key = Keys.available(language)
         if on and language in languages:
             # NX: switching ON twice must not send someone who waited long to the back.
@@ -168,3 +203,8 @@ def set_idle_queue(r: redis.Redis, specialist_id: int, languages: list[str], on:
         else:
             pipe.zrem(key, str(specialist_id))
     pipe.execute()
+
+
+def language_queues(r: redis.Redis) -> set[str]:
+    """Every language with an idle queue."""
+    return {m.decode() for m in r.smembers(Keys.language_queues())}

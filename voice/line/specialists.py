@@ -2,33 +2,91 @@
 
 from __future__ import annotations
 
+import re
+
 import redis
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from voice import languages as spoken_languages
 from voice import phones
 from voice.clock import utcnow
 from voice.line import routing
 from voice.models import Call, Specialist
-from voice.redisdb import LANGUAGES, Keys
+from voice.redisdb import Keys
+
+LEVELS = (1, 2)
+# Language names typed where a code belongs; the app's own languages (with their names) are added when known.
+LANGUAGE_NAMES = {"english": "en", "spanish": "es", "español": "es", "espanol": "es"}
+# A skill is a short tag of letters, digits, hyphens and underscores, lower-cased, its spaces turned into hyphens.
+_SKILL = re.compile(r"^[^\W_][\w-]{0,39}$")
 
 
 class RosterError(ValueError):
     """A roster change that cannot be made; the message says why."""
 
 
-def normalise_languages(languages: list[str] | tuple[str, ...] | str | None) -> str:
-    if isinstance(languages, str):
-        languages = languages.split(",")
-    codes = []
-    for code in languages or ["en"]:
-        code = code.strip().lower()
-        if code not in LANGUAGES:
-            raise RosterError(f"unsupported language {code!r} (use one of: {', '.join(LANGUAGES)})")
+def _tags(value: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    pieces = value.split(",") if isinstance(value, str) else [p for item in value or () for p in str(item).split(",")]
+    return ["-".join(piece.strip().lower().split()) for piece in pieces if piece.strip()]
+
+
+def normalise_languages(languages: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    """Language codes (ISO 639-1), each once, in order; English when none is given."""
+    codes: list[str] = []
+    for code in _tags(languages) or ["en"]:
+        if code not in spoken_languages.ISO_639_1:
+            raise RosterError(f"{code!r} is not a language code (ISO 639-1, e.g. en, es, ar)")
         if code not in codes:
             codes.append(code)
-    return ",".join(codes or ["en"])
+    return codes
+
+
+def normalise_skills(skills: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    """Skill tags lower-cased and trimmed ("Landlord Tenant" is landlord-tenant); two letters is a language."""
+    names = dict(LANGUAGE_NAMES)
+    if has_app_context():
+        # The roster is also edited outside a request (scripts, tests): then only the names above are known.
+        names.update({language.name.lower(): language.code for language in spoken_languages.catalogue().languages})
+    tags: list[str] = []
+    for tag in _tags(skills):
+        if tag in names:
+            raise RosterError(f"a language is a skill by its code: {names[tag]!r} for {tag.capitalize()}")
+        if not _SKILL.match(tag):
+            raise RosterError(f"skill {tag!r}: use letters, digits and hyphens, at most 40 (e.g. landlord-tenant)")
+        if len(tag) == 2 and tag not in spoken_languages.ISO_639_1:
+            raise RosterError(f"skill {tag!r}: a skill of two letters is a language, and {tag!r} is not an "
+                              "ISO 639-1 code")
+        if tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def skills_text(languages, skills) -> str:
+    """The stored skills: the languages first, then the other tags, each once."""
+    tags = normalise_languages(languages)
+    tags += [tag for tag in normalise_skills(skills) if tag not in tags]
+    text = ",".join(tags)
+    if len(text) > 400:
+        raise RosterError("too many skills (400 characters in all)")
+    return text
+
+
+def other_skills(specialist: Specialist) -> list[str]:
+    """Their skills besides the languages the line offers (a language it does not offer stays a plain skill)."""
+    offered = spoken_languages.catalogue().codes()
+    return [tag for tag in specialist.skill_list if tag not in offered]
+
+
+def normalise_level(level: object) -> int:
+    try:
+        value = int(str(level).strip())
+    except ValueError:
+        value = 0
+    if value not in LEVELS:
+        raise RosterError(f"level must be 1 or 2, got {level!r}")
+    return value
 
 
 def find_by_phone(db: Session, phone_e164: str | None) -> Specialist | None:
@@ -37,28 +95,37 @@ def find_by_phone(db: Session, phone_e164: str | None) -> Specialist | None:
     return db.scalar(select(Specialist).where(Specialist.phone == phone_e164))
 
 
-def add_specialist(db: Session, name: str, phone_e164: str, languages=None) -> Specialist:
+def add_specialist(db: Session, name: str, phone_e164: str, languages=None, skills=None, level: object = 1
+                   ) -> Specialist:
+    """Put someone on the roster: their languages (codes the line offers) and other skills are all skills."""
     name = (name or "").strip()
     if not name:
         raise RosterError("a specialist needs a name")
     if find_by_phone(db, phone_e164) is not None:
         raise RosterError(f"{phone_e164} is already on the roster")
-    specialist = Specialist(name=name[:120], phone=phone_e164, languages=normalise_languages(languages))
+    specialist = Specialist(name=name[:120], phone=phone_e164, skills=skills_text(languages, skills),
+                            level=normalise_level(level))
     db.add(specialist)
     db.flush()
     return specialist
 
 
 def update_specialist(
-    db: Session, r: redis.Redis, specialist: Specialist, name: str, phone_e164: str, languages, active: bool
+    db: Session, r: redis.Redis, specialist: Specialist, name: str, phone_e164: str, languages, active: bool,
+    skills=None, level: object | None = None,
 ) -> Specialist:
-    """Edit a specialist; the idle queues follow their languages and active flag."""
+    """Edit a specialist; the idle queues follow their languages and active flag. `skills` (the tags besides their
+    languages) and `level` are kept when not given."""
     other = find_by_phone(db, phone_e164)
     if other is not None and other.id != specialist.id:
         raise RosterError(f"{phone_e164} belongs to {other.name}")
+    if skills is None:
+        skills = [tag for tag in specialist.skill_list if len(tag) != 2]
+    specialist.skills = skills_text(languages, skills)
+    if level is not None:
+        specialist.level = normalise_level(level)
     specialist.name = (name or specialist.name).strip()[:120]
     specialist.phone = phone_e164
-    specialist.languages = normalise_languages(languages)
     specialist.active = active
     if not active:
         specialist.available = False
@@ -85,12 +152,14 @@ def set_available(db: Session, r: redis.Redis, specialist: Specialist, on: bool)
 def sync_idle_queues(db: Session, r: redis.Redis) -> int:
     """Rebuild the idle queues from SQL (after Redis was flushed or replaced); returns how many are on."""
     on = db.scalars(select(Specialist).where(Specialist.active.is_(True), Specialist.available.is_(True))).all()
-    wanted = {language: {} for language in LANGUAGES}
+    wanted: dict[str, dict[str, float]] = {language: {} for language in routing.language_queues(r)}
     for specialist in on:
         since = (specialist.available_since or utcnow()).timestamp()
         for language in specialist.language_list:
-            wanted[language][str(specialist.id)] = since
+            wanted.setdefault(language, {})[str(specialist.id)] = since
     pipe = r.pipeline()
+    if wanted:
+        pipe.sadd(Keys.language_queues(), *wanted)
     for language, members in wanted.items():
         current = {m.decode() for m in r.zrange(Keys.available(language), 0, -1)}
         stale = current - set(members)

@@ -18,7 +18,7 @@ from voice.clock import utcnow
 from voice.line import calls, endings, holds, offers, questions, routing
 from voice.models import Call, Hold
 from voice.redisdb import Keys
-from voice.script import CALLBACK_KEY, DISPATCH_KEY, MESSAGES, STEPS, WAITING_QUESTIONS, wait_words
+from voice.script import CALLBACK_KEY, DISPATCH_KEY, STEPS, WAITING_QUESTIONS
 from voice.twiml import hangup, say, webhook_url
 
 
@@ -81,16 +81,16 @@ def next_wait_document(db: Session, r: redis.Redis, hold: Hold, response: VoiceR
     following = next((name for name in WAITING_QUESTIONS
                       if name not in asked and not questions.already_answered(call, name)), None)
     if ringing:
-        say(response, MESSAGES["connecting"][language], language)
+        say(response, questions.words("connecting", call), language)
     elif first or following is None or hold.last_announced_at is None:
         # Their place when they join (or once the phones rung for them stop), then once per piece of music
         # (30-60 s) once the questions are done.
         place = holds.position(db, hold)
-        say(response, MESSAGES["busy" if hold.last_announced_at is None else "position"][language].format(
-            position=place, wait=wait_words(holds.wait_minutes(db, r, hold, place), language)), language)
+        say(response, questions.words("busy" if hold.last_announced_at is None else "position", call).format(
+            position=place, wait=questions.wait_words(holds.wait_minutes(db, r, hold, place), call)), language)
         hold.last_announced_at = utcnow()
         if queue_seconds >= current_app.config["HOLD_MAX_MINUTES"] * 60:
-            say(response, MESSAGES["long_wait"][language], language)
+            say(response, questions.words("long_wait", call), language)
     if following is not None and not ringing:
         hold.asked = ",".join([*asked, following])
         step_name = questions.step_for(call, following)
@@ -168,7 +168,7 @@ def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
         call.wants_callback = reason == "callback"
         offers.cancel_offers(db, r, hold)
         if reason == "closing":
-            say(response, MESSAGES["closing"][call.language], call.language)
+            say(response, questions.words("closing", call), call.language)
         return endings.next_callback_question(db, r, call, response=response)
     # Dispatch asked for, or the queue failed (queue-full, error, a fault in the wait URL): a person decides.
     offers.cancel_offers(db, r, hold)
