@@ -9,7 +9,7 @@ toll-fraud policy in `check_callable`: anyone can key a number, and the city pay
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +20,37 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 # VoIP, toll-free and unclassified numbers can all be billed to the caller's benefit or our loss.
 CALLABLE_TYPES = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE,
                             PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+# What Twilio puts in `From` when a caller withholds their number: the words spelled on a keypad, and +464 for
+# no caller ID at all. https://help.twilio.com/articles/223179988-Why-am-I-getting-calls-from-these-strange-numbers-
+# ("+7378742833 RESTRICTED, +2562533 BLOCKED, +8656696 UNKNOWN, +266696687 ANONYMOUS, +86282452253 UNAVAILABLE"),
+# and https://www.twilio.com/en-us/changelog/upcoming-changes-to-withheld-caller-ids-behavior-for-dial-calls
+# (Twilio "translates the alpha string into digits"; a <Dial> leg may now carry the word itself).
+WITHHELD_CALLER_IDS = frozenset({"+7378742833", "+2562533", "+8656696", "+266696687", "+86282452253", "+464"})
+# The same words, for a leg that carries them as letters.
+WITHHELD_WORDS = frozenset({"restricted", "blocked", "unknown", "anonymous", "unavailable", "private"})
+
+
+def not_caller_numbers(config: Mapping) -> frozenset[str]:
+    """Numbers that never stand for a person calling: Twilio's withheld IDs and the program's own lines."""
+    own = {config["TWILIO_PHONE_NUMBER"], config["DISPATCH_TRANSFER_NUMBER"], config["HANDOFF_NUMBER"],
+           *config["PSAP_NUMBERS"], *config["PUBLIC_LINE_NUMBERS"]}
+    return WITHHELD_CALLER_IDS | {number for number in own if number}
+
+
+def is_caller_number(e164: str | None, config: Mapping) -> bool:
+    """Whether a caller ID names a person: E.164, not withheld, not the 911 center's or the program's own line.
+
+    Withheld IDs are Twilio's keypad spellings (see WITHHELD_CALLER_IDS and Twilio's page "Why am I getting calls
+    from these strange numbers?", https://help.twilio.com/articles/223179988); a 911 center's trunk (PSAP_NUMBERS)
+    is many callers at once, not one.
+    """
+    number = (e164 or "").strip()
+    if number.lower() in WITHHELD_WORDS or not number.startswith("+") or not number[1:].isdigit():
+        return False
+    # E.164 has at most 15 digits; the shortest real numbers (a few small countries) have 8 with the code.
+    return 8 <= len(number) - 1 <= 15 and number not in not_caller_numbers(config)
 
 
 def to_e164(raw: str | None, region: str, strict: bool = True) -> str | None:

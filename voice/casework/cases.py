@@ -93,8 +93,8 @@ def open_or_join(db: Session, call: Call, link_days: int) -> Case:
 
 
 def note_location(call: Call) -> None:
-    """Keep the call's address key in step with what it says in `location`."""
-    call.location_key = addresses.address_key(call.location)
+    """Keep the call's address key and area (ZIP code, street) in step with what it says in `location`."""
+    call.location_key, call.zip_code, call.street = addresses.place_of(call.location)
 
 
 def proposals(db: Session, call: Call, link_days: int) -> list[Case]:

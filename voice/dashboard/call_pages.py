@@ -88,6 +88,8 @@ def save_case(call_id: int):
         if value != getattr(call, field):
             setattr(call, field, value)
             changed[field] = True
+    if "location" in changed:
+        cases.note_location(call)
     if form.follow_up.data != (call.follow_up or "none"):
         call.follow_up = form.follow_up.data
         changed["follow_up"] = form.follow_up.data

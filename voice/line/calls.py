@@ -49,6 +49,15 @@ FOLLOW_UP = "follow_up"
 SOURCES = (FROM_911, HANDOFF, PUBLIC, FOLLOW_UP)
 # Outcomes that mean the call is still live, so a later event may still settle it.
 OPEN_OUTCOMES = (IN_INTAKE, CONNECTING)
+# Outcomes after which nothing more happens to the call once it has ended (a queued callback is still to come).
+FINAL_OUTCOMES = (BRIDGED, CALLBACK_COMPLETED, ESCALATED, ABANDONED, UNREACHABLE, FAILED)
+# Why a call went back to 911 (calls.escalation_reason): a code written when it happens, for the reports.
+DANGER = "danger"
+CALLER_ASKED = "caller_asked"
+NO_SAFETY_ANSWER = "no_safety_answer"
+HOLD_FAILED = "hold_failed"
+SPECIALIST_TRANSFER = "specialist_transfer"
+RETURN_REASONS = (DANGER, CALLER_ASKED, NO_SAFETY_ANSWER, HOLD_FAILED, SPECIALIST_TRANSFER)
 
 EXPORT_COLUMNS = (
     "call_sid",

@@ -1,0 +1,80 @@
+"""Date ranges for the reports: days in the program's time zone, the period of the same length just before,
+percent change, percentiles, and the SQL that buckets and measures times alike on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+
+UTC = ZoneInfo("UTC")
+
+
+def local_midnight_utc(day: date, zone: str) -> datetime:
+    """Naive UTC for the start of `day` in the program's time zone."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days `start` to `end`, both included, in the time zone `zone`."""
+
+    start: date
+    end: date
+    zone: str
+
+    @property
+    def since(self) -> datetime:
+        return local_midnight_utc(self.start, self.zone)
+
+    @property
+    def until(self) -> datetime:
+        return local_midnight_utc(self.end + timedelta(days=1), self.zone)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The period of as many days that ends the day before this one starts."""
+        return Period(self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.zone)
+
+    def holds(self, column) -> tuple:
+        """SQL conditions: `column` (naive UTC) falls in this period."""
+        return column >= self.since, column < self.until
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def percent_change(value: float | None, previous: float | None) -> float | None:
+    """How much `value` is up (or down, negative) on `previous`, in percent; None when there is nothing to compare."""
+    if value is None or previous is None or previous == 0:
+        return None
+    return (value - previous) / abs(previous) * 100
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile, interpolated between the values either side (None for no values)."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def hour_bucket(dialect: str, column):
+    """'YYYY-MM-DD HH' of a naive UTC column, grouped in the database so a year of calls is a few thousand rows."""
+    if dialect == "postgresql":
+        return func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24")
+    return func.strftime("%Y-%m-%d %H", column)
+
+
+def seconds_between(dialect: str, start, end):
+    """The seconds from `start` to `end` (NULL when either is), in SQL."""
+    if dialect == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
