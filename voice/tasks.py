@@ -32,6 +32,7 @@ END_CALLS = "workers.jobs.end_calls"
 SWEEP = "workers.jobs.sweep"
 TEXT_VISIT_REMINDER = "workers.visit_texts.send_reminder"
 TEXT_VISIT_CHANGE = "workers.visit_texts.send_change"
+DELIVER_OUTCOME = "workers.outcomes.deliver_outcome"
 
 # Job arguments are ids, but results and tracebacks can quote numbers: keep them days, not RQ's year.
 RESULT_TTL_SECONDS = 3600

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import IO
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +60,10 @@ HOLD_FAILED = "hold_failed"
 SPECIALIST_TRANSFER = "specialist_transfer"
 RETURN_REASONS = (DANGER, CALLER_ASKED, NO_SAFETY_ANSWER, HOLD_FAILED, SPECIALIST_TRANSFER)
 
+# Sent (sender: the call; db=) when a call that has ended reaches a final outcome; the 911 center is told of it
+# (voice/reporting/outcomes.py, connected in create_app).
+call_closed = Namespace().signal("call-closed")
+
 EXPORT_COLUMNS = (
     "call_sid",
     "started_at",
@@ -76,6 +81,11 @@ EXPORT_COLUMNS = (
     "connected_at",
     "ended_at",
     "disposition",
+    "source",
+    "incident_number",
+    "escalation_reason",
+    "case_id",
+    "zip_code",
 )
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -141,14 +151,19 @@ def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None
     call.outcome = outcome
     call.outcome_reason = reason
     record_event(db, call, "outcome", outcome=outcome, reason=reason)
+    if call.ended_at is not None and outcome in FINAL_OUTCOMES:
+        call_closed.send(call, db=db)
 
 
 def end_call(db: Session, call: Call, duration: object = None) -> None:
     """The caller's leg is over: stamp it, and a call that never got anywhere is abandoned."""
-    if call.ended_at is None:
+    newly_ended = call.ended_at is None
+    if newly_ended:
         call.ended_at = utcnow()
     if call.outcome in OPEN_OUTCOMES:
         set_outcome(db, call, ABANDONED, reason=f"caller hung up during {call.step or 'connecting'}")
+    elif newly_ended and call.outcome in FINAL_OUTCOMES:
+        call_closed.send(call, db=db)
     call.step = None
     record_event(db, call, "call_ended", duration=duration)
 
@@ -172,16 +187,26 @@ def export_row(call: Call) -> dict[str, str]:
         "connected_at": _iso(call.connected_at),
         "ended_at": _iso(call.ended_at),
         "disposition": call.disposition or "",
+        "source": call.source or "",
+        "incident_number": call.incident_number or "",
+        "escalation_reason": call.escalation_reason or "",
+        "case_id": str(call.case_id or ""),
+        "zip_code": call.zip_code or "",
     }
 
 
 def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str]:
     """The call log as CSV text in chunks (formula-injection safe), for streaming downloads."""
+    return table_chunks(EXPORT_COLUMNS, (export_row(call) for call in calls), rows_per_chunk)
+
+
+def table_chunks(columns: Iterable[str], rows: Iterable[Mapping[str, object]], rows_per_chunk: int = 500) -> Iterator[str]:
+    """Rows (dicts by column) as CSV text in chunks of `rows_per_chunk`, every cell formula-injection safe."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=list(columns))
     writer.writeheader()
-    for count, call in enumerate(calls, start=1):
-        writer.writerow({k: csv_safe(v) for k, v in export_row(call).items()})
+    for count, row in enumerate(rows, start=1):
+        writer.writerow({k: csv_safe(str(v)) for k, v in row.items()})
         if count % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)

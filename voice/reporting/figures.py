@@ -198,18 +198,19 @@ def _calls(db: Session, dialect: str, period: Period, config: Mapping, now: date
             t.offered += n
             for seconds in SERVICE_LEVEL_SECONDS:
                 t.within[seconds] += n * getattr(g, f"within_{seconds}")
-        t.answers[_answer(g.outcome, g.connected, still_live)] += n
+        t.answers[answer_of(g.outcome, g.connected, still_live)] += n
         if g.outcome == calls.ABANDONED:
             t.abandoned["during_hold" if g.enqueued else "before_hold"] += n
         if g.outcome == calls.ESCALATED:
             t.returned[g.escalation_reason if g.escalation_reason in calls.RETURN_REASONS else "other"] += n
         if g.request is not None:
-            t.callbacks[_callback_state(g.request, g.first_try)] += n
+            t.callbacks[callback_state(g.request, g.first_try)] += n
         if g.outcome == calls.ABANDONED or (g.request is not None and g.late):
             t.missed += n
 
 
-def _answer(outcome: str, connected: int, still_live: bool) -> str:
+def answer_of(outcome: str, connected: int, still_live: bool) -> str:
+    """How a call was answered: one of ANSWERS."""
     if outcome == calls.CALLBACK_COMPLETED:
         return "callback"
     if connected:
@@ -221,7 +222,8 @@ def _answer(outcome: str, connected: int, still_live: bool) -> str:
     return "never"
 
 
-def _callback_state(status: str, first_try: int) -> str:
+def callback_state(status: str, first_try: int) -> str:
+    """Where a callback request stands: one of CALLBACK_WORDS."""
     if status == callbacks.COMPLETED:
         return "reached_first_try" if first_try else "reached_later"
     if status in (callbacks.UNREACHABLE, callbacks.CANCELLED):
@@ -489,7 +491,28 @@ def _staffing(db: Session, period: Period, config: Mapping, now: datetime) -> tu
                   in enumerate(by_hour)]
 
 
-# --- as rows, for the CSV -------------------------------------------------------------------------------------
+# --- for the page's charts and the CSV -------------------------------------------------------------------------
+
+# Rows that are a total of the others (or counted in visits, not calls) are in the tables, not the bar charts.
+NOT_CHARTED = {"returned": {"calls", "safety_dispatch"}, "outcomes": {"cases"}}
+CHARTED = ("answer", "sources", "returned", "outcomes")
+
+
+def chart_data(report: CouncilReport) -> dict:
+    """What the page's charts draw, as plain lists: each is a picture of a table on the page."""
+    charts = {}
+    for key in CHARTED:
+        shown = [row for row in report.section(key).rows if row.key not in NOT_CHARTED.get(key, ())]
+        charts[key] = {"labels": [row.label for row in shown], "this": [row.value for row in shown],
+                       "previous": [row.previous for row in shown]}
+    charts["areas"] = {"labels": [row.area for row in report.areas], "this": [row.calls for row in report.areas],
+                       "previous": [row.previous_calls for row in report.areas]}
+    charts["hours"] = {"labels": [f"{hour:02d}" for hour, *_ in report.hours],
+                       "calls": [row[1] for row in report.hours], "missed": [row[2] for row in report.hours],
+                       "specialist_hours": [row[3] for row in report.hours]}
+    return charts
+
+
 
 CSV_COLUMNS = ("figure", "item", "unit", "value", "share", "previous", "previous_share", "change_percent",
                "change_of")

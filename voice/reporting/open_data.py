@@ -1,0 +1,118 @@
+"""The open-data export: one row per call that a city can publish, with no personal information.
+
+No field carries text anyone typed or said, nor a number, name or address: each is a value from a fixed list
+(checked against it, so a stored value outside the list becomes empty), a count, a whole number of seconds, a
+time rounded down to the hour, or an area named only when at least OPEN_DATA_MIN_CALLS calls of the export share
+it. The fields are in voice/reporting/dictionary.py and docs/data-dictionary.md. Rows stream from the database
+(`yield_per`), so memory stays flat however many calls a range holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from voice.casework import cases
+from voice.line import calls
+from voice.models import Call, CallbackRequest, Hold, Referral
+from voice.models import Case as CaseRow
+from voice.reporting import dictionary, figures
+from voice.reporting.areas import Areas
+from voice.reporting.periods import UTC, Period
+
+COLUMNS = tuple(field.name for field in dictionary.OPEN_DATA)
+ALLOWED = {field.name: frozenset(field.allowed) for field in dictionary.OPEN_DATA if field.allowed is not None}
+BATCH = 1000
+
+
+def area_counts(db: Session, period: Period, areas: Areas) -> Counter:
+    """How many of the period's calls each area has (one GROUP BY, before the rows stream)."""
+    counts: Counter = Counter()
+    for zip_code, street, n in db.execute(
+            select(Call.zip_code, Call.street, func.count()).where(*period.holds(Call.started_at))
+            .group_by(Call.zip_code, Call.street)):
+        counts[areas.area(zip_code, street)] += n
+    return counts
+
+
+def _query(period: Period):
+    given = (select(Referral.call_id, func.count().label("given"),
+                    func.sum(case((Referral.accepted.is_(True), 1), else_=0)).label("accepted"))
+             .join(Call, Call.id == Referral.call_id).where(*period.holds(Call.started_at))
+             .group_by(Referral.call_id).subquery())
+    # Whether anyone reached the caller matters only while the case is open (see figures.outcome_group).
+    reached = case((CaseRow.status == cases.OPEN, case((figures.reached_case(), 1), else_=0)), else_=1)
+    return (select(Call.started_at, Call.connected_at, Call.ended_at, Call.source, Call.language, Call.category,
+                   Call.outcome, Call.escalation_reason, Call.zip_code, Call.street, Hold.enqueued_at,
+                   CallbackRequest.status.label("request"), CallbackRequest.attempts,
+                   CaseRow.status.label("case_status"), CaseRow.outcome.label("case_outcome"), CaseRow.closed_how,
+                   CaseRow.opened_at, reached.label("reached"), given.c.given, given.c.accepted)
+            .outerjoin(Hold, Hold.call_id == Call.id).outerjoin(CallbackRequest, CallbackRequest.call_id == Call.id)
+            .outerjoin(CaseRow, CaseRow.id == Call.case_id).outerjoin(given, given.c.call_id == Call.id)
+            .where(*period.holds(Call.started_at)).order_by(Call.started_at, Call.id)
+            .execution_options(yield_per=BATCH))
+
+
+def rows(db: Session, period: Period, config: Mapping, areas: Areas) -> Iterator[dict[str, object]]:
+    """The open-data rows of the period's calls, oldest first."""
+    counts = area_counts(db, period, areas)
+    named = {area for area, n in counts.items() if area is not None and n >= config["OPEN_DATA_MIN_CALLS"]}
+    zone = ZoneInfo(period.zone)
+    for row in db.execute(_query(period)):
+        yield open_row(row, zone, areas.area(row.zip_code, row.street), named)
+
+
+def _listed(field: str, value: object) -> str:
+    """The value if it is one the dictionary allows for `field`, else empty: nothing stored slips through."""
+    return value if isinstance(value, str) and value in ALLOWED[field] else ""
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int | str:
+    return max(0, round((end - start).total_seconds())) if start and end else ""
+
+
+def open_row(row, zone: ZoneInfo, area: str | None, named: set) -> dict[str, object]:
+    """One call as published: every field from a fixed list, a count, seconds, the hour, or a common area."""
+    outcome = _listed("outcome", row.outcome)
+    still_live = outcome in calls.OPEN_OUTCOMES and row.ended_at is None
+    connected = row.connected_at is not None
+    hour = row.started_at.replace(tzinfo=UTC).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    abandoned = outcome == calls.ABANDONED
+    returned = ""
+    if outcome == calls.ESCALATED:
+        returned = row.escalation_reason if row.escalation_reason in calls.RETURN_REASONS else "other"
+    request = _listed_status(row.request)
+    has_case = row.case_status is not None
+    return {
+        "started_hour": hour.isoformat(timespec="minutes"),
+        "source": _listed("source", row.source),
+        "language": _listed("language", row.language),
+        "category": _listed("category", row.category),
+        "outcome": outcome,
+        "answered": figures.answer_of(outcome, connected, still_live),
+        "seconds_to_person": _seconds(row.started_at, row.connected_at),
+        "abandoned": ("during_hold" if row.enqueued_at else "before_hold") if abandoned else "",
+        "seconds_before_hangup": _seconds(row.started_at, row.ended_at) if abandoned else "",
+        "returned_to_911": returned,
+        "callback": figures.callback_state(request, row.attempts == 1) if request else "",
+        "referrals_given": int(row.given or 0),
+        "referrals_accepted": int(row.accepted or 0),
+        "case_outcome": figures.outcome_group(row.case_status, row.case_outcome, row.closed_how, bool(row.reached))
+        if has_case else "",
+        "repeat_call": "true" if has_case and row.opened_at < row.started_at else "false",
+        "area": area if area in named else "",
+    }
+
+
+def _listed_status(status: object) -> str:
+    return status if isinstance(status, str) and status in dictionary.CALLBACK_STATUSES else ""
+
+
+def csv_chunks(db: Session, period: Period, config: Mapping, areas: Areas) -> Iterator[str]:
+    """The open-data export as CSV text in chunks, for a download or a file."""
+    return calls.table_chunks(COLUMNS, rows(db, period, config, areas))
