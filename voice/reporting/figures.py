@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from voice import phones
 from voice.casework import cases, services, visits
@@ -298,7 +298,9 @@ def outcome_group(status: str, outcome: str | None, closed_how: str | None, reac
 
 def reached_case():
     """SQL: someone talked with the case's caller (a call reached a specialist, or a visit was done)."""
-    return (exists().where(Call.case_id == CaseRow.id, Call.connected_at.is_not(None))
+    # Its own alias of calls, so it is not correlated with a query that reads calls itself.
+    any_call = aliased(Call)
+    return (exists().where(any_call.case_id == CaseRow.id, any_call.connected_at.is_not(None))
             | exists().where(Visit.case_id == CaseRow.id, Visit.status == visits.DONE))
 
 
