@@ -44,6 +44,3 @@ def test_every_column_of_the_full_export_is_documented():
     assert list(documented("The full export")) == list(calls.EXPORT_COLUMNS)
     assert documented("The full export") == written(dictionary.CALL_LOG)
 
-
-def test_the_open_data_export_keeps_to_the_allowed_values_it_documents():
-    assert open_data.ALLOWED == {f.name: frozenset(f.allowed) for f in dictionary.OPEN_DATA if f.allowed}
