@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -320,3 +321,17 @@ def test_without_a_webhook_nothing_is_sent_and_the_daily_csv_still_has_it(redis_
 @pytest.fixture
 def client_factory():
     return lambda app: app.test_client()
+
+
+def test_the_signed_example_in_the_docs_checks_out():
+    """docs/reports.md shows a POST signed with `example-secret`: a receiver following it must accept it."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reports.md").read_text()
+    block = doc[doc.index("```http"):]
+    block = block[:block.index("\n```", 3)]
+    headers = dict(line.split(": ", 1) for line in block.splitlines()[2:] if ": " in line)
+    body = block.splitlines()[-1].encode()
+    stamp = int(headers["X-Outcome-Signature"].split(",")[0][2:])
+    assert outcomes.verify("example-secret", body, headers["X-Outcome-Signature"], now=stamp + 10)
+    assert headers["X-Outcome-Signature-256"] == outcomes.signature_headers(
+        "example-secret", body, "", "", stamp)["X-Outcome-Signature-256"]
+    assert json.loads(body)["id"] == headers["X-Outcome-Delivery"]

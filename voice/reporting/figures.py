@@ -296,16 +296,19 @@ def outcome_group(status: str, outcome: str | None, closed_how: str | None, reac
     return "resolved_in_person" if closed_how == "in_person" else "resolved_by_phone"
 
 
-def reached_case():
-    """SQL: someone talked with the case's caller (a call reached a specialist, or a visit was done)."""
+def reached_flag():
+    """SQL, 1 or 0: someone talked with an open case's caller (a call reached a specialist, or a visit was done);
+    1 for a closed case, whose outcome says what happened (see `outcome_group`)."""
     # Its own alias of calls, so it is not correlated with a query that reads calls itself.
     any_call = aliased(Call)
-    return (exists().where(any_call.case_id == CaseRow.id, any_call.connected_at.is_not(None))
-            | exists().where(Visit.case_id == CaseRow.id, Visit.status == visits.DONE))
+    reached = (exists().where(any_call.case_id == CaseRow.id, any_call.connected_at.is_not(None))
+               | exists().where(Visit.case_id == CaseRow.id, Visit.status == visits.DONE))
+    # Only an open case is looked into: the CASE stops there for the others.
+    return case((CaseRow.status == cases.OPEN, _flag(reached)), else_=1)
 
 
 def _outcomes(db: Session, period: Period, t: Tally) -> None:
-    inner = (select(CaseRow.status, CaseRow.outcome, CaseRow.closed_how, _flag(reached_case()).label("reached"))
+    inner = (select(CaseRow.status, CaseRow.outcome, CaseRow.closed_how, reached_flag().label("reached"))
              .where(*period.holds(CaseRow.opened_at), CaseRow.status != cases.MERGED))
     for status, outcome, how, reached, n in _grouped(db, inner):
         t.outcomes[outcome_group(status, outcome, how, bool(reached))] += n

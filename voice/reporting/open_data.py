@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from voice.casework import cases
 from voice.line import calls
 from voice.models import Call, CallbackRequest, Hold, Referral
 from voice.models import Case as CaseRow
@@ -45,8 +44,7 @@ def _query(period: Period):
                     func.sum(case((Referral.accepted.is_(True), 1), else_=0)).label("accepted"))
              .join(Call, Call.id == Referral.call_id).where(*period.holds(Call.started_at))
              .group_by(Referral.call_id).subquery())
-    # Whether anyone reached the caller matters only while the case is open (see figures.outcome_group).
-    reached = case((CaseRow.status == cases.OPEN, case((figures.reached_case(), 1), else_=0)), else_=1)
+    reached = figures.reached_flag()
     return (select(Call.started_at, Call.connected_at, Call.ended_at, Call.source, Call.language, Call.category,
                    Call.outcome, Call.escalation_reason, Call.zip_code, Call.street, Hold.enqueued_at,
                    CallbackRequest.status.label("request"), CallbackRequest.attempts,
