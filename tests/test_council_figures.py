@@ -3,6 +3,7 @@ four in the ten days before, each figure's value worked out by hand below from t
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from voice import phones
 from voice.line import specialists
 from voice.models import Call, CallbackRequest, CaseEvent, Hold, Referral, Service, Shift, Visit
 from voice.models import Case as CaseRow
-from voice.reporting import figures
+from voice.reporting import figures, open_data
 from voice.reporting.areas import Areas
 from voice.reporting.periods import Period
 
@@ -315,3 +316,19 @@ def test_the_csv_rows_carry_every_figure_with_its_previous_and_change(report):
     assert ("Where calls come from", "911 transfer", "calls", "13", "0.812", "3", "0.75", "333.333", "value") in lines
     assert ("calls by district", "North", "calls", 2, "", 0, "", "", "value") in lines
     assert ("missed calls by weekday and hour", "Mon 09:00", "calls", 2, "", "", "", "", "") in lines
+
+
+def test_the_open_data_rows_add_up_to_the_figures(app, seeded, report):
+    """The figures count a period in SQL; the open-data export classes each call in Python: they agree."""
+    rows = [row for row in open_data.rows(seeded, PERIOD, app.config, Areas(DISTRICTS)) if row["source"] != "follow_up"]
+    assert Counter(row["answered"] for row in rows) == {key: row.value for key, row in rows_of(report, "answer")}
+    assert Counter(row["abandoned"] for row in rows if row["abandoned"]) == {"before_hold": 1, "during_hold": 2}
+    assert Counter(row["returned_to_911"] for row in rows if row["returned_to_911"]) == {
+        key: row.value for key, row in rows_of(report, "returned") if key in ("danger", "caller_asked",
+                                                                               "specialist_transfer")}
+    assert Counter(row["callback"] for row in rows if row["callback"]) == {
+        key: row.value for key, row in rows_of(report, "callbacks") if key in figures.CALLBACK_WORDS and row.value}
+
+
+def rows_of(report, section: str):
+    return [(row.key, row) for row in report.section(section).rows]

@@ -109,6 +109,8 @@ class Tally:
     callbacks: Counter = field(default_factory=Counter)
     callback_waits: list[float] = field(default_factory=list)
     missed: int = 0
+    # Missed calls by the UTC hour they started ("YYYY-MM-DD HH"), for the staffing heat table.
+    missed_hours: Counter = field(default_factory=Counter)
     people: int = 0
     calls_from_people: int = 0
     frequent: int = 0
@@ -160,8 +162,9 @@ def tally(db: Session, period: Period, config: Mapping, areas: Areas, now: datet
     now = now or utcnow()
     dialect = db.get_bind().dialect.name
     t = Tally()
-    _calls(db, dialect, period, config, now, t)
-    _waits(db, dialect, period, t)
+    _calls(db, dialect, period, t)
+    _abandoned(db, dialect, period, t)
+    _callbacks(db, dialect, period, config, now, t)
     _people(db, period, config, t)
     _areas(db, period, areas, t)
     _outcomes(db, period, t)
@@ -171,42 +174,45 @@ def tally(db: Session, period: Period, config: Mapping, areas: Areas, now: datet
     return t
 
 
-def _calls(db: Session, dialect: str, period: Period, config: Mapping, now: datetime, t: Tally) -> None:
-    """Most figures from one pass over the period's calls with their hold and callback request."""
-    request = CallbackRequest
+def _calls(db: Session, dialect: str, period: Period, t: Tally) -> None:
+    """The counts that need only the calls' own columns: one pass, one row of sums (no GROUP BY to sort)."""
+    inbound = Call.source != calls.FOLLOW_UP
+    connected = Call.connected_at.is_not(None)
+    still_live = and_(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None))
+    escalated = Call.outcome == calls.ESCALATED
+    offered = and_(inbound, ~still_live, ~and_(escalated, ~connected))
     wait = seconds_between(dialect, Call.started_at, Call.connected_at)
-    inner = (select(Call.source, Call.outcome, Call.escalation_reason,
-                    _flag(Call.connected_at.is_not(None)).label("connected"),
-                    _flag(Call.ended_at.is_not(None)).label("ended"),
-                    *(_flag(wait <= seconds).label(f"within_{seconds}") for seconds in SERVICE_LEVEL_SECONDS),
-                    _flag(Hold.enqueued_at.is_not(None)).label("enqueued"),
-                    request.status.label("request"),
-                    _flag(request.attempts == 1).label("first_try"),
-                    _flag(_missed_callback(dialect, config, now)).label("late"))
-             .select_from(Call).outerjoin(Hold, Hold.call_id == Call.id)
-             .outerjoin(request, request.call_id == Call.id).where(*period.holds(Call.started_at)))
-    for g in _grouped(db, inner):
-        n = g.n
-        t.calls += n
-        t.by_source[g.source] += n
-        if g.source == calls.FOLLOW_UP:
-            continue
-        t.inbound += n
-        still_live = g.outcome in calls.OPEN_OUTCOMES and not g.ended
-        sent_back_first = g.outcome == calls.ESCALATED and not g.connected
-        if not still_live and not sent_back_first:
-            t.offered += n
-            for seconds in SERVICE_LEVEL_SECONDS:
-                t.within[seconds] += n * getattr(g, f"within_{seconds}")
-        t.answers[answer_of(g.outcome, g.connected, still_live)] += n
-        if g.outcome == calls.ABANDONED:
-            t.abandoned["during_hold" if g.enqueued else "before_hold"] += n
-        if g.outcome == calls.ESCALATED:
-            t.returned[g.escalation_reason if g.escalation_reason in calls.RETURN_REASONS else "other"] += n
-        if g.request is not None:
-            t.callbacks[callback_state(g.request, g.first_try)] += n
-        if g.outcome == calls.ABANDONED or (g.request is not None and g.late):
-            t.missed += n
+    # The same rule as answer_of, for a whole period at once (the open-data export applies answer_of row by row).
+    answered = {
+        "callback": and_(inbound, Call.outcome == calls.CALLBACK_COMPLETED),
+        "live": and_(inbound, Call.outcome != calls.CALLBACK_COMPLETED, connected),
+        "returned_to_911": and_(inbound, escalated, ~connected),
+        "waiting": and_(inbound, ~connected, Call.outcome.not_in((calls.CALLBACK_COMPLETED, calls.ESCALATED)),
+                        or_(Call.outcome == calls.CALLBACK_QUEUED, still_live)),
+    }
+    sums = {"inbound": inbound, "offered": offered, "abandoned": and_(inbound, Call.outcome == calls.ABANDONED),
+            "returned": and_(inbound, escalated),
+            **{f"within_{s}": and_(offered, wait <= s) for s in SERVICE_LEVEL_SECONDS},
+            **{f"source_{source}": Call.source == source for source in calls.SOURCES},
+            **{f"answer_{key}": condition for key, condition in answered.items()},
+            **{f"returned_{code}": and_(inbound, escalated, Call.escalation_reason == code)
+               for code in calls.RETURN_REASONS}}
+    row = db.execute(select(func.count().label("calls"),
+                            *(func.coalesce(func.sum(_flag(condition)), 0).label(name)
+                              for name, condition in sums.items()))
+                     .where(*period.holds(Call.started_at))).one()._mapping
+    t.calls, t.inbound, t.offered = row["calls"], row["inbound"], row["offered"]
+    for seconds in SERVICE_LEVEL_SECONDS:
+        t.within[seconds] = row[f"within_{seconds}"]
+    for source in calls.SOURCES:
+        t.by_source[source] = row[f"source_{source}"]
+    for key in answered:
+        t.answers[key] = row[f"answer_{key}"]
+    t.answers["never"] = t.inbound - sum(t.answers.values())
+    for code in calls.RETURN_REASONS:
+        t.returned[code] = row[f"returned_{code}"]
+    t.returned["other"] = row["returned"] - sum(t.returned.values())
+    t.missed += row["abandoned"]
 
 
 def answer_of(outcome: str, connected: int, still_live: bool) -> str:
@@ -231,29 +237,38 @@ def callback_state(status: str, first_try: int) -> str:
     return "open"
 
 
-def _missed_callback(dialect: str, config: Mapping, now: datetime):
-    """A callback request that waited (or has waited so far) more than HOLD_MAX_MINUTES, when the caller had not
-    chosen a later window themselves: a caller the line did not serve in time."""
+def _abandoned(db: Session, dialect: str, period: Period, t: Tally) -> None:
+    """Callers who hung up before reaching anyone: before or while holding, how long they waited, and when."""
+    for hour, seconds, enqueued in db.execute(
+            select(hour_bucket(dialect, Call.started_at), seconds_between(dialect, Call.started_at, Call.ended_at),
+                   Hold.enqueued_at.is_not(None))
+            .outerjoin(Hold, Hold.call_id == Call.id)
+            .where(*period.holds(Call.started_at), _inbound(), Call.outcome == calls.ABANDONED)):
+        part = "during_hold" if enqueued else "before_hold"
+        t.abandoned[part] += 1
+        if seconds is not None:
+            # Whole seconds: SQLite's julianday arithmetic is a float a few microseconds off.
+            t.abandon_waits[part].append(round(seconds))
+        t.missed_hours[hour] += 1
+
+
+def _callbacks(db: Session, dialect: str, period: Period, config: Mapping, now: datetime, t: Tally) -> None:
+    """Each callback request of the period's calls: where it stands, how long it took, and whether it was missed
+    (it waited, or has waited so far, more than HOLD_MAX_MINUTES when the caller had not chosen a later window)."""
     request = CallbackRequest
     waited = seconds_between(dialect, request.created_at, func.coalesce(request.completed_at, now))
-    return and_(request.id.is_not(None), waited > config["HOLD_MAX_MINUTES"] * 60,
-                or_(request.window.is_(None), request.window.not_in(tuple(callbacks.WINDOW_HOURS))))
-
-
-def _waits(db: Session, dialect: str, period: Period, t: Tally) -> None:
-    """How long abandoning callers waited before they hung up, and callbacks from request to reaching the caller."""
-    for seconds, enqueued in db.execute(
-            select(seconds_between(dialect, Call.started_at, Call.ended_at), Hold.enqueued_at.is_not(None))
-            .outerjoin(Hold, Hold.call_id == Call.id)
-            .where(*period.holds(Call.started_at), _inbound(), Call.outcome == calls.ABANDONED,
-                   Call.ended_at.is_not(None))):
-        # Whole seconds: SQLite's julianday arithmetic is a float a few microseconds off.
-        t.abandon_waits["during_hold" if enqueued else "before_hold"].append(round(seconds))
-    t.callback_waits = sorted(round(seconds) / 60 for (seconds,) in db.execute(
-        select(seconds_between(dialect, CallbackRequest.created_at, CallbackRequest.completed_at))
-        .join(Call, Call.id == CallbackRequest.call_id)
-        .where(*period.holds(Call.started_at), _inbound(), CallbackRequest.status == callbacks.COMPLETED))
-        if seconds is not None)
+    late_after = config["HOLD_MAX_MINUTES"] * 60
+    for hour, status, attempts, window, seconds in db.execute(
+            select(hour_bucket(dialect, Call.started_at), request.status, request.attempts, request.window, waited)
+            .select_from(request).join(Call, Call.id == request.call_id)
+            .where(*period.holds(Call.started_at), _inbound())):
+        t.callbacks[callback_state(status, attempts == 1)] += 1
+        if status == callbacks.COMPLETED and seconds is not None:
+            t.callback_waits.append(round(seconds) / 60)
+        if seconds is not None and seconds > late_after and window not in callbacks.WINDOW_HOURS:
+            t.missed += 1
+            t.missed_hours[hour] += 1
+    t.callback_waits.sort()
 
 
 def caller_numbers_only(column, config: Mapping):
@@ -315,12 +330,15 @@ def _outcomes(db: Session, period: Period, t: Tally) -> None:
 
 
 def _referrals(db: Session, period: Period, t: Tally) -> None:
-    in_period = (Referral.call_id == Call.id, *period.holds(Call.started_at))
-    for kind, accepted, n in db.execute(
-            select(Service.kind, Referral.accepted, func.count()).join(Service, Service.id == Referral.service_id)
-            .join(Call, and_(*in_period)).group_by(Service.kind, Referral.accepted)):
-        t.referrals[(kind, bool(accepted))] += n
-    t.referred_calls = db.scalar(select(func.count(func.distinct(Referral.call_id))).join(Call, and_(*in_period))) or 0
+    """Referrals given on the period's calls, read from the referrals (few) rather than the calls (many)."""
+    referred: set[int] = set()
+    for kind, accepted, call_id in db.execute(
+            select(Service.kind, Referral.accepted, Referral.call_id).select_from(Referral)
+            .join(Service, Service.id == Referral.service_id).join(Call, Call.id == Referral.call_id)
+            .where(*period.holds(Call.started_at))):
+        t.referrals[(kind, bool(accepted))] += 1
+        referred.add(call_id)
+    t.referred_calls = len(referred)
 
 
 def _safety(db: Session, period: Period, t: Tally) -> None:
@@ -352,7 +370,7 @@ def council_report(db: Session, period: Period, config: Mapping, areas: Areas,
     now = now or utcnow()
     previous = period.previous()
     this, last = tally(db, period, config, areas, now), tally(db, previous, config, areas, now)
-    heat, hours = _staffing(db, period, config, now)
+    heat, hours = _staffing(db, period, this.missed_hours, now)
     return CouncilReport(period, previous, _sections(this, last, config), _area_rows(this, last), areas.kind,
                          heat, hours)
 
@@ -474,22 +492,25 @@ def _area_rows(this: Tally, last: Tally) -> list[AreaRow]:
     return sorted(rows, key=lambda row: (row.area == NOT_KNOWN, -row.calls, -row.previous_calls, row.area))
 
 
-def _staffing(db: Session, period: Period, config: Mapping, now: datetime) -> tuple[list[list[int]], list]:
-    """Missed calls by local weekday and hour; calls, missed calls and specialist-hours by local hour of the day."""
+def _staffing(db: Session, period: Period, missed: Counter, now: datetime) -> tuple[list[list[int]], list]:
+    """Missed calls by local weekday and hour; calls, missed calls and specialist-hours by local hour of the day.
+    `missed` counts the period's missed calls by UTC hour (from its tally)."""
     dialect = db.get_bind().dialect.name
     zone = ZoneInfo(period.zone)
-    missed = _flag((Call.outcome == calls.ABANDONED) | _missed_callback(dialect, config, now))
-    inner = (select(hour_bucket(dialect, Call.started_at).label("hour"), missed.label("missed"))
-             .outerjoin(CallbackRequest, CallbackRequest.call_id == Call.id)
-             .where(*period.holds(Call.started_at), _inbound()))
+    bucket = hour_bucket(dialect, Call.started_at)
     heat = [[0] * 24 for _ in range(7)]
     by_hour = [[0, 0, 0.0] for _ in range(24)]
-    for hour, was_missed, n in _grouped(db, inner):
-        local = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
-        by_hour[local.hour][0] += n
-        if was_missed:
-            by_hour[local.hour][1] += n
-            heat[local.weekday()][local.hour] += n
+
+    def local(hour: str) -> datetime:
+        return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
+
+    for hour, n in db.execute(select(bucket, func.count()).where(*period.holds(Call.started_at), _inbound())
+                              .group_by(bucket)):
+        by_hour[local(hour).hour][0] += n
+    for hour, n in missed.items():
+        moment = local(hour)
+        by_hour[moment.hour][1] += n
+        heat[moment.weekday()][moment.hour] += n
     for start, hours in _shift_hours(db, period, now):
         by_hour[start.hour][2] += hours
     return heat, [(hour, calls_in, missed_in, round(hours, 2)) for hour, (calls_in, missed_in, hours)

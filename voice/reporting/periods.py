@@ -70,7 +70,9 @@ def hour_bucket(dialect: str, column):
     """'YYYY-MM-DD HH' of a naive UTC column, grouped in the database so a year of calls is a few thousand rows."""
     if dialect == "postgresql":
         return func.to_char(func.date_trunc("hour", column), "YYYY-MM-DD HH24")
-    return func.strftime("%Y-%m-%d %H", column)
+    # SQLAlchemy stores a SQLite DateTime as "YYYY-MM-DD HH:MM:SS.ffffff": its first 13 characters are the hour, and
+    # cutting them costs half of what strftime's parsing does.
+    return func.substr(column, 1, 13)
 
 
 def seconds_between(dialect: str, start, end):
