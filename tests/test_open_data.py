@@ -190,5 +190,5 @@ def test_coordinators_download_it_audited_and_specialists_cannot(app, hostile):
 
 def test_the_rows_are_read_a_batch_at_a_time():
     """yield_per: the database hands over BATCH rows at a time (a server-side cursor on PostgreSQL), never all."""
-    query = open_data._query(Period(date(2026, 11, 1), date(2026, 11, 30), ZONE))
+    query = open_data._query(Period(date(2026, 11, 1), date(2026, 11, 30), ZONE), "sqlite")
     assert query.get_execution_options()["yield_per"] == open_data.BATCH

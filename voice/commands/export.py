@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from voice import db as database
 from voice.line import calls
-from voice.models import AuditEntry, Call
+from voice.models import AuditEntry
 
 calls_cli = AppGroup("calls", help="The call log.")
 
@@ -21,5 +20,4 @@ def calls_export():
     # Every export is on the audit log, from the dashboard or from here.
     db.add(AuditEntry(user_id=None, action="export", target="cli calls export", ip="cli"))
     db.commit()
-    rows = db.scalars(select(Call).order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
-    calls.write_csv(rows, sys.stdout)
+    calls.write_csv(db.execute(calls.export_query()), sys.stdout)

@@ -8,7 +8,6 @@ from datetime import date, datetime
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from voice import db as database
 from voice.clock import local_today
@@ -55,9 +54,7 @@ def export(start: datetime, end: datetime, open_data_only: bool, output):
     if open_data_only:
         _write(open_data.csv_chunks(db, period, config, areas_for(config["DISTRICTS_CSV"])), output)
         return
-    rows = db.scalars(select(Call).where(*period.holds(Call.started_at)).order_by(Call.started_at, Call.id)
-                      .execution_options(yield_per=open_data.BATCH))
-    _write(calls.csv_chunks(rows), output)
+    _write(calls.csv_chunks(db.execute(calls.export_query(period.holds(Call.started_at)))), output)
 
 
 @report_cli.command("figures")

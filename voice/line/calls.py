@@ -12,7 +12,7 @@ from typing import IO
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -20,7 +20,7 @@ from voice import phones
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.db import pend_event
-from voice.models import Call
+from voice.models import Call, Specialist
 
 IN_INTAKE = "in_intake"
 CONNECTING = "connecting"
@@ -168,8 +168,25 @@ def end_call(db: Session, call: Call, duration: object = None) -> None:
     record_event(db, call, "call_ended", duration=duration)
 
 
-def export_row(call: Call) -> dict[str, str]:
-    specialist = call.specialist
+# The call log's columns as plain rows, not ORM objects: a year of calls streams several times faster.
+EXPORT_SELECT = (
+    select(Call.call_sid, Call.started_at, Call.from_number, Call.callback_number, Call.language, Call.category,
+           Call.caller_name, Call.location, Call.description, Call.outcome, Call.outcome_reason,
+           Specialist.name.label("specialist_name"), Specialist.phone.label("specialist_phone"), Call.connected_at,
+           Call.ended_at, Call.disposition, Call.source, Call.incident_number, Call.escalation_reason, Call.case_id,
+           Call.zip_code)
+    .outerjoin(Specialist, Specialist.id == Call.specialist_id))
+
+
+def export_query(where: Iterable = ()) -> Select:
+    """The call log's rows that meet `where` (SQL conditions on calls), oldest first, read a thousand at a time."""
+    return (EXPORT_SELECT.where(*where).order_by(Call.started_at, Call.id)
+            .execution_options(yield_per=1000))
+
+
+def export_row(call) -> dict[str, str]:
+    """One row of `export_query` (or a Call) as the CSV's columns."""
+    specialist = getattr(call, "specialist", None)
     return {
         "call_sid": call.call_sid,
         "started_at": _iso(call.started_at),
@@ -182,8 +199,8 @@ def export_row(call: Call) -> dict[str, str]:
         "description": call.description or "",
         "outcome": call.outcome or "",
         "outcome_reason": call.outcome_reason or "",
-        "specialist_name": specialist.name if specialist else "",
-        "specialist_phone": specialist.phone if specialist else "",
+        "specialist_name": (specialist.name if specialist else getattr(call, "specialist_name", None)) or "",
+        "specialist_phone": (specialist.phone if specialist else getattr(call, "specialist_phone", None)) or "",
         "connected_at": _iso(call.connected_at),
         "ended_at": _iso(call.ended_at),
         "disposition": call.disposition or "",
@@ -195,18 +212,19 @@ def export_row(call: Call) -> dict[str, str]:
     }
 
 
-def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str]:
-    """The call log as CSV text in chunks (formula-injection safe), for streaming downloads."""
+def csv_chunks(calls: Iterable, rows_per_chunk: int = 500) -> Iterator[str]:
+    """The call log (rows of `export_query`) as CSV text in chunks (formula-injection safe), for streaming."""
     return table_chunks(EXPORT_COLUMNS, (export_row(call) for call in calls), rows_per_chunk)
 
 
 def table_chunks(columns: Iterable[str], rows: Iterable[Mapping[str, object]], rows_per_chunk: int = 500) -> Iterator[str]:
     """Rows (dicts by column) as CSV text in chunks of `rows_per_chunk`, every cell formula-injection safe."""
+    names = list(columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns))
-    writer.writeheader()
+    writer = csv.writer(buffer)
+    writer.writerow(names)
     for count, row in enumerate(rows, start=1):
-        writer.writerow({k: csv_safe(str(v)) for k, v in row.items()})
+        writer.writerow([csv_safe(str(row[name])) for name in names])
         if count % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -214,8 +232,8 @@ def table_chunks(columns: Iterable[str], rows: Iterable[Mapping[str, object]], r
     yield buffer.getvalue()
 
 
-def write_csv(calls: Iterable[Call], out: IO[str]) -> None:
-    """Write the call log as CSV to a file."""
+def write_csv(calls: Iterable, out: IO[str]) -> None:
+    """Write the call log (rows of `export_query`) as CSV to a file."""
     for chunk in csv_chunks(calls):
         out.write(chunk)
 

@@ -22,7 +22,7 @@ from voice.models import Call, CallbackRequest, Hold, Referral
 from voice.models import Case as CaseRow
 from voice.reporting import dictionary, figures
 from voice.reporting.areas import Areas
-from voice.reporting.periods import UTC, Period
+from voice.reporting.periods import UTC, Period, hour_bucket, seconds_between
 
 COLUMNS = tuple(field.name for field in dictionary.OPEN_DATA)
 ALLOWED = {field.name: frozenset(field.allowed) for field in dictionary.OPEN_DATA if field.allowed is not None}
@@ -39,17 +39,22 @@ def area_counts(db: Session, period: Period, areas: Areas) -> Counter:
     return counts
 
 
-def _query(period: Period):
+def _query(period: Period, dialect: str):
+    """Each call's published facts, worked out in SQL (seconds, the hour, flags), so no row's times are parsed."""
     given = (select(Referral.call_id, func.count().label("given"),
                     func.sum(case((Referral.accepted.is_(True), 1), else_=0)).label("accepted"))
              .join(Call, Call.id == Referral.call_id).where(*period.holds(Call.started_at))
              .group_by(Referral.call_id).subquery())
-    reached = figures.reached_flag()
-    return (select(Call.started_at, Call.connected_at, Call.ended_at, Call.source, Call.language, Call.category,
-                   Call.outcome, Call.escalation_reason, Call.zip_code, Call.street, Hold.enqueued_at,
+    return (select(hour_bucket(dialect, Call.started_at).label("hour"), Call.source, Call.language, Call.category,
+                   Call.outcome, Call.escalation_reason, Call.zip_code, Call.street,
+                   Call.connected_at.is_not(None).label("connected"), Call.ended_at.is_(None).label("live"),
+                   seconds_between(dialect, Call.started_at, Call.connected_at).label("to_person"),
+                   seconds_between(dialect, Call.started_at, Call.ended_at).label("to_end"),
+                   Hold.enqueued_at.is_not(None).label("enqueued"),
                    CallbackRequest.status.label("request"), CallbackRequest.attempts,
                    CaseRow.status.label("case_status"), CaseRow.outcome.label("case_outcome"), CaseRow.closed_how,
-                   CaseRow.opened_at, reached.label("reached"), given.c.given, given.c.accepted)
+                   (CaseRow.opened_at < Call.started_at).label("joined"), figures.reached_flag().label("reached"),
+                   given.c.given, given.c.accepted)
             .outerjoin(Hold, Hold.call_id == Call.id).outerjoin(CallbackRequest, CallbackRequest.call_id == Call.id)
             .outerjoin(CaseRow, CaseRow.id == Call.case_id).outerjoin(given, given.c.call_id == Call.id)
             .where(*period.holds(Call.started_at)).order_by(Call.started_at, Call.id)
@@ -60,9 +65,23 @@ def rows(db: Session, period: Period, config: Mapping, areas: Areas) -> Iterator
     """The open-data rows of the period's calls, oldest first."""
     counts = area_counts(db, period, areas)
     named = {area for area, n in counts.items() if area is not None and n >= config["OPEN_DATA_MIN_CALLS"]}
-    zone = ZoneInfo(period.zone)
-    for row in db.execute(_query(period)):
-        yield open_row(row, zone, areas.area(row.zip_code, row.street), named)
+    hours = LocalHours(period.zone)
+    for row in db.execute(_query(period, db.get_bind().dialect.name)):
+        yield open_row(row, hours(row.hour), areas.area(row.zip_code, row.street), named)
+
+
+class LocalHours:
+    """"YYYY-MM-DD HH" in UTC to the local hour in ISO 8601 with its offset; a year has at most 8,784 of them."""
+
+    def __init__(self, zone: str):
+        self.zone = ZoneInfo(zone)
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, hour: str) -> str:
+        if hour not in self.seen:
+            moment = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(self.zone)
+            self.seen[hour] = moment.isoformat(timespec="minutes")
+        return self.seen[hour]
 
 
 def _listed(field: str, value: object) -> str:
@@ -70,45 +89,39 @@ def _listed(field: str, value: object) -> str:
     return value if isinstance(value, str) and value in ALLOWED[field] else ""
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> int | str:
-    return max(0, round((end - start).total_seconds())) if start and end else ""
+def _seconds(value: float | None) -> int | str:
+    return max(0, round(value)) if value is not None else ""
 
 
-def open_row(row, zone: ZoneInfo, area: str | None, named: set) -> dict[str, object]:
+def open_row(row, hour: str, area: str | None, named: set) -> dict[str, object]:
     """One call as published: every field from a fixed list, a count, seconds, the hour, or a common area."""
     outcome = _listed("outcome", row.outcome)
-    still_live = outcome in calls.OPEN_OUTCOMES and row.ended_at is None
-    connected = row.connected_at is not None
-    hour = row.started_at.replace(tzinfo=UTC).astimezone(zone).replace(minute=0, second=0, microsecond=0)
+    still_live = outcome in calls.OPEN_OUTCOMES and bool(row.live)
     abandoned = outcome == calls.ABANDONED
     returned = ""
     if outcome == calls.ESCALATED:
         returned = row.escalation_reason if row.escalation_reason in calls.RETURN_REASONS else "other"
-    request = _listed_status(row.request)
+    request = row.request if isinstance(row.request, str) and row.request in dictionary.CALLBACK_STATUSES else ""
     has_case = row.case_status is not None
     return {
-        "started_hour": hour.isoformat(timespec="minutes"),
+        "started_hour": hour,
         "source": _listed("source", row.source),
         "language": _listed("language", row.language),
         "category": _listed("category", row.category),
         "outcome": outcome,
-        "answered": figures.answer_of(outcome, connected, still_live),
-        "seconds_to_person": _seconds(row.started_at, row.connected_at),
-        "abandoned": ("during_hold" if row.enqueued_at else "before_hold") if abandoned else "",
-        "seconds_before_hangup": _seconds(row.started_at, row.ended_at) if abandoned else "",
+        "answered": figures.answer_of(outcome, bool(row.connected), still_live),
+        "seconds_to_person": _seconds(row.to_person),
+        "abandoned": ("during_hold" if row.enqueued else "before_hold") if abandoned else "",
+        "seconds_before_hangup": _seconds(row.to_end) if abandoned else "",
         "returned_to_911": returned,
         "callback": figures.callback_state(request, row.attempts == 1) if request else "",
         "referrals_given": int(row.given or 0),
         "referrals_accepted": int(row.accepted or 0),
         "case_outcome": figures.outcome_group(row.case_status, row.case_outcome, row.closed_how, bool(row.reached))
         if has_case else "",
-        "repeat_call": "true" if has_case and row.opened_at < row.started_at else "false",
+        "repeat_call": "true" if has_case and row.joined else "false",
         "area": area if area in named else "",
     }
-
-
-def _listed_status(status: object) -> str:
-    return status if isinstance(status, str) and status in dictionary.CALLBACK_STATUSES else ""
 
 
 def csv_chunks(db: Session, period: Period, config: Mapping, areas: Areas) -> Iterator[str]:

@@ -78,5 +78,6 @@ def hour_bucket(dialect: str, column):
 def seconds_between(dialect: str, start, end):
     """The seconds from `start` to `end` (NULL when either is), in SQL."""
     if dialect == "postgresql":
-        return func.extract("epoch", end - start)
+        # date_part gives a float; extract gives a numeric, read into Python as a slower Decimal.
+        return func.date_part("epoch", end - start)
     return (func.julianday(end) - func.julianday(start)) * 86400.0
