@@ -165,6 +165,9 @@ def test_the_command_writes_either_export_and_audits_it(app, hostile, tmp_path):
     full = list(csv.DictReader(io.StringIO(target.read_text())))
     assert [row["name"] for row in full] == [NAME] * 4  # the coordinators' export has everything
     assert list(full[0]) == list(calls.EXPORT_COLUMNS)
+    # 16:17 in New York on the 12th; connected 40 s later; the specialist's name from the roster.
+    assert (full[0]["started_at"], full[0]["connected_at"], full[0]["specialist_name"]) == (
+        "2026-11-12T21:17:00Z", "2026-11-12T21:17:40Z", NAME)
     bad = runner.invoke(args=["report", "export", "--from", "2026-11-30", "--to", "2026-11-01"])
     assert bad.exit_code != 0 and "--to is before --from" in bad.output
     with app.app_context():
