@@ -10,13 +10,15 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tests.support import CALLER, DISPATCH, LINE, PASSWORD, csrf, fresh_app, load_call, login, settings
 from voice import clock, phones
 from voice.casework import addresses, cases
 from voice.dashboard.auth import create_user
+from voice.db import Database, alembic_config
 from voice.line import callbacks, specialists
 from voice.models import AuditEntry, Call, Referral, Service, Shift
 from voice.reporting.areas import Areas
@@ -122,10 +124,10 @@ def test_a_bad_district_table_stops_start_up_naming_it(redis_url, database_url, 
              "zip.csv": "street_or_zip,district\n4540,North\n",
              "twice.csv": "street_or_zip,district\nMain St,North\nmain st,South\n",
              "empty.csv": "street_or_zip,district\n", "half.csv": "street_or_zip,district\nMain St,\n"}
-    for name, text in cases.items():
+    for name, content in cases.items():
         path = tmp_path / name
-        if text is not None:
-            path.write_text(text)
+        if content is not None:
+            path.write_text(content)
         with pytest.raises(SystemExit), fresh_app(settings(redis_url, database_url, DISTRICTS_CSV=str(path))):
             pass
         error = capsys.readouterr().err.strip()
@@ -278,3 +280,33 @@ def test_the_figures_csv_is_for_coordinators_and_audited(client, people, db):
     assert rows[1] == ["period", "this", "dates", "2026-11-01..2026-11-30", "", "2026-10-02..2026-10-31", "", "", ""]
     assert db.scalars(select(AuditEntry.target).where(AuditEntry.action == "export_report")).all() == [
         "2026-11-01..2026-11-30"]
+
+
+# --- the migration --------------------------------------------------------------------------------------------
+
+
+def test_the_migration_gives_old_calls_their_codes_and_goes_back(tmp_path):
+    database = Database(f"sqlite:///{tmp_path}/old.db")
+    database.upgrade("0008")
+    rows = [("CA1", "escalated", "danger reported"), ("CA2", "escalated", "caller asked for dispatch"),
+            ("CA3", "escalated", "no answer to the safety question"),
+            ("CA4", "escalated", "transferred to dispatch by the specialist"), ("CA5", "escalated", "hold ended: error"),
+            ("CA6", "escalated", None), ("CA7", "bridged", "danger reported"), ("followup-1-ab", "callback_queued", None)]
+    with database.engine.begin() as conn:
+        for sid, outcome, reason in rows:
+            conn.execute(text("INSERT INTO calls (call_sid, from_number, to_number, started_at, language, outcome, "
+                              "outcome_reason, wants_callback) VALUES (:sid, '', '', '2026-01-01', 'en', :outcome, "
+                              ":reason, 0)"), {"sid": sid, "outcome": outcome, "reason": reason})
+    database.upgrade()
+    with database.engine.connect() as conn:
+        found = dict(conn.execute(text("SELECT call_sid, escalation_reason FROM calls")).all())
+        sources = dict(conn.execute(text("SELECT call_sid, source FROM calls")).all())
+    assert found == {"CA1": "danger", "CA2": "caller_asked", "CA3": "no_safety_answer", "CA4": "specialist_transfer",
+                     "CA5": "hold_failed", "CA6": None, "CA7": None, "followup-1-ab": None}
+    assert sources["followup-1-ab"] == "follow_up" and sources["CA1"] == "911"
+    command.downgrade(alembic_config(database.url), "0008")
+    with database.engine.connect() as conn:
+        assert "escalation_reason" not in {row[1] for row in conn.execute(text("PRAGMA table_info(calls)"))}
+        assert conn.execute(text("SELECT count(*) FROM sqlite_master WHERE name = 'ix_calls_caller_name_lower'")
+                            ).scalar() == 1
+    database.dispose()
