@@ -17,7 +17,7 @@ from voice.line import calls
 from voice.models import AuditEntry
 from voice.reporting import figures, open_data, outcomes
 from voice.reporting.areas import areas_for
-from voice.reporting.periods import Period
+from voice.reporting.periods import Period, for_reports
 
 bp = Blueprint("report_pages", __name__, url_prefix="/dashboard")
 
@@ -41,6 +41,7 @@ def _report_range() -> tuple[date, date]:
 def reports():
     start, end = _report_range()
     zone = current_app.config["TIMEZONE"]
+    for_reports(database.session())
     data = queries.report(database.session(), start, end, zone)
     case_data = queries.case_report(database.session(), start, end, zone)
     period = Period(start, end, zone)

@@ -27,7 +27,15 @@ from voice.line import callbacks, calls
 from voice.models import Call, CallbackRequest, CaseEvent, Hold, Referral, Service, Shift, Visit
 from voice.models import Case as CaseRow
 from voice.reporting.areas import NOT_KNOWN, Areas
-from voice.reporting.periods import UTC, Period, hour_bucket, percent_change, percentile, seconds_between
+from voice.reporting.periods import (
+    UTC,
+    Period,
+    for_reports,
+    hour_bucket,
+    percent_change,
+    percentile,
+    seconds_between,
+)
 
 # A visit's team calling the program's dispatch line for safety writes this on the case (the visit safety ladder).
 SAFETY_DISPATCH_EVENT = "safety_dispatch_called"
@@ -368,6 +376,7 @@ def council_report(db: Session, period: Period, config: Mapping, areas: Areas,
                    now: datetime | None = None) -> CouncilReport:
     """Every figure for `period`, each with the period of the same length before it."""
     now = now or utcnow()
+    for_reports(db)
     previous = period.previous()
     this, last = tally(db, period, config, areas, now), tally(db, previous, config, areas, now)
     heat, hours = _staffing(db, period, this.missed_hours, now)

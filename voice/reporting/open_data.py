@@ -22,7 +22,7 @@ from voice.models import Call, CallbackRequest, Hold, Referral
 from voice.models import Case as CaseRow
 from voice.reporting import dictionary, figures
 from voice.reporting.areas import Areas
-from voice.reporting.periods import UTC, Period, hour_bucket, seconds_between
+from voice.reporting.periods import UTC, Period, for_reports, hour_bucket, seconds_between
 
 COLUMNS = tuple(field.name for field in dictionary.OPEN_DATA)
 ALLOWED = {field.name: frozenset(field.allowed) for field in dictionary.OPEN_DATA if field.allowed is not None}
@@ -63,6 +63,7 @@ def _query(period: Period, dialect: str):
 
 def rows(db: Session, period: Period, config: Mapping, areas: Areas) -> Iterator[dict[str, object]]:
     """The open-data rows of the period's calls, oldest first."""
+    for_reports(db)
     counts = area_counts(db, period, areas)
     named = {area for area, n in counts.items() if area is not None and n >= config["OPEN_DATA_MIN_CALLS"]}
     hours = LocalHours(period.zone)
