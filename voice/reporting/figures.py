@@ -541,7 +541,8 @@ def chart_data(report: CouncilReport) -> dict:
         charts[key] = {"labels": [row.label for row in shown], "this": [row.value for row in shown],
                        "previous": [row.previous for row in shown]}
     charts["areas"] = {"labels": [row.area for row in report.areas], "this": [row.calls for row in report.areas],
-                       "previous": [row.previous_calls for row in report.areas]}
+                       "previous": [row.previous_calls for row in report.areas],
+                       "cases": [row.cases for row in report.areas]}
     charts["hours"] = {"labels": [f"{hour:02d}" for hour, *_ in report.hours],
                        "calls": [row[1] for row in report.hours], "missed": [row[2] for row in report.hours],
                        "specialist_hours": [row[3] for row in report.hours]}

@@ -26,7 +26,21 @@
   versus("council-sources-chart", data.sources, true);
   versus("council-returned-chart", data.returned, true);
   versus("council-outcomes-chart", data.outcomes, true);
-  versus("council-areas-chart", data.areas, false);
+  const areas = document.getElementById("council-areas-chart");
+  if (areas) {
+    new Chart(areas, {
+      type: "bar",
+      data: {
+        labels: data.areas.labels,
+        datasets: [
+          { label: "Calls", data: data.areas.this, backgroundColor: ink, maxBarThickness: 28 },
+          { label: "Calls, previous period", data: data.areas.previous, backgroundColor: soft, maxBarThickness: 28 },
+          { label: "Cases opened", data: data.areas.cases, backgroundColor: green, maxBarThickness: 28 },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+  }
   const hours = document.getElementById("council-staffing-chart");
   if (hours) {
     new Chart(hours, {
