@@ -1,10 +1,14 @@
-"""Does the dashboard stay fast with a million calls? Seeds a database, then times each page.
+"""Does the dashboard stay fast with a million calls? Seeds a database, then times each page and export.
 
   python scripts/bench_dashboard.py --rows 1000000                      # a SQLite file
   python scripts/bench_dashboard.py --database-url postgresql+psycopg2://postgres@127.0.0.1/test
   python scripts/bench_dashboard.py --explain                           # and each page's query plan
 
-Prints the time of each page (the median of 5 requests through the Flask app, logged in as a coordinator).
+Prints the time of each page (the median of 5 requests through the Flask app, logged in as a coordinator), then
+the exports of a month and of a year (the open data and the full call log), streamed to the end: their time, rows,
+and the most Python memory they held at once (tracemalloc, in a run of its own), which stays flat as rows grow.
+The seed gives calls everything the reports read: cases, holds, callback requests, sources, areas, reasons for
+going back to 911, referrals and specialists' shifts.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import timedelta
+import tracemalloc
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,12 +32,29 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from voice import create_app  # noqa: E402
 from voice.line import specialists  # noqa: E402
-from voice.models import Base, Call, utcnow  # noqa: E402
+from voice.models import (  # noqa: E402
+    Base,
+    Call,
+    CallbackRequest,
+    Hold,
+    Referral,
+    Service,
+    Shift,
+    utcnow,
+)
+from voice.models import Case as CaseRow  # noqa: E402
 from voice.script import CATEGORIES  # noqa: E402
 from voice.simulator.embedded_redis import ensure_redis  # noqa: E402
 
-OUTCOMES = ["bridged"] * 6 + ["callback_completed"] * 2 + ["escalated", "abandoned", "callback_queued"]
+OUTCOMES = ["bridged"] * 6 + ["callback_completed"] * 2 + ["escalated", "abandoned", "callback_queued", "unreachable"]
 NAMES = ["Dana Whitfield", "María López", "Eli Brooks", "Sam Carter", "Ana Ruiz", "Tom Nguyen", "Rosa Díaz"]
+SOURCES = ["911"] * 40 + ["handoff"] * 4 + ["public"] * 5 + ["follow_up"]
+ZIPS = [f"454{n:02d}" for n in range(1, 26)]
+STREETS = [f"{name} {kind}" for name in ("salem", "main", "3rd", "wayne", "brown", "linden", "troy", "keowee")
+           for kind in ("ave", "st", "rd", "dr", "blvd")]
+CASE_OUTCOMES = [("resolved_by_phone", "phone"), ("agreement_reached", "in_person"), ("resolved", "in_person"),
+                 ("referred", "phone"), ("declined", "phone"), ("no_one_home", "in_person"), ("no_further_action", "phone")]
+RETURNS = ["danger", "caller_asked", "no_safety_answer", "specialist_transfer"]
 
 
 def seed(app, rows: int) -> None:
@@ -41,6 +63,7 @@ def seed(app, rows: int) -> None:
         have = conn.scalar(select(func.count(Call.id)))
     if have >= rows:
         print(f"database already has {have} calls")
+        checkpoint(app)
         return
     with app.app_context():
         db = db_ext.session()
@@ -54,28 +77,95 @@ def seed(app, rows: int) -> None:
     categories = [c[0] for c in CATEGORIES.values()]
     now = utcnow()
     started = time.monotonic()
-    batch = []
+    batches: dict = {CaseRow: [], Call: [], Hold: [], CallbackRequest: [], Referral: []}
     with db_ext.engine.begin() as conn:
-        for n in range(have, rows):
-            when = now - timedelta(seconds=rng.randint(0, 3 * 365 * 86400))
+        conn.execute(insert(Service), [{"name": f"Service {n}", "kind": kind, "phone": f"+1937555{4000 + n:04d}",
+                                        "active": True, "created_at": now, "updated_at": now}
+                                       for n, kind in enumerate(("housing", "legal_aid", "mental_health", "food"))])
+        conn.execute(insert(Shift), list(shifts(rng, ids, now)))
+        case_id = 0
+        # Oldest first, as a line writes them: a range of days is then a run of neighbouring rows, as in service.
+        ages = sorted((rng.randint(0, 3 * 365 * 86400) for _ in range(have, rows)), reverse=True)
+        for n, age in zip(range(have, rows), ages, strict=True):
+            call_id = n + 1
+            when = now - timedelta(seconds=age)
             outcome = rng.choice(OUTCOMES)
-            batch.append({
-                "call_sid": f"CA{n:032d}", "from_number": f"+1937{rng.randint(2000000, 9999999)}", "to_number": "+19375550100",
+            if outcome == "callback_queued" and when < now - timedelta(days=1):
+                outcome = "callback_completed"  # callers still waiting are from the last day, not from years ago
+            connected = outcome in ("bridged", "callback_completed") or (outcome == "escalated" and rng.random() < .2)
+            # A call in five joins the case of the call before it; the rest open their own.
+            if case_id == 0 or rng.random() >= 0.2:
+                case_id += 1
+                status, (closed, how) = rng.choice(["closed"] * 3 + ["open"]), rng.choice(CASE_OUTCOMES)
+                batches[CaseRow].append({"id": case_id, "opened_at": when, "status": status, "updated_at": now,
+                                         "outcome": closed if status == "closed" else None,
+                                         "closed_how": how if status == "closed" else None})
+            batches[Call].append({
+                "id": call_id, "call_sid": f"CA{n:032d}", "from_number": f"+1937{rng.randint(2000000, 9999999)}",
+                "to_number": "+19375550100", "source": rng.choice(SOURCES),
                 "started_at": when, "ended_at": when + timedelta(minutes=5), "language": rng.choice(["en", "en", "en", "es"]),
                 "category": rng.choice(categories), "caller_name": rng.choice(NAMES), "location": "Main St",
                 "callback_number": None, "description": "seeded", "outcome": outcome, "wants_callback": False,
-                "specialist_id": rng.choice(ids) if outcome in ("bridged", "callback_completed") else None,
-                "connected_at": when + timedelta(seconds=rng.randint(5, 60)) if outcome == "bridged" else None,
+                "specialist_id": rng.choice(ids) if connected else None,
+                "connected_at": when + timedelta(seconds=rng.randint(5, 90)) if connected else None,
+                "escalation_reason": rng.choice(RETURNS) if outcome == "escalated" else None, "case_id": case_id,
+                "zip_code": rng.choice(ZIPS) if rng.random() < .7 else None,
+                "street": rng.choice(STREETS) if rng.random() < .6 else None,
             })
-            if len(batch) == 20000:
-                conn.execute(insert(Call), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(Call), batch)
+            if outcome in ("bridged", "abandoned") and rng.random() < .5:
+                batches[Hold].append({"call_id": call_id, "language": "en", "status": "done", "arrived_at": when,
+                                      "enqueued_at": when + timedelta(seconds=20), "asked": "", "updated_at": now})
+            if outcome in ("callback_completed", "callback_queued", "unreachable"):
+                status = {"callback_completed": "completed", "callback_queued": "pending",
+                          "unreachable": "unreachable"}[outcome]
+                made = when + timedelta(minutes=1)
+                batches[CallbackRequest].append({
+                    "call_id": call_id, "language": "en", "status": status, "due_at": made, "arrived_at": when,
+                    "attempts": rng.randint(1, 3) if status != "pending" else 0, "created_at": made, "updated_at": now,
+                    "completed_at": made + timedelta(minutes=rng.randint(2, 240)) if status != "pending" else None})
+            if connected and rng.random() < .1:
+                batches[Referral].append({"call_id": call_id, "service_id": rng.randint(1, 4),
+                                          "accepted": rng.random() < .7, "given_at": when})
+            if len(batches[Call]) == 20000:
+                flush(conn, batches)
+        flush(conn, batches)
+        if db_ext.engine.dialect.name == "postgresql":
+            # The ids were given, so the sequences have not moved: the next row must not take one of them.
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('calls', 'id'), (SELECT max(id) FROM calls))"))
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"))
     # Fresh statistics, so each planner picks its indexes as it would on a database that grew slowly.
     with db_ext.engine.begin() as conn:
         conn.execute(text("ANALYZE"))
+    checkpoint(app)
     print(f"seeded {rows - have} calls in {time.monotonic() - started:.0f} s")
+
+
+def checkpoint(app) -> None:
+    """SQLite: move the seed out of the write-ahead log into the database file, as its checkpoints do in service;
+    reading a million rows back through a gigabyte of log would time the log, not the pages."""
+    engine = app.extensions["db"].engine
+    if engine.dialect.name == "sqlite":
+        engine.dispose()
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def flush(conn, batches: dict) -> None:
+    """Insert what each table has waiting (cases before the calls that point at them)."""
+    for model, rows in batches.items():
+        if rows:
+            conn.execute(insert(model), rows)
+            rows.clear()
+
+
+def shifts(rng: random.Random, ids: list[int], now: datetime):
+    """Three years of shifts: most days, most specialists are on for eight hours from 8 a.m. or noon (UTC+5)."""
+    for day in range(3 * 365):
+        start_of_day = (now - timedelta(days=day)).replace(hour=13, minute=0, second=0, microsecond=0)
+        for specialist in ids:
+            if rng.random() < .7:
+                begin = start_of_day + timedelta(hours=rng.choice([0, 4]))
+                yield {"specialist_id": specialist, "started_at": begin, "ended_at": begin + timedelta(hours=8)}
 
 
 def main() -> int:
@@ -130,6 +220,7 @@ def main() -> int:
         "live board": "/dashboard/board/live",
         "reports: this month": "/dashboard/reports",
         "reports: 3 months": f"/dashboard/reports?start={today - timedelta(days=90)}&end={today}",
+        "reports: a year": f"/dashboard/reports?start={today - timedelta(days=364)}&end={today}",
     }
     print(f"{args.rows} calls in {app.extensions['db'].engine.dialect.name}")
     print(f"{'page':<30}{'median ms':>10}{'max ms':>9}")
@@ -143,9 +234,36 @@ def main() -> int:
         print(f"{name:<30}{statistics.median(times):>10.1f}{max(times):>9.1f}")
         if args.explain and path.startswith("/dashboard/calls"):
             explain(app, client, path)
+    time_exports(client, today)
     if embedded:
         embedded.stop()
     return 0
+
+
+def time_exports(client, today) -> None:
+    """Each export of a month and of a year, streamed to the end: time and rows; then, in runs of their own,
+    the most Python memory held at once while streaming (tracemalloc slows a run, so it is not timed)."""
+    print(f"{'export':<30}{'seconds':>10}{'rows':>10}{'peak MB':>10}")
+    for name, path in (("open data", "/dashboard/reports/open-data.csv"), ("full call log", "/dashboard/calls.csv")):
+        for span, days in (("a month", 30), ("a year", 364)):
+            url = f"{path}?start={today - timedelta(days=days - 1)}&end={today}"
+            started = time.perf_counter()
+            rows = stream(client, url)
+            seconds = time.perf_counter() - started
+            tracemalloc.start()
+            stream(client, url)
+            peak = tracemalloc.get_traced_memory()[1] / 1e6
+            tracemalloc.stop()
+            print(f"{name + ', ' + span:<30}{seconds:>10.1f}{rows:>10}{peak:>10.1f}")
+
+
+def stream(client, url: str) -> int:
+    """Read a streamed download chunk by chunk, keeping none of it; returns its rows."""
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    lines = sum(chunk.count(b"\n") for chunk in response.iter_encoded())
+    response.close()
+    return lines - 1
 
 
 def explain(app, client, path: str) -> None:

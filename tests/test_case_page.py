@@ -130,5 +130,6 @@ def test_a_specialist_transfers_the_live_caller_to_dispatch_with_one_button(line
     assert record.bridged_with == [ALICE, DISPATCH]
     call = the_call(line)
     assert (call.outcome, call.outcome_reason) == ("escalated", "transferred to dispatch by the specialist")
+    assert call.escalation_reason == "specialist_transfer"
     kinds = [e.kind for e in call.events]
     assert "transfer_requested" in kinds and "transferred_to_dispatch" in kinds

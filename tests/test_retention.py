@@ -45,6 +45,7 @@ def make_call(db, days_ago: int, sid: str, recording: str | None = None, categor
                 ended_at=started + timedelta(minutes=9), connected_at=started + timedelta(minutes=2),
                 language="en", category=category, caller_name="Dana Whitfield", location="400 West Third Street",
                 callback_number="+19375550123", description="The landlord shut off the heat", outcome=outcome,
+                zip_code="45402", street="w 3rd st",
                 outcome_reason="HTTP 400, error 21211: The 'To' number +19375550123 is not valid",
                 specialist=specialist, recording_sid=recording,
                 recording_url=recording_url(recording) if recording else None,
@@ -112,7 +113,7 @@ def test_a_call_past_retention_loses_its_personal_data_and_its_recording_at_twil
     assert personal_data_in(after) == []
     call = after["call"]
     for name in ("caller_name", "location", "description", "callback_number", "outcome_reason",
-                 "disposition_notes", "recording_sid", "recording_url"):
+                 "disposition_notes", "recording_sid", "recording_url", "street"):
         assert call[name] is None, name
     assert call["from_number"] == ""
     assert call["redacted_at"] is not None
@@ -123,7 +124,7 @@ def test_a_call_past_retention_loses_its_personal_data_and_its_recording_at_twil
     assert {detail for _, _, detail in after["events"]} == {json.dumps({"redacted": True})}
     # What the reports count stays.
     for name in ("category", "outcome", "language", "started_at", "ended_at", "connected_at", "specialist_id",
-                 "disposition", "disposition_at", "disposition_by_id", "call_sid"):
+                 "disposition", "disposition_at", "disposition_by_id", "call_sid", "zip_code"):
         assert call[name] == before["call"][name], name
     assert after["request"]["status"] == before["request"]["status"]
 

@@ -18,6 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from voice import commands, dashboard, db, health, redisdb, webhooks
     from voice.config import ConfigError, load_settings
     from voice.line import routing
+    from voice.reporting import outcomes
     from voice.tasks import on_specialist_freed
 
     if test_config is None:
@@ -41,6 +42,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     webhooks.init_app(app)
     # Someone turning available (ON, or a call ending) is when a waiting caller can be called back.
     routing.specialist_freed.connect(on_specialist_freed)
+    # A call or case from 911 closing is reported back to the 911 center.
+    outcomes.init_app()
     commands.init_app(app)
     health.init_app(app)
     dashboard.init_app(app, exempt=webhooks.BLUEPRINTS)

@@ -9,7 +9,9 @@ and a test keeps them in step with it.
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -225,6 +227,41 @@ def language_files(name: str, value: object, _settings: Mapping) -> tuple:
         raise ConfigError(f"setting {name}: {_one_line(error)}") from None
 
 
+DISTRICTS_HEADER = ("street_or_zip", "district")
+_ZIP_CODE = re.compile(r"\d{5}")
+
+
+def district_table(name: str, value: object, _settings: Mapping) -> tuple[tuple[str, str], ...]:
+    """A CSV file (header street_or_zip,district) naming the district of each street or 5-digit ZIP code, as
+    (street or ZIP, district) pairs; empty: no districts (the reports' areas are ZIP codes)."""
+    path = str(value or "").strip()
+    if not path:
+        return ()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ConfigError(f"setting {name}: cannot read {path!r} ({_one_line(error)})") from None
+    if not rows or tuple(cell.strip().lower() for cell in rows[0]) != DISTRICTS_HEADER:
+        raise ConfigError(f"setting {name}: {path!r} must start with the header line street_or_zip,district")
+    pairs: dict[str, str] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        if len(cells) != 2 or not all(cells):
+            raise ConfigError(f"setting {name}: {path!r} line {line} must be a street or ZIP code, then a district")
+        match, district = cells
+        if match.isdigit() and not _ZIP_CODE.fullmatch(match):
+            raise ConfigError(f"setting {name}: {path!r} line {line}: a ZIP code has 5 digits, got {match!r}")
+        if pairs.get(match.lower(), district) != district:
+            raise ConfigError(f"setting {name}: {path!r} line {line} puts {match!r} in a second district")
+        pairs[match.lower()] = district[:60]
+    if not pairs:
+        raise ConfigError(f"setting {name}: {path!r} names no street or ZIP code")
+    return tuple(pairs.items())
+
+
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split())
 
@@ -411,6 +448,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Languages beyond English and Spanish: TOML files (or directories of them) separated by commas, "
             "e.g. languages/ar.toml; see docs/routing.md.", "Levels, skills and languages"),
     # (issue 23: the council's numbers, open data, outcomes to 911) settings go here
+    Setting("DISTRICTS_CSV", "", district_table,
+            "A CSV file of the city's districts (header street_or_zip,district; a street name or a 5-digit ZIP code "
+            "on each line): the reports' areas are these districts; empty: the areas are ZIP codes.",
+            "Reports and open data"),
+    Setting("OPEN_DATA_MIN_CALLS", 10, whole_number(),
+            "The open-data export names a call's area only when the area has at least this many calls in the "
+            "export; fewer could point at a household.", "Reports and open data"),
+    Setting("OUTCOME_WEBHOOK_URL", "", optional_url,
+            "Where to POST how each call or case the 911 center sent us ended (JSON, signed); empty: nothing is "
+            "sent, and the daily CSV still has it.", "Reports and open data"),
+    Setting("OUTCOME_WEBHOOK_SECRET", "", text,
+            "The shared secret that signs each outcome POST (HMAC-SHA256; see docs/reports.md); required when "
+            "OUTCOME_WEBHOOK_URL is set.", "Reports and open data",
+            required_if=lambda settings: bool(settings["OUTCOME_WEBHOOK_URL"]) and (
+                "the key that signs each outcome POST; required when OUTCOME_WEBHOOK_URL is set")),
+    Setting("OUTCOME_RETRY_SECONDS", "30,120,600,1800", _seconds("30,120,600,1800"),
+            "Waits between tries of an outcome POST the 911 center's receiver did not take; after the last, the "
+            "once-a-minute sweep tries again every hour.", "Reports and open data"),
     # Cases and visits
     Setting("CASE_LINK_DAYS", 30, whole_number(),
             "A new call joins an open case from the same number (or is proposed for one at the same address) "

@@ -89,6 +89,8 @@ class Call(Base):
     source: Mapped[str] = mapped_column(String(16), default="911", server_default="911")
     # The 911 center's incident number (CAD) for this call, when dispatch gave one.
     incident_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    # Why it went back to 911 (voice.line.calls.RETURN_REASONS), written when it happened; None otherwise.
+    escalation_reason: Mapped[str | None] = mapped_column(String(24))
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -123,6 +125,10 @@ class Call(Base):
     # The case this call belongs to (voice/cases.py), and its place normalised for matching ("1200 salem ave").
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     location_key: Mapped[str | None] = mapped_column(String(120), index=True)
+    # The area of the place, for the reports (voice/casework/addresses.py): its ZIP code and its street without a
+    # house number ("w 3rd st"). The purge keeps the ZIP code and clears the street with the place.
+    zip_code: Mapped[str | None] = mapped_column(String(10))
+    street: Mapped[str | None] = mapped_column(String(80))
 
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
     # Read only: events are written by calls.record_event, and the database deletes them with their call.
@@ -316,7 +322,8 @@ class CaseEvent(Base):
     """One step on a case's own timeline: linked, merged, split, a visit booked or moved, a note."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+    # By kind and time: the reports count one kind of step (a visit's call for police) over a range.
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"), Index("ix_case_events_kind_at", "kind", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -475,3 +482,77 @@ class SafetyEvent(Base):
     by: Mapped[str] = mapped_column(String(80), default="the line")
     # JSON text: the details of this step (minutes, rung, status, note...).
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Shift(Base):
+    """A specialist's time switched on for calls, from ON to OFF (the reports weigh calls against it)."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (Index("ix_shifts_specialist_open", "specialist_id", "ended_at"),
+                      Index("ix_shifts_started", "started_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("specialists.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # None while they are still on.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Service(Base):
+    """A service the program refers callers to (housing, legal aid...): the coordinator's directory."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # voice.casework.services.KINDS
+    kind: Mapped[str] = mapped_column(String(24))
+    # E.164, passed by the toll-fraud policy: a later feature puts callers through to it.
+    phone: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Referral(Base):
+    """A service a specialist gave a caller on a call, and whether the caller accepted it."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (UniqueConstraint("call_id", "service_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    given_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    given_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class OutcomeReport(Base):
+    """What the 911 center is told when a call or case it sent us closes: one row per call or case and outcome,
+    sent to OUTCOME_WEBHOOK_URL when it is set (voice/reporting/outcomes.py has its states)."""
+
+    __tablename__ = "outcome_reports"
+    __table_args__ = (UniqueConstraint("subject", "subject_id", "outcome"),
+                      Index("ix_outcome_reports_status", "status", "last_attempt_at"),
+                      Index("ix_outcome_reports_closed", "closed_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "call" or "case"
+    subject: Mapped[str] = mapped_column(String(8))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    closed_at: Mapped[datetime] = mapped_column(DateTime)
+    incident_number: Mapped[str | None] = mapped_column(String(40))
+    police_needed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The JSON body exactly as it is sent, every time (its signature covers these bytes).
+    body: Mapped[str] = mapped_column(Text)
+    # kept (no webhook set), pending, sending, delivered, failed
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

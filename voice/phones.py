@@ -25,6 +25,37 @@ CALLABLE_TYPES = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE,
                             PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
+# What Twilio puts in `From` when a caller withholds their number: the words spelled on a keypad, and +464 for
+# no caller ID at all. https://help.twilio.com/articles/223179988-Why-am-I-getting-calls-from-these-strange-numbers-
+# ("+7378742833 RESTRICTED, +2562533 BLOCKED, +8656696 UNKNOWN, +266696687 ANONYMOUS, +86282452253 UNAVAILABLE"),
+# and https://www.twilio.com/en-us/changelog/upcoming-changes-to-withheld-caller-ids-behavior-for-dial-calls
+# (Twilio "translates the alpha string into digits"; a <Dial> leg may now carry the word itself).
+WITHHELD_CALLER_IDS = frozenset({"+7378742833", "+2562533", "+8656696", "+266696687", "+86282452253", "+464"})
+# The same words, for a leg that carries them as letters.
+WITHHELD_WORDS = frozenset({"restricted", "blocked", "unknown", "anonymous", "unavailable", "private"})
+
+
+def not_caller_numbers(config: Mapping) -> frozenset[str]:
+    """Numbers that never stand for a person calling: Twilio's withheld IDs and the program's own lines."""
+    own = {config["TWILIO_PHONE_NUMBER"], config["DISPATCH_TRANSFER_NUMBER"], config["HANDOFF_NUMBER"],
+           *config["PSAP_NUMBERS"], *config["PUBLIC_LINE_NUMBERS"]}
+    return WITHHELD_CALLER_IDS | {number for number in own if number}
+
+
+def is_caller_number(e164: str | None, config: Mapping) -> bool:
+    """Whether a caller ID names a person: E.164, not withheld, not the 911 center's or the program's own line.
+
+    Withheld IDs are Twilio's keypad spellings (see WITHHELD_CALLER_IDS and Twilio's page "Why am I getting calls
+    from these strange numbers?", https://help.twilio.com/articles/223179988); a 911 center's trunk (PSAP_NUMBERS)
+    is many callers at once, not one.
+    """
+    number = (e164 or "").strip()
+    if number.lower() in WITHHELD_WORDS or not number.startswith("+") or not number[1:].isdigit():
+        return False
+    # E.164 has at most 15 digits; the shortest real numbers (a few small countries) have 8 with the code.
+    return 8 <= len(number) - 1 <= 15 and number not in not_caller_numbers(config)
+
+
 def to_e164(raw: str | None, region: str, strict: bool = True) -> str | None:
     """The E.164 form of a valid number, or None (blocked, anonymous, malformed, too short).
 
@@ -90,35 +121,6 @@ def check_callable(raw: str | None, region: str, countries: Iterable[str]) -> Nu
 def callable_number(raw: str | None, region: str, countries: Iterable[str]) -> str | None:
     """The E.164 form of a number the line may dial, or None (see `check_callable` for why)."""
     return check_callable(raw, region, countries).number
-
-
-# Twilio turns a withheld caller ID into the keypad spelling of its name (ANONYMOUS is +266696687, RESTRICTED
-# +7378742833): https://www.twilio.com/changelog/upcoming-changes-to-withheld-caller-ids-behavior-for-dial-calls
-# names those two; UNAVAILABLE, BLOCKED and UNKNOWN are the same spelling of the other names carriers send.
-WITHHELD_CALLER_IDS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533", "+8656696"})
-# The settings that hold numbers of the line, dispatch and the 911 center: never a caller's own number.
-NOT_CALLER_SETTINGS = ("TWILIO_PHONE_NUMBER", "HANDOFF_NUMBER", "PUBLIC_LINE_NUMBERS", "DISPATCH_TRANSFER_NUMBER",
-                       "PSAP_NUMBERS")
-
-
-def not_caller_numbers(config: Mapping) -> frozenset[str]:
-    """Every number in the settings that is the line's, dispatch's or the 911 center's (E.164)."""
-    found = set(WITHHELD_CALLER_IDS)
-    for name in NOT_CALLER_SETTINGS:
-        value = config.get(name) or ()
-        found.update((value,) if isinstance(value, str) else value)
-    found.discard("")
-    return frozenset(found)
-
-
-def is_caller_number(e164: str | None, config: Mapping) -> bool:
-    """True when a caller ID (or a keyed number) can be a caller's own phone: a valid number that is not withheld
-    and not one of the line's, dispatch's or the 911 center's numbers (see NOT_CALLER_SETTINGS)."""
-    if not e164 or not str(e164).startswith("+") or not str(e164)[1:].isdigit():
-        # "anonymous", "restricted", "" and the like: carriers' words for a withheld number.
-        return False
-    number = to_e164(e164, config["DEFAULT_REGION"])
-    return number is not None and number not in not_caller_numbers(config)
 
 
 def caller_number(from_number: str | None, forwarded_from: str | None, config: Mapping) -> str | None:

@@ -39,6 +39,7 @@ SAFETY_DUE = "workers.field_safety.team_due"
 SAFETY_RUNG = "workers.field_safety.next_rung"
 SAFETY_CONTACT = "workers.field_safety.deliver"
 SAFETY_CONTACT_FAILED = "workers.field_safety.delivery_failed"
+DELIVER_OUTCOME = "workers.outcomes.deliver_outcome"
 
 # Job arguments are ids, but results and tracebacks can quote numbers: keep them days, not RQ's year.
 RESULT_TTL_SECONDS = 3600

@@ -20,6 +20,7 @@ from voice.clock import utcnow
 from voice.line import callbacks, calls, holds, offers, preferences, routing
 from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
+from voice.reporting import outcomes
 from voice.tasks import enqueue
 from voice.twilio_rest import TwilioError
 from voice.twiml import webhook_url
@@ -411,6 +412,8 @@ def sweep() -> dict:
         summary["recovered"] = recovered
         # Calls whose end Twilio reported but we never heard: frees their specialists within a sweep or two.
         summary["reconciled"] = reconcile_call_ends(db, r, config) if twilio_answers(r, config) else 0
+        # Outcome reports RQ gave up on, or whose worker died, go to the 911 center's receiver again.
+        summary["outcomes"] = outcomes.requeue(db, r, config)
         summary["placed"] = dispatch()
         # Field safety's timers and texts, from SQL: a restart or a flushed Redis loses no step of the ladder.
         summary["safety_queued"] = field_safety.rebuild_timers(database.session(), r, config)

@@ -13,7 +13,7 @@ from voice.dashboard import queries
 from voice.dashboard.auth import create_user
 from voice.dashboard.site import OUTCOME_LABELS
 from voice.line import specialists
-from voice.models import Call, CallbackRequest, CallNote
+from voice.models import Call, CallbackRequest, CallNote, Referral, Service
 
 PASSWORD = "correct horse battery"
 
@@ -51,6 +51,10 @@ def busy_line(app, r):
         bridged = next(c for c in calls if c.outcome == "bridged")
         bridged.disposition, bridged.disposition_notes, bridged.disposition_at = "referred", "To legal aid", utcnow()
         db.add(CallNote(call_id=bridged.id, body="Called the landlord back."))
+        legal = Service(name="Legal Aid of the Valley", kind="legal_aid", phone="+19375550401")
+        db.add_all([legal, Service(name="Old Shelter", kind="shelter", phone="+19375550402", active=False)])
+        db.flush()
+        db.add(Referral(call_id=bridged.id, service_id=legal.id, accepted=True))
         db.commit()
         return {"bridged": bridged.id, "bruno": bruno.id}
 
@@ -73,6 +77,7 @@ def test_every_coordinator_page_passes_axe(served, new_page, busy_line, app, mon
                        (f"/dashboard/calls/{busy_line['bridged']}", "call detail"),
                        ("/dashboard/callbacks", "callbacks"), ("/dashboard/roster", "roster"),
                        ("/dashboard/users", "accounts"), ("/dashboard/audit", "audit log"),
+                       ("/dashboard/services", "services"),
                        ("/dashboard/account/password", "change password"),
                        ("/dashboard/nowhere", "404 page"), ("/dashboard/logout", "405 page")]:
         visit(page, served, path, what)

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -46,6 +47,10 @@ DISPOSITION_WORDS = {"resolved_by_phone": "resolved by phone", "in_person_schedu
                      "referred": "referred", "no_further_action": "no further action"}
 ORDINALS = {2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth",
             9: "ninth", 10: "tenth"}
+
+
+# Sent (sender: the case; db=) when a case closes; the 911 center is told of it (voice/reporting/outcomes.py).
+case_closed = Namespace().signal("case-closed")
 
 
 class CaseError(ValueError):
@@ -90,8 +95,8 @@ def open_or_join(db: Session, call: Call, link_days: int) -> Case:
 
 
 def note_location(call: Call) -> None:
-    """Keep the call's address key in step with what it says in `location`."""
-    call.location_key = addresses.address_key(call.location)
+    """Keep the call's address key and area (ZIP code, street) in step with what it says in `location`."""
+    call.location_key, call.zip_code, call.street = addresses.place_of(call.location)
 
 
 def proposals(db: Session, call: Call, link_days: int) -> list[Case]:
@@ -172,6 +177,7 @@ def close(db: Session, case: Case, outcome: str, in_person: bool, user_id: int |
     case.closed_how = "in_person" if in_person else "phone"
     case.closed_at = utcnow()
     record(db, case, "closed", user_id, outcome=outcome, how=case.closed_how)
+    case_closed.send(case, db=db)
 
 
 def reopen(db: Session, case: Case, user_id: int | None = None) -> None:

@@ -92,6 +92,8 @@ def redact_call(db: Session, call: Call, recording_gone: bool) -> None:
     call.caller_name = None
     call.location = None
     call.location_key = None
+    # The street goes with the place; the ZIP code stays, like the category, so the reports still count the area.
+    call.street = None
     call.description = None
     call.callback_number = None
     call.from_number = ""

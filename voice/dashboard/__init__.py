@@ -18,13 +18,14 @@ from voice.dashboard import (
     report_pages,
     roster_pages,
     safety_pages,
+    service_pages,
     site,
 )
 from voice.dashboard.extensions import csrf, limiter, login_manager
 
 # Every blueprint of the dashboard; `site` carries the templates and static files the others use.
 PAGES = (site.bp, auth.bp, board.bp, call_pages.bp, case_pages.bp, callback_pages.bp, roster_pages.bp,
-         report_pages.bp, safety_pages.bp)
+         report_pages.bp, safety_pages.bp, service_pages.bp)
 
 
 class IdleSessionInterface(SecureCookieSessionInterface):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from voice import db as database
 from voice.dashboard import queries
@@ -11,6 +11,7 @@ from voice.dashboard.auth import audit, coordinator_required
 from voice.line import specialists
 from voice.models import Specialist
 from voice.redisdb import get_redis
+from voice.reporting import outcomes
 
 bp = Blueprint("board", __name__, url_prefix="/dashboard")
 
@@ -19,7 +20,9 @@ bp = Blueprint("board", __name__, url_prefix="/dashboard")
 @login_required
 def board():
     data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
-    return render_template("dashboard/board.html", **data)
+    # What the 911 center has not been told: the coordinator sees it here (and on the reports page).
+    undelivered = outcomes.undelivered(database.session()) if current_user.is_coordinator else (0, None)
+    return render_template("dashboard/board.html", undelivered=undelivered, **data)
 
 
 @bp.get("/board/live")

@@ -21,19 +21,20 @@ from flask import (
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from voice import db as database
 from voice import twilio_rest
-from voice.casework import cases
+from voice.casework import cases, services
 from voice.clock import local_now, utcnow
 from voice.dashboard import queries
 from voice.dashboard.auth import audit, record_change, refuse
 from voice.dashboard.extensions import limiter
 from voice.dashboard.site import DISPOSITIONS
 from voice.line import callbacks, calls, endings
-from voice.models import Call, CallbackRequest, CallNote, Specialist
+from voice.models import Call, CallbackRequest, CallNote, Referral, Service, Specialist
 from voice.script import CATEGORY_LABELS
 from voice.twilio_rest import TwilioError
 
@@ -88,6 +89,8 @@ def save_case(call_id: int):
         if value != getattr(call, field):
             setattr(call, field, value)
             changed[field] = True
+    if "location" in changed:
+        cases.note_location(call)
     if form.follow_up.data != (call.follow_up or "none"):
         call.follow_up = form.follow_up.data
         changed["follow_up"] = form.follow_up.data
@@ -118,6 +121,49 @@ def transfer(call_id: int):
     db.commit()
     flash("The caller is being put through to 911 dispatch.", "ok")
     return redirect(url_for("call_pages.call_detail", call_id=call.id))
+
+
+@bp.post("/calls/<int:call_id>/referrals")
+@login_required
+def give_referral(call_id: int):
+    """The specialist referred the caller to a service from the directory; the caller accepted it or not."""
+    call = own_call_or_404(call_id)
+    back = url_for("call_pages.call_detail", call_id=call.id) + "#referrals"
+    raw, answer = request.form.get("service", ""), request.form.get("accepted", "")
+    db = database.session()
+    service = db.get(Service, int(raw)) if raw.isdigit() else None
+    if service is None:
+        return refuse("Choose the service the caller was referred to.", back)
+    if answer not in ("yes", "no"):
+        return refuse("Say whether the caller accepted the referral.", back)
+    try:
+        services.give(db, call.id, service, answer == "yes", current_user.id)
+    except services.ServiceError as error:
+        db.rollback()
+        return refuse(str(error), back)
+    except IntegrityError:
+        # A double click: the first one recorded it.
+        db.rollback()
+        return refuse(f"The referral to {service.name} is already recorded.", back)
+    calls.record_event(db, call, "referral", service=service.name, accepted=answer == "yes", by=current_user.email)
+    return record_change("give_referral", f"{call.call_sid} service:{service.id}",
+                         f"Referral to {service.name} recorded.", back)
+
+
+@bp.post("/calls/<int:call_id>/referrals/<int:referral_id>/withdraw")
+@login_required
+def withdraw_referral(call_id: int, referral_id: int):
+    call = own_call_or_404(call_id)
+    db = database.session()
+    referral = db.get(Referral, referral_id)
+    if referral is None or referral.call_id != call.id:
+        abort(404)
+    name = referral.service.name
+    services.withdraw(db, referral)
+    calls.record_event(db, call, "referral_withdrawn", service=name, by=current_user.email)
+    return record_change("withdraw_referral", f"{call.call_sid} service:{referral.service_id}",
+                         f"Referral to {name} taken off this call.",
+                         url_for("call_pages.call_detail", call_id=call.id) + "#referrals")
 
 
 NOTE_MAX = 2000
@@ -161,8 +207,8 @@ def export_csv():
 
     def generate():
         # The query runs inside the stream, in the session of the request that the stream keeps open.
-        rows = database.session().scalars(query.order_by(Call.started_at, Call.id).execution_options(yield_per=1000))
-        yield from calls.csv_chunks(rows)
+        where = [] if query.whereclause is None else [query.whereclause]
+        yield from calls.csv_chunks(database.session().execute(calls.export_query(where)))
 
     stamp = local_now(current_app.config["TIMEZONE"]).strftime("%Y%m%d-%H%M")
     return Response(stream_with_context(generate()), mimetype="text/csv",
@@ -192,7 +238,10 @@ def call_page(call: Call, note_body: str = "", note_error: str | None = None, ca
     category = CATEGORY_LABELS.get(history.category) if history.category else None
     return render_template("dashboard/call.html", call=call, case_history=history.sentence(category).capitalize(), timeline=timeline, notes=notes, callback=callback,
                            note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX, case_form=case_form,
-                           FOLLOW_UPS=FOLLOW_UPS, live=live, text_problem=callbacks.text_problem), status
+                           FOLLOW_UPS=FOLLOW_UPS, live=live, text_problem=callbacks.text_problem,
+                           referrals=services.referrals_of(db, call.id),
+                           service_choices=services.directory(db, only_active=True),
+                           SERVICE_KINDS=services.KINDS), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -18,14 +17,9 @@ from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
 from voice.line import callbacks, calls, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
+from voice.reporting.periods import UTC, hour_bucket, local_midnight_utc, percentile, seconds_between
 
 PAGE_SIZE = 50
-UTC = ZoneInfo("UTC")
-
-
-def local_midnight_utc(day: date, zone: str) -> datetime:
-    """Naive UTC for the start of `day` in the program's time zone."""
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone)).astimezone(UTC).replace(tzinfo=None)
 
 
 def to_local(value: datetime | None, zone: str) -> datetime | None:
@@ -208,27 +202,6 @@ def page(db: Session, query: Select, after: str | None) -> tuple[list[Call], str
 # --- reports --------------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-def _hour_bucket(dialect: str):
-    """'YYYY-MM-DD HH' of started_at (UTC), grouped in the database so a year of calls is a few thousand rows."""
-    if dialect == "postgresql":
-        return func.to_char(func.date_trunc("hour", Call.started_at), "YYYY-MM-DD HH24")
-    return func.strftime("%Y-%m-%d %H", Call.started_at)
-
-
-def _seconds_between(dialect: str, start, end):
-    if dialect == "postgresql":
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
 def _breakdowns(db: Session, dialect: str, in_range: tuple) -> tuple[Counter, Counter, Counter]:
     """Calls in the range by category, by outcome and by language."""
     columns = (Call.category, Call.outcome, Call.language)
@@ -247,7 +220,7 @@ def _breakdowns(db: Session, dialect: str, in_range: tuple) -> tuple[Counter, Co
 
 def _by_hour(db: Session, dialect: str, in_range: tuple, zone: str) -> tuple[Counter, Counter, list, int]:
     """Calls per local day and week and the hour-of-week heat map, from one GROUP BY on the UTC hour."""
-    bucket = _hour_bucket(dialect)
+    bucket = hour_bucket(dialect, Call.started_at)
     hours = db.execute(select(bucket, func.count()).where(*in_range).group_by(bucket)).all()
     tz = ZoneInfo(zone)
     per_day: Counter[str] = Counter()
@@ -266,11 +239,11 @@ def _by_hour(db: Session, dialect: str, in_range: tuple, zone: str) -> tuple[Cou
 def _waits(db: Session, dialect: str, in_range: tuple) -> tuple[list[float], list[float]]:
     """Seconds to a specialist for calls answered live, and minutes to a completed callback."""
     live = [w for (w,) in db.execute(
-        select(_seconds_between(dialect, Call.started_at, Call.connected_at))
+        select(seconds_between(dialect, Call.started_at, Call.connected_at))
         .where(*in_range, Call.outcome == calls.BRIDGED, Call.connected_at.is_not(None))
     ) if w is not None]
     called_back = [w / 60 for (w,) in db.execute(
-        select(_seconds_between(dialect, CallbackRequest.created_at, CallbackRequest.completed_at)).join(Call)
+        select(seconds_between(dialect, CallbackRequest.created_at, CallbackRequest.completed_at)).join(Call)
         .where(*in_range, CallbackRequest.status == callbacks.COMPLETED)
     ) if w is not None]
     return live, called_back
@@ -342,7 +315,7 @@ def case_report(db: Session, start: date, end: date, zone: str) -> dict:
                    .where(*in_range, Visit.status != visits.CANCELLED).group_by(Visit.case_id).subquery())
     # Whole seconds: SQLite's julianday arithmetic is a float a few microseconds off.
     to_visit = sorted(round(s) / 3600 for (s,) in db.execute(
-        select(_seconds_between(dialect, Case.opened_at, first_visit.c.at))
+        select(seconds_between(dialect, Case.opened_at, first_visit.c.at))
         .join(first_visit, first_visit.c.case_id == Case.id)) if s is not None)
     per_specialist: dict[str, dict[str, int]] = {}
     for _, name, status, count in db.execute(

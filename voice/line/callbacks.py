@@ -110,7 +110,7 @@ def queue_follow_up(db: Session, case: Case, due: datetime, note: str | None, ti
                 to_number=latest.to_number, started_at=utcnow(), ended_at=utcnow(), language=latest.language,
                 category=latest.category, caller_name=latest.caller_name, location=latest.location,
                 location_key=latest.location_key, callback_number=number, description=note,
-                wants_callback=True, case_id=case.id, step=None)
+                wants_callback=True, case_id=case.id, step=None, source=calls.FOLLOW_UP)
     db.add(call)
     db.flush()
     calls.record_event(db, call, "follow_up_set", case_id=case.id, due_at=due, note=note)

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import IO
 
+from blinker import Namespace
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, String, bindparam, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -19,7 +20,7 @@ from voice import phones
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.db import pend_event
-from voice.models import Call
+from voice.models import Call, Specialist
 
 IN_INTAKE = "in_intake"
 CONNECTING = "connecting"
@@ -49,6 +50,19 @@ FOLLOW_UP = "follow_up"
 SOURCES = (FROM_911, HANDOFF, PUBLIC, FOLLOW_UP)
 # Outcomes that mean the call is still live, so a later event may still settle it.
 OPEN_OUTCOMES = (IN_INTAKE, CONNECTING)
+# Outcomes after which nothing more happens to the call once it has ended (a queued callback is still to come).
+FINAL_OUTCOMES = (BRIDGED, CALLBACK_COMPLETED, ESCALATED, ABANDONED, UNREACHABLE, FAILED)
+# Why a call went back to 911 (calls.escalation_reason): a code written when it happens, for the reports.
+DANGER = "danger"
+CALLER_ASKED = "caller_asked"
+NO_SAFETY_ANSWER = "no_safety_answer"
+HOLD_FAILED = "hold_failed"
+SPECIALIST_TRANSFER = "specialist_transfer"
+RETURN_REASONS = (DANGER, CALLER_ASKED, NO_SAFETY_ANSWER, HOLD_FAILED, SPECIALIST_TRANSFER)
+
+# Sent (sender: the call; db=) when a call that has ended reaches a final outcome; the 911 center is told of it
+# (voice/reporting/outcomes.py, connected in create_app).
+call_closed = Namespace().signal("call-closed")
 
 EXPORT_COLUMNS = (
     "call_sid",
@@ -67,6 +81,11 @@ EXPORT_COLUMNS = (
     "connected_at",
     "ended_at",
     "disposition",
+    "source",
+    "incident_number",
+    "escalation_reason",
+    "case_id",
+    "zip_code",
 )
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
@@ -139,20 +158,46 @@ def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None
     call.outcome = outcome
     call.outcome_reason = reason
     record_event(db, call, "outcome", outcome=outcome, reason=reason)
+    if call.ended_at is not None and outcome in FINAL_OUTCOMES:
+        call_closed.send(call, db=db)
 
 
 def end_call(db: Session, call: Call, duration: object = None) -> None:
     """The caller's leg is over: stamp it, and a call that never got anywhere is abandoned."""
-    if call.ended_at is None:
+    newly_ended = call.ended_at is None
+    if newly_ended:
         call.ended_at = utcnow()
     if call.outcome in OPEN_OUTCOMES:
         set_outcome(db, call, ABANDONED, reason=f"caller hung up during {call.step or 'connecting'}")
+    elif newly_ended and call.outcome in FINAL_OUTCOMES:
+        call_closed.send(call, db=db)
     call.step = None
     record_event(db, call, "call_ended", duration=duration)
 
 
-def export_row(call: Call) -> dict[str, str]:
-    specialist = call.specialist
+def _as_stored(column):
+    """A time as the database hands it over, unparsed: SQLite's text, or the driver's own datetime (PostgreSQL)."""
+    return type_coerce(column, String).label(column.key)
+
+
+# The call log's columns as plain rows, not ORM objects, times unparsed: a year of calls streams several times faster.
+EXPORT_SELECT = (
+    select(Call.call_sid, _as_stored(Call.started_at), Call.from_number, Call.callback_number, Call.language,
+           Call.category, Call.caller_name, Call.location, Call.description, Call.outcome, Call.outcome_reason,
+           Specialist.name.label("specialist_name"), Specialist.phone.label("specialist_phone"),
+           _as_stored(Call.connected_at), _as_stored(Call.ended_at), Call.disposition, Call.source,
+           Call.incident_number, Call.escalation_reason, Call.case_id, Call.zip_code)
+    .outerjoin(Specialist, Specialist.id == Call.specialist_id))
+
+
+def export_query(where: Iterable = ()) -> Select:
+    """The call log's rows that meet `where` (SQL conditions on calls), oldest first, read a thousand at a time."""
+    return (EXPORT_SELECT.where(*where).order_by(Call.started_at, Call.id)
+            .execution_options(yield_per=1000))
+
+
+def export_row(call) -> dict[str, str]:
+    """One row of `export_query` as the CSV's columns."""
     return {
         "call_sid": call.call_sid,
         "started_at": _iso(call.started_at),
@@ -165,21 +210,32 @@ def export_row(call: Call) -> dict[str, str]:
         "description": call.description or "",
         "outcome": call.outcome or "",
         "outcome_reason": call.outcome_reason or "",
-        "specialist_name": specialist.name if specialist else "",
-        "specialist_phone": specialist.phone if specialist else "",
+        "specialist_name": call.specialist_name or "",
+        "specialist_phone": call.specialist_phone or "",
         "connected_at": _iso(call.connected_at),
         "ended_at": _iso(call.ended_at),
         "disposition": call.disposition or "",
+        "source": call.source or "",
+        "incident_number": call.incident_number or "",
+        "escalation_reason": call.escalation_reason or "",
+        "case_id": str(call.case_id or ""),
+        "zip_code": call.zip_code or "",
     }
 
 
-def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str]:
-    """The call log as CSV text in chunks (formula-injection safe), for streaming downloads."""
+def csv_chunks(calls: Iterable, rows_per_chunk: int = 500) -> Iterator[str]:
+    """The call log (rows of `export_query`) as CSV text in chunks (formula-injection safe), for streaming."""
+    return table_chunks(EXPORT_COLUMNS, (export_row(call) for call in calls), rows_per_chunk)
+
+
+def table_chunks(columns: Iterable[str], rows: Iterable[Mapping[str, object]], rows_per_chunk: int = 500) -> Iterator[str]:
+    """Rows (dicts by column) as CSV text in chunks of `rows_per_chunk`, every cell formula-injection safe."""
+    names = list(columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
-    writer.writeheader()
-    for count, call in enumerate(calls, start=1):
-        writer.writerow({k: csv_safe(v) for k, v in export_row(call).items()})
+    writer = csv.writer(buffer)
+    writer.writerow(names)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([csv_safe(str(row[name])) for name in names])
         if count % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -187,8 +243,8 @@ def csv_chunks(calls: Iterable[Call], rows_per_chunk: int = 500) -> Iterator[str
     yield buffer.getvalue()
 
 
-def write_csv(calls: Iterable[Call], out: IO[str]) -> None:
-    """Write the call log as CSV to a file."""
+def write_csv(calls: Iterable, out: IO[str]) -> None:
+    """Write the call log (rows of `export_query`) as CSV to a file."""
     for chunk in csv_chunks(calls):
         out.write(chunk)
 
@@ -201,4 +257,9 @@ def csv_safe(value: str) -> str:
 
 
 def _iso(value) -> str:
-    return value.isoformat(timespec="seconds") + "Z" if value else ""
+    """A UTC time as ISO 8601 to the second with a Z: from a datetime, or from SQLite's stored text."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        return value[:19].replace(" ", "T") + "Z"
+    return value.isoformat(timespec="seconds") + "Z"

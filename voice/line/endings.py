@@ -44,9 +44,10 @@ def callback_reason(db: Session, call: Call) -> str:
     return "no specialist on"
 
 
-def escalate(db: Session, call: Call, reason: str) -> str:
-    """Straight back to 911 dispatch."""
+def escalate(db: Session, call: Call, reason: str, code: str) -> str:
+    """Straight back to 911 dispatch; `code` is why, one of calls.RETURN_REASONS (`reason` says it in words)."""
     call.step = None
+    call.escalation_reason = code
     calls.set_outcome(db, call, calls.ESCALATED, reason=reason)
     hold = holds.hold_of(db, call)
     if hold is not None:
@@ -137,6 +138,7 @@ def request_transfer(db: Session, call: Call, by: str) -> None:
 
 def transfer_twiml(db: Session, call: Call) -> str:
     """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID."""
+    call.escalation_reason = calls.SPECIALIST_TRANSFER
     calls.set_outcome(db, call, calls.ESCALATED, reason="transferred to dispatch by the specialist")
     calls.record_event(db, call, "transferred_to_dispatch")
     hold = holds.hold_of(db, call)

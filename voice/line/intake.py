@@ -39,7 +39,7 @@ def answer(db: Session, r: redis.Redis, call: Call, step_name: str, attempt: int
     calls.record_event(db, call, "intake_answer", step=step_name, attempt=attempt, digits=digits or None,
                        speech=speech or None, understood=value is not None)
     if value == "dispatch":
-        return endings.escalate(db, call, reason="caller asked for dispatch")
+        return endings.escalate(db, call, reason="caller asked for dispatch", code=calls.CALLER_ASKED)
     if value is None:
         # A specialist already took them while they answer the short path: no second try, go on.
         if attempt < step.tries and not (step_name in script.SHORT_PATH and holds.specialist_waiting(db, call)):
@@ -56,7 +56,9 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
             call.language = value.removeprefix(questions.LANGUAGE_CHOICE)
             return str(questions.ask(call, "safety", attempt=1))
         if value in {"danger", "no_answer"}:
-            return endings.escalate(db, call, reason="danger reported" if value == "danger" else "no answer to the safety question")
+            if value == "danger":
+                return endings.escalate(db, call, reason="danger reported", code=calls.DANGER)
+            return endings.escalate(db, call, reason="no answer to the safety question", code=calls.NO_SAFETY_ANSWER)
         return after_safety(db, r, call)
     if step_name in script.SHORT_PATH:
         if step_name == "category":

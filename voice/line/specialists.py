@@ -13,7 +13,7 @@ from voice import languages as spoken_languages
 from voice import phones
 from voice.clock import utcnow
 from voice.line import routing
-from voice.models import Call, Specialist
+from voice.models import Call, Shift, Specialist
 from voice.redisdb import Keys
 
 LEVELS = (1, 2)
@@ -127,8 +127,9 @@ def update_specialist(
     specialist.name = (name or specialist.name).strip()[:120]
     specialist.phone = phone_e164
     specialist.active = active
-    if not active:
+    if not active and specialist.available:
         specialist.available = False
+        end_shift(db, specialist)
     db.flush()
     routing.set_idle_queue(r, specialist.id, [], on=False)
     if specialist.available and specialist.active:
@@ -143,10 +144,21 @@ def set_available(db: Session, r: redis.Redis, specialist: Specialist, on: bool)
     if specialist.available != on:
         specialist.available = on
         specialist.available_since = utcnow() if on else None
+        if on:
+            db.add(Shift(specialist_id=specialist.id, started_at=specialist.available_since))
+        else:
+            end_shift(db, specialist)
     db.commit()
     routing.set_idle_queue(r, specialist.id, specialist.language_list, on=on)
     if on:
         routing.specialist_freed.send(None, specialist_id=specialist.id)
+
+
+def end_shift(db: Session, specialist: Specialist) -> None:
+    """Close the specialist's open shift, if any (one from before shifts were kept has no row)."""
+    now = utcnow()
+    for shift in db.scalars(select(Shift).where(Shift.specialist_id == specialist.id, Shift.ended_at.is_(None))):
+        shift.ended_at = now
 
 
 def sync_idle_queues(db: Session, r: redis.Redis) -> int:

@@ -172,5 +172,6 @@ def left(db: Session, r: redis.Redis, hold: Hold | None, form: dict) -> str:
         return endings.next_callback_question(db, r, call, response=response)
     # Dispatch asked for, or the queue failed (queue-full, error, a fault in the wait URL): a person decides.
     offers.cancel_offers(db, r, hold)
-    return endings.escalate(db, call, reason="caller asked for dispatch" if reason == "dispatch"
-                           else f"hold ended: {result or 'unknown'}")
+    if reason == "dispatch":
+        return endings.escalate(db, call, reason="caller asked for dispatch", code=calls.CALLER_ASKED)
+    return endings.escalate(db, call, reason=f"hold ended: {result or 'unknown'}", code=calls.HOLD_FAILED)
