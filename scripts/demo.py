@@ -2,8 +2,9 @@
 
 Starts a real Redis (embedded, unless REDIS_URL is set), a SQLite database, every process the Procfile names
 (release, then web, worker and cron, with the Procfile's own commands), and a local fake of Twilio's REST
-API; then plays two calls through the real webhooks over HTTP and prints them: one bridged live, one nobody
-can take that is called back when a specialist texts ON.
+API; then plays calls through the real webhooks over HTTP and prints them: one bridged live, one nobody can
+take that is called back when a specialist texts ON, a 911 dispatcher's warm handoff, and a caller in another
+language with an interpreter dialed in (the last two when nobody at the keyboard plays a part).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ ALICE, BRUNO, CORA, DANA = "+19375550201", "+19375550202", "+19375550203", "+193
 # The coordinator's phone, texted and called if a team in the field goes quiet (it presses 1 to acknowledge).
 COORDINATOR = "+19375550300"
 FIRST_CALLER, SECOND_CALLER = "+19375550123", "+19375550145"
+# The 911 center's handoff number (HANDOFF_NUMBER), its trunk, and a telephone interpreting service.
+HANDOFF, TRUNK, INTERPRETER = "+19375550111", "+19375550999", "+19375550177"
+THIRD_CALLER = "+19375550160"
+BRIEFING = "Caller at 12 Main Street, the upstairs neighbor plays loud music every night, nobody is in danger."
 # Safe (2), noise (1): all a caller answers before a specialist is talking with them.
 FIRST_CALL = ["2", "1"]
 # Spanish (9), safe ("no"), landlord (6); nobody is on, so the callback questions: name, place, the caller ID
@@ -122,10 +127,12 @@ class DemoError(Exception):
 class Line:
     """The running pieces: Redis, the database, the Procfile's processes, the fake Twilio; stopped together."""
 
-    def __init__(self, workdir: Path, database_url: str | None = None):
+    def __init__(self, workdir: Path, database_url: str | None = None, settings: dict[str, str] | None = None):
         self.workdir = workdir
         # The demo's own SQLite file unless a benchmark gives it an empty database.
         self.database_url = database_url or f"sqlite:///{workdir / 'demo.db'}"
+        # Settings of the line beyond the demo's own (the benchmark leaves out the greeting's other-language key).
+        self.settings = settings or {}
         self.log_path = workdir / "server.log"
         self.processes: dict[str, subprocess.Popen] = {}
         self.redis: EmbeddedRedis | None = None
@@ -153,6 +160,8 @@ class Line:
             "REDIS_URL": redis_url, "DATABASE_URL": self.database_url,
             "TWILIO_API_BASE_URL": fake_url, "REST_RETRY_SECONDS": "1,2,5", "PYTHONUNBUFFERED": "1",
             "SAFETY_COORDINATOR_NUMBERS": COORDINATOR,
+            "HANDOFF_NUMBER": HANDOFF, "INTERPRETER_NUMBER": INTERPRETER, "INTERPRETER_DIGITS": "ww123456#",
+            "ANOTHER_LANGUAGE_KEY": "8", **self.settings,
         }
         from voice import create_app
 
@@ -316,7 +325,7 @@ class Line:
 
 
 def play(line: Line, args: argparse.Namespace) -> list[str]:
-    """The two calls; returns what went wrong (nothing, when the line works)."""
+    """The calls; returns what went wrong (nothing, when the line works)."""
     heading("1. A call transferred from 911 is answered live")
     line.text(ALICE, "ON")
     alice = InteractiveCaller("Alice (you)") if args.as_specialist else SpecialistPhone("Alice Mediator")
@@ -331,7 +340,8 @@ def play(line: Line, args: argparse.Namespace) -> list[str]:
     line.text(ALICE, "OFF")
 
     heading("2. Nobody can take the next call; the caller is called back")
-    line.phone.network[SECOND_CALLER] = ScriptedCaller(label="María (caller)")
+    # She picks up the callback and presses 1 at "press 1 to talk with a specialist" (a voicemail would not).
+    line.phone.network[SECOND_CALLER] = ScriptedCaller(["1"], label="María (caller)")
     line.phone.network[BRUNO] = SpecialistPhone("Bruno Mediador")
     second = line.phone.call_line(SECOND_CALLER, ScriptedCaller(SECOND_CALL, label="María (caller)"))
     say(f"\n{BOLD}   Bruno comes on shift; the worker calls María back:{RESET}")
@@ -341,17 +351,56 @@ def play(line: Line, args: argparse.Namespace) -> list[str]:
     rang = [c.created_at.timestamp() - switched_on for c in line.fake.calls if c.to == BRUNO]
     line.fake.wait_for_calls(20)
 
-    problems = first.problems + second.problems + [p for c in line.fake.calls if c.record for p in c.record.problems]
+    third = fourth = None
+    if not args.interactive and not args.as_specialist:
+        third, fourth = warm_handoff_and_interpreter(line)
+    more = [p for record in (third, fourth) if record is not None for p in record.problems]
+    problems = first.problems + second.problems + more + [p for c in line.fake.calls if c.record
+                                                          for p in c.record.problems]
     heading("Done")
     say(f"   first call: {'bridged to ' + ', '.join(first.bridged_with) if first.bridged_with else first.ended_by}")
     say(f"   second call: {outcome}" + (f" (the worker rang Bruno {rang[0]:.2f} s after he texted ON)" if rang else ""))
     if not args.interactive and not first.bridged_with:
         problems.append("the first call was not bridged")
+    for name, record, number in (("third", third, BRUNO), ("fourth", fourth, INTERPRETER)):
+        if record is not None:
+            say(f"   {name} call: {'bridged to ' + ', '.join(record.bridged_with) if record.bridged_with else record.ended_by}")
+            if number not in record.bridged_with:
+                problems.append(f"the {name} call did not reach {number}")
     if outcome != "callback_completed":
         problems.append(f"the callback did not connect (outcome: {outcome}); the worker's log:\n{line.log_tail()}")
     if problems:
         say("   PROBLEMS:\n" + "\n".join(f"   - {problem}" for problem in problems))
     return problems
+
+
+def warm_handoff_and_interpreter(line: Line):
+    """A dispatcher's warm handoff (keys the incident number, briefs Cora), and a caller in another language who
+    gets an English-speaking specialist with an interpreter dialed in at once."""
+    heading("3. A 911 dispatcher hands a caller over warm")
+    # Bruno, still on from the callback, takes it (Cora and Dana are out on their visit, so nobody rings them).
+    line.phone.network[BRUNO] = SpecialistPhone("Bruno Mediador", talk_seconds=45,
+                                                lines=["Thanks, dispatch. I have it from here."])
+    line.phone.line_number = HANDOFF  # the dispatcher dials the number only the 911 center has
+    try:
+        third = line.phone.call_line(TRUNK, ScriptedCaller(["24015#"], label="dispatch", lines=[BRIEFING]))
+    finally:
+        line.phone.line_number = LINE
+    line.fake.wait_for_calls(20)
+    line.text(BRUNO, "OFF")
+
+    heading("4. A caller who speaks another language: an interpreter joins")
+    line.text(ALICE, "ON")
+    line.phone.network[ALICE] = SpecialistPhone("Alice Mediator", talk_seconds=45,
+                                                lines=["Hello, this is Alice from the mediation line."])
+    # The caller and the interpreter stay until Alice ends the call with * (her 45 s of talk are up).
+    line.phone.network[INTERPRETER] = ScriptedCaller(label="interpreter", talk_seconds=3600,
+                                                     lines=["This is your Vietnamese interpreter. Go ahead."])
+    fourth = line.phone.call_line(THIRD_CALLER, ScriptedCaller(["8"], talk_seconds=3600,
+                                                               lines=["(in Vietnamese) The dog next door barks all night."]))
+    line.fake.wait_for_calls(20)
+    line.text(ALICE, "OFF")
+    return third, fourth
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,13 +197,15 @@ class Line:
         return most
 
     def settle(self, timeout: float = 20) -> None:
-        """Wait until every call the app placed has ended and the worker has nothing left to do."""
+        """Wait until every call the app placed has ended, Twilio's conference events are answered, and the worker
+        has nothing left to do."""
         r = self.app.extensions["redis"]
         queue = tasks.queue(r)
 
         def idle() -> bool:
             # A job being run is in neither the queue nor the calls yet (it may be about to place one).
-            return self.fake.wait_for_calls(0.05) and queue.count == 0 and queue.started_job_registry.count == 0
+            return (self.fake.wait_for_calls(0.05) and self.phone.settle(timeout) and queue.count == 0
+                    and queue.started_job_registry.count == 0)
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -233,6 +235,14 @@ def whole_line(redis_url: str, database_url: str, with_scheduler: bool = False, 
         finally:
             worker.stop()
             fake.stop()
+
+
+def wait_for(condition, timeout: float = 20) -> None:
+    """Wait (polling) until `condition()` is true; fail after `timeout` seconds of real time."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def load_call(app, sid: str) -> Call:
@@ -295,8 +305,8 @@ def text_on(app, phone, number: str, name: str, languages=("en",), **behaviour) 
 
 def queued_caller(app, phone, inputs=INTAKE, status: str = "pending"):
     """A caller who reached nobody live, their request `status` ("scheduled" for a later window); they are on
-    the phone network to be called back."""
-    phone.network[CALLER] = ScriptedCaller(label="caller")
+    the phone network to be called back, and press 1 at the callback's "press 1 to talk" screen."""
+    phone.network[CALLER] = ScriptedCaller(["1"], label="caller")
     record = phone.call_line(CALLER, ScriptedCaller(inputs))
     assert record.problems == []
     assert request_row(app).status == status

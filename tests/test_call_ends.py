@@ -106,21 +106,21 @@ def test_a_losers_offer_leg_whose_status_was_lost_is_freed_by_the_sweep(line, mo
     assert "offer_leg_reconciled" in kinds(load_call(line.app, record.call_sid))
 
 
-def test_a_callback_whose_dial_result_and_leg_statuses_were_lost_is_retried_and_the_specialist_freed(
+def test_a_callback_whose_leg_statuses_were_lost_is_settled_by_the_sweep_and_the_specialist_freed(
         line, monkeypatch):
-    line.phone.network[CALLER] = ScriptedCaller(label="caller")
+    line.phone.network[CALLER] = ScriptedCaller(["1"], label="caller")
     line.phone.transport = LosingTransport(line.phone.transport, "/voice/callback/status",
                                            "/voice/callback/dial-result", "/voice/callback/caller-status")
     record = line.phone.call_line(CALLER, ScriptedCaller(INTAKE))
     line.add_specialist("Alice Mediator", ALICE)
     line.settle()
 
-    (placed,) = line.fake.calls
+    placed, _ = line.fake.calls
     assert placed.to == ALICE and placed.record.bridged_with == [CALLER]
     with line.app.app_context():
         request = line.app.extensions["db"].session().scalar(select(CallbackRequest))
         line.app.extensions["db"].session.remove()
-    # Alice pressed 1 and talked to the caller, but no end reached the app: the attempt is still in progress.
+    # Alice pressed 1 and the caller pressed 1 too; they talked, but no end reached the app: still in progress.
     assert request.status == "in_progress" and request.attempt_accepted_at is not None
     assert leases(line.app) == {"Alice Mediator": f"callback:{request.id}"}
 
@@ -130,7 +130,7 @@ def test_a_callback_whose_dial_result_and_leg_statuses_were_lost_is_retried_and_
     with line.app.app_context():
         request = line.app.extensions["db"].session().scalar(select(CallbackRequest))
         line.app.extensions["db"].session.remove()
-    # Without the Dial's result nobody knows whether they talked: the caller is tried again on schedule.
-    assert request.status == "scheduled" and request.attempts == 1
+    # The caller pressed 1 at the screen, so a person was reached: the request is done.
+    assert request.status == "completed" and request.attempts == 1
     assert leases(line.app) == {"Alice Mediator": None}
     assert "callback_leg_reconciled" in kinds(load_call(line.app, record.call_sid))

@@ -32,7 +32,7 @@ from tests.support import (
 from voice.clock import utcnow
 from voice.line import callbacks
 from voice.models import Call, CallbackRequest, CallEvent, Specialist
-from voice.simulator import ScriptedCaller
+from voice.simulator import ScriptedCaller, Voicemail
 from voice.simulator.fake_twilio import FakeTwilio
 from voice.tasks import queue as callback_queue
 from voice.twilio_rest import rest_client
@@ -93,19 +93,25 @@ def test_caller_who_reached_nobody_is_called_back_when_a_specialist_texts_on(app
     assert sent.url.startswith(f"{PUBLIC}/voice/callback/whisper?")
     assert sent.status_callback.startswith(f"{PUBLIC}/voice/callback/status?")
 
-    (leg,) = twilio.ring_pending()
-    assert leg.problems == []
+    leg, caller_leg = twilio.ring_pending()
+    assert leg.problems == [] and caller_leg.problems == []
     whisper = leg.heard("Alice Mediator")
+    # Who and where only once Alice pressed a key: first a mediation callback, and its language.
+    assert whisper.startswith("Mediation callback, in English. Press 1 to hear it.")
     assert "landlord" in whisper and "Dana Whitfield" in whisper and "400 West Third Street" in whisper
     assert "ago" in whisper or "just now" in whisper
-    assert leg.bridged_with == [CALLER]
+    assert leg.bridged_with == [CALLER] and caller_leg.bridged_with == [ALICE]
+    # The caller's phone: who is calling and a key, then the specialist, in the call's conference.
+    assert "returning your call. To talk with a mediation specialist now, press 1." in caller_leg.heard()
+    assert twilio.calls[1].to == CALLER and twilio.calls[1].from_ == LINE
 
     row = request_row(app)
     assert row.status == "completed" and row.call.outcome == "callback_completed"
     exported = list(csv.DictReader(io.StringIO(runner.invoke(args=["calls", "export"]).output)))
     assert exported[0]["outcome"] == "callback_completed" and exported[0]["specialist_phone"] == ALICE
     kinds = [k for k, _ in events(app)]
-    assert kinds.index("callback_attempt") < kinds.index("callback_specialist_accepted") < kinds.index("callback_connected")
+    assert (kinds.index("callback_attempt") < kinds.index("callback_specialist_accepted")
+            < kinds.index("callback_caller_answered") < kinds.index("callback_connected"))
 
 
 def test_specialist_finishing_a_live_call_is_offered_the_oldest_callback(app, phone, twilio, add_specialist):
@@ -142,7 +148,7 @@ def test_specialist_who_passes_is_released_and_the_next_one_is_tried(app, phone,
     assert request_row(app).status == "pending"
     work(app)
     assert [c.to for c in twilio.calls] == [ALICE, BRUNO]
-    (second,) = twilio.ring_pending()
+    second, _ = twilio.ring_pending()
     assert second.bridged_with == [CALLER]
     assert request_row(app).status == "completed"
 
@@ -165,7 +171,7 @@ def test_caller_who_never_answers_is_retried_on_schedule_then_marked_unreachable
     text_on(app, phone, ALICE, "Alice Mediator")
     for attempt in range(1, 5):
         work(app)
-        (leg,) = twilio.ring_pending()
+        leg, _ = twilio.ring_pending()
         assert leg.problems == []
         row = request_row(app)
         assert row.attempts == attempt
@@ -196,7 +202,7 @@ def test_rest_429_then_success_places_exactly_one_call(app, phone, twilio):
     work(app)
     assert len(twilio.calls) == 1
     assert len(events(app, "callback_rest_retry")) == 2
-    (leg,) = twilio.ring_pending()
+    leg, _ = twilio.ring_pending()
     assert leg.bridged_with == [CALLER]
 
 
@@ -349,7 +355,7 @@ def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twi
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    (leg,) = twilio.ring_pending()
+    twilio.ring_pending()
     # Twilio repeats the whisper of a finished attempt (a late retry): nothing is dialed again.
     again = phone.outbound_call(ALICE, LINE, twilio.calls[0].url)
     assert "already been handled" in again.heard("Alice Mediator") and again.bridged_with == []
@@ -358,68 +364,98 @@ def test_whisper_for_a_request_already_handled_just_says_goodbye(app, phone, twi
 
 
 
-@pytest.mark.parametrize("status_first", [True, False], ids=["caller_leg_status_first", "dial_action_first"])
-@pytest.mark.parametrize("caller_answers", [True, False], ids=["reached", "no_answer"])
-def test_dial_action_and_caller_leg_status_settle_the_attempt_once_in_either_order(
-        app, phone, twilio, status_first, caller_answers):
-    phone.status_before_action = status_first
+@pytest.mark.parametrize("who", ["person", "no_answer", "voicemail", "silence"])
+def test_the_callers_leg_settles_the_attempt_a_person_is_reached_a_machine_is_retried(app, phone, twilio, who):
     queued_caller(app, phone)
-    phone.network[CALLER].answers = caller_answers
+    phone.network[CALLER] = {"person": ScriptedCaller(["1"], label="caller"),
+                             "no_answer": ScriptedCaller(label="caller"),
+                             "voicemail": Voicemail("caller's voicemail"),
+                             "silence": ScriptedCaller([None, None], label="caller")}[who]
+    if who == "no_answer":
+        phone.network[CALLER].answers = False
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    (leg,) = twilio.ring_pending()
-    assert leg.problems == []
-    # Both legs reported their end (the caller's through its own status callback, then Alice's).
-    assert [d["status"] for _, d in events(app, "callback_caller_leg_status")] == [
-        "completed" if caller_answers else "no-answer"]
-    assert len(events(app, "callback_leg_status")) == 1
-    assert len(events(app, "callback_dial_result")) == 1  # settled once, whichever came first
+    leg, caller_leg = twilio.ring_pending()
+    assert leg.problems == [] and caller_leg.problems == []
+    assert len(events(app, "callback_caller_leg_status")) == 1 and len(events(app, "callback_leg_status")) == 1
     row = request_row(app)
     assert row.attempts == 1
-    if caller_answers:
+    if who == "person":
         assert row.status == "completed" and row.call.outcome == "callback_completed"
         assert "Thank you for taking it" in leg.heard("Alice Mediator")
     else:
-        assert row.status == "scheduled" and "try again at" in leg.heard("Alice Mediator")
+        # Voicemail is not a person: a miss, retried on the usual schedule (10 minutes first).
+        assert row.status == "scheduled" and row.call.outcome == "callback_queued"
+        assert "try again at" in leg.heard("Alice Mediator") and leg.bridged_with == []
+        assert timedelta(minutes=9) < row.due_at - row.last_attempt_at <= timedelta(minutes=10)
+    if who == "voicemail":
+        message = phone.network[CALLER].recording()
+        assert "returning your call" in message and "We will try again later" in message
+        for detail in ("Dana", "400 West", "landlord", "heat"):
+            assert detail not in " ".join(phone.network[CALLER].heard)
     assert leases(app) == {"Alice Mediator": None}
     work(app)
-    assert len(twilio.calls) == 1  # nobody is called again: reached, or not due for 10 minutes
+    assert [c.to for c in twilio.calls] == [ALICE, CALLER]  # nobody is called again: reached, or not yet due
 
 
-def test_a_specialist_hanging_up_after_pressing_1_does_not_requeue_a_caller_already_reached(app, phone, twilio):
+def test_a_specialists_own_voicemail_hears_no_name_or_address(app, phone, twilio):
+    queued_caller(app, phone)
+    text_on(app, phone, ALICE, "Alice Mediator")
+    box = phone.network[ALICE] = Voicemail("Alice's voicemail", rings=2)
+    work(app)
+    (leg,) = twilio.ring_pending()
+    heard = " ".join(box.heard)
+    assert "Mediation callback, in English." in heard
+    for detail in ("Dana", "400 West", "landlord", "heat"):
+        assert detail not in heard
+    row = request_row(app)
+    assert row.status == "pending" and row.attempts == 0  # back in line, place kept, for someone else
+    assert [c.to for c in twilio.calls] == [ALICE]
+
+
+def signed_legs(phone, twilio) -> tuple[dict, str]:
+    """The specialist's placed leg as Twilio's requests carry it: its parameters, and its URLs' pattern."""
+    sent = twilio.calls[0]
+    params = {"CallSid": sent.sid, "From": LINE, "To": ALICE, "Direction": "outbound-api"}
+    return params, sent.url.replace("/whisper?", "/{}?")
+
+
+def test_a_specialist_hanging_up_after_the_caller_answered_does_not_requeue_a_caller_reached(app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    sent = twilio.calls[0]
-    params = {"CallSid": sent.sid, "From": LINE, "To": ALICE, "Direction": "outbound-api"}
-    base = sent.url.replace("/whisper?", "/{}?")
-    status, _ = phone.signed_post(base.format("answer"), {**params, "Digits": "1"})
-    assert status == 200
-    # Alice hangs up mid-conversation: her leg's status can reach us before the Dial's result.
-    status, _ = phone.signed_post(sent.status_callback, {**params, "CallStatus": "completed", "CallDuration": "300"})
+    params, base = signed_legs(phone, twilio)
+    assert phone.signed_post(base.format("answer"), {**params, "Digits": "1"})[0] == 200
+    caller = twilio.calls[1]
+    caller_params = {"CallSid": caller.sid, "From": LINE, "To": CALLER, "Direction": "outbound-api"}
+    status, body = phone.signed_post(base.format("pressed"), {**caller_params, "Digits": "1"})
+    assert status == 200 and "<Conference" in body and 'participantLabel="caller"' in body
+    # Alice's leg ends mid-conversation: its status can reach us before the caller's.
+    status, _ = phone.signed_post(twilio.calls[0].status_callback, {**params, "CallStatus": "completed",
+                                                                      "CallDuration": "300"})
     assert status == 200
     assert request_row(app).status == "in_progress" and leases(app) == {"Alice Mediator": None}
-    status, body = phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "completed",
-                                                                  "DialCallDuration": "280"})
-    assert status == 200 and "<Hangup" in body
+    assert phone.signed_post(caller.status_callback, {**caller_params, "CallStatus": "completed",
+                                                      "CallDuration": "280"})[0] == 200
     row = request_row(app)
     assert row.status == "completed" and row.call.outcome == "callback_completed"
     work(app)
-    assert len(twilio.calls) == 1
+    assert [c.to for c in twilio.calls] == [ALICE, CALLER]
 
 
-def test_specialist_hanging_up_before_the_caller_answers_keeps_the_callers_place(app, phone, twilio):
+def test_specialist_hanging_up_before_the_caller_answers_keeps_the_callers_place_and_stops_their_phone(
+        app, phone, twilio):
     queued_caller(app, phone)
     text_on(app, phone, ALICE, "Alice Mediator")
     work(app)
-    sent = twilio.calls[0]
-    params = {"CallSid": sent.sid, "From": LINE, "To": ALICE, "Direction": "outbound-api"}
-    base = sent.url.replace("/whisper?", "/{}?")
+    params, base = signed_legs(phone, twilio)
     assert phone.signed_post(base.format("answer"), {**params, "Digits": "1"})[0] == 200
-    assert phone.signed_post(base.format("dial-result"), {**params, "DialCallStatus": "canceled",
-                                                          "DialCallDuration": "0"})[0] == 200
+    assert [c.to for c in twilio.calls] == [ALICE, CALLER]  # the caller's phone is ringing
+    assert phone.signed_post(twilio.calls[0].status_callback, {**params, "CallStatus": "completed",
+                                                               "CallDuration": "20"})[0] == 200
     row = request_row(app)
     assert row.status == "pending" and row.attempts == 0 and row.call.outcome == "callback_queued"
+    assert phone.legs[twilio.calls[1].sid].control == ("cancel",)  # the REST API stopped the caller's phone
 
 
 def test_a_specialist_whose_hold_ran_out_while_rq_waited_is_not_rung(app, phone, twilio):

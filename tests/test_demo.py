@@ -81,9 +81,16 @@ def test_demo_shows_a_bridged_call_and_a_callback_then_exits():
     assert "embedded redis-server" in out
     assert whispered(out, "Alice Mediator", "Noise")
     assert "caller and Alice Mediator are connected" in out
-    assert "Bruno Mediador hears: Callback request." in out
+    assert "Bruno Mediador hears: Mediation callback, in Spanish. Press 1 to hear it." in out
     assert "Bruno Mediador and María (caller) are connected" in out
     assert "second call: callback_completed" in out
+    # A dispatcher's warm handoff, and a caller in another language with an interpreter dialed in.
+    assert "dispatch hears: Mediation line. Key the incident number and pound, or just wait." in out
+    assert "Bruno Mediador hears: Handoff from dispatch. Incident 2 4 0 1 5. In English. Press 1." in out
+    assert "Bruno Mediador hears: dispatch: Caller at 12 Main Street" in out
+    assert "third call: bridged to +19375550202" in out
+    assert "interpreter hears: [keys ww123456#]" in out
+    assert "fourth call: bridged to +19375550177, +19375550201" in out
     assert "/dashboard/" in out and "login coordinator@demo" in out
     assert "PROBLEMS" not in out
     assert_nothing_left(out)

@@ -175,3 +175,13 @@ def test_an_unknown_kind_of_problem_stops_start_up_naming_the_setting():
         load_settings({**REQUIRED, "COMPLEX_CATEGORIES": "family,landlrd"})
     with pytest.raises(ConfigError, match="setting PREFER_SECONDS must be at least 0"):
         load_settings({**REQUIRED, "PREFER_SECONDS": "-1"})
+
+
+def test_a_language_may_not_take_the_key_that_offers_another_language_with_an_interpreter():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**REQUIRED, "LANGUAGE_FILES": ARABIC, "INTERPRETER_NUMBER": "+19375550190",
+                       "ANOTHER_LANGUAGE_KEY": "8"})
+    assert str(caught.value) == "setting LANGUAGE_FILES: the key 8 of ar is ANOTHER_LANGUAGE_KEY's"
+    loaded = load_settings({**REQUIRED, "LANGUAGE_FILES": ARABIC, "INTERPRETER_NUMBER": "+19375550190",
+                            "ANOTHER_LANGUAGE_KEY": "7"})
+    assert loaded["ANOTHER_LANGUAGE_KEY"] == "7"

@@ -273,7 +273,7 @@ def test_a_callback_goes_to_the_open_cases_specialist_first(line_with):
         specialists.set_available(db, line.app.extensions["redis"], db.scalar(
             select(Specialist).where(Specialist.phone == BRUNO)), False)
     # Nobody on: the caller calls again about the same situation and leaves their details for a callback.
-    line.phone.network[CALLER] = ScriptedCaller(label="caller")
+    line.phone.network[CALLER] = ScriptedCaller(["1"], label="caller")  # presses 1 at "press 1 to talk"
     again = line.phone.call_line(CALLER, ScriptedCaller(["2", "1", "Dana Whitfield", "400 West Third", "1",
                                                          "Music again", "1"]))
     line.settle()

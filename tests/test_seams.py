@@ -113,9 +113,9 @@ def test_the_layers_of_the_call_flow_point_down():
     """Base < casework < line (state machines < questions < holds < offers < endings < the conversations)."""
     modules = project_modules()
     order = ["voice.line.calls", "voice.line.routing", "voice.line.specialists", "voice.line.preferences",
-             "voice.line.callbacks",
-             "voice.line.questions", "voice.line.holds", "voice.line.offers", "voice.line.callback_legs",
-             "voice.line.endings", "voice.line.waiting", "voice.line.intake"]
+             "voice.line.callbacks", "voice.line.conferences", "voice.line.questions", "voice.line.holds",
+             "voice.line.offers", "voice.line.callback_legs", "voice.line.endings", "voice.line.third_parties",
+             "voice.line.conference_events", "voice.line.waiting", "voice.line.handoff", "voice.line.intake"]
     upward = []
     for name in order:
         for target in import_edges(name, modules[name], modules):

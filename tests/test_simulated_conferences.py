@@ -177,6 +177,7 @@ def test_without_an_action_the_verb_after_the_dial_runs_when_the_conference_ends
     wait_for(connected(phone, count=1))
     client.conferences(phone.conference("room").sid).update(status="completed")
     assert caller.ended.wait(10)
+    phone.settle()  # the leave event is posted off the caller's thread
     assert "Thanks for calling." in caller.record.heard()
     assert line.sent("/voice/after-conference") == []
     assert phone.conference("room").reason_ended == "conference-ended-via-api"
@@ -450,6 +451,9 @@ def test_hanging_up_is_told_apart_from_a_dropped_line():
     assert caller.ended.wait(10) and caller.record.ended_by == "party-hangup"
     with pytest.raises(Exception, match="not in progress"):
         phone.drop(caller.sid)
+    # The Dial action a call that hung up still requests says so in its own CallStatus.
+    [action] = line.sent("/voice/after-conference")
+    assert action["DialCallStatus"] == "answered" and action["CallStatus"] == "completed"
 
 
 def test_a_voicemail_added_to_a_conference_records_what_it_hears_and_amd_says_machine(serve):
@@ -467,3 +471,83 @@ def test_a_voicemail_added_to_a_conference_records_what_it_hears_and_amd_says_ma
     assert amd["CallSid"] == added.call_sid and amd["AnsweredBy"] == "machine_end_beep"
     assert int(amd["MachineDetectionDuration"]) > 2400  # a greeting longer than the speech threshold
     assert "Dana Whitfield" in " ".join(box.heard)
+
+
+# --- hangupOnStar, a call's own status on its Dial action, who is bridged with whom ---------------------------
+
+
+def into_room(response: VoiceResponse, hangup_on_star: bool = False) -> VoiceResponse:
+    """Append the <Dial> into conference "room" (every event reported) to `response`."""
+    dial = Dial(action=f"{PUBLIC}/voice/after-conference", hangup_on_star=hangup_on_star or None)
+    dial.conference("room", status_callback=f"{PUBLIC}/voice/conference-events", status_callback_event=EVENTS)
+    response.append(dial)
+    return response
+
+
+def star_room(form: dict) -> VoiceResponse:
+    """/voice/incoming: into conference "room" with <Dial hangupOnStar>."""
+    return into_room(VoiceResponse(), hangup_on_star=True)
+
+
+def test_star_takes_a_participant_whose_dial_allows_it_out_and_their_call_goes_on_to_the_action(serve):
+    line = conference_line(**{"/voice/incoming": star_room})
+    scene = specialist_joins(serve, line)
+    phone, caller, sid, alice = scene.phone, scene.caller, scene.sid, scene.alice
+    assert phone.press(alice.call_sid, "*") is False  # a REST-added participant has no <Dial>: keys do nothing
+    assert phone.press(caller.sid, "5") is False
+    assert phone.press(caller.sid, "*") is True
+    assert caller.ended.wait(10)
+    phone.settle()
+    [action] = line.sent("/voice/after-conference")
+    # https://www.twilio.com/docs/voice/twiml/dial#hanguponstar: "Twilio submits DialCallStatus=completed".
+    assert action["DialCallStatus"] == "completed" and action["CallStatus"] == "in-progress"
+    assert "Conference over: completed." in caller.record.heard()
+    [leave] = events_of(line, "participant-leave")
+    assert leave["CallSid"] == caller.sid and leave["ParticipantCallStatus"] == "in-progress"
+    assert phone.conference("room").status == "in-progress"  # Alice is still in it
+    end(phone, sid)
+
+
+def test_a_specialist_ends_their_talk_with_star_when_their_dial_allows_it_and_hangs_up_otherwise():
+    for route, pressed in ((star_room, True), (join(), False)):
+        line = conference_line(**{"/voice/incoming": route})
+        phone = phone_for(line)
+        caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
+        wait_for(connected(phone, count=1))
+        specialist = phone.call_line(ALICE, SpecialistPhone("Alice", talk_seconds=30))
+        assert ("Alice: presses '*'" in specialist.text()) is pressed
+        assert ("Alice: (hangs up)" in specialist.text()) is not pressed
+        phone.settle()
+        leave = next(e for e in events_of(line, "participant-leave") if e["CallSid"] == specialist.call_sid)
+        assert leave["ParticipantCallStatus"] == ("in-progress" if pressed else "completed")
+        phone.update_conference(phone.conference("room").sid, status="completed")
+        assert caller.ended.wait(10)
+
+
+def test_talk_time_runs_on_the_conferences_clock_and_each_party_notes_whom_they_can_hear(serve):
+    def late_caller(form: dict) -> VoiceResponse:
+        response = VoiceResponse()
+        if form["From"] == CALLER:
+            response.pause(length=150)  # the caller's leg comes with a clock far ahead of the specialist's
+        return into_room(response)
+
+    line = conference_line(**{"/voice/incoming": late_caller})
+    phone = phone_for(line)
+    network(phone, **{COORDINATOR: SpecialistPhone("Coordinator", talk_seconds=FOREVER)})
+    fake, client = serve(phone)
+    # The specialist waits alone; their 60 s of talk start when the conference does, on its clock.
+    alice = phone.start_call_line(ALICE, SpecialistPhone("Alice", talk_seconds=60))
+    wait_for(connected(phone, count=1))
+    sid = phone.conference("room").sid
+    client.conferences(sid).participants.create(from_=LINE, to=COORDINATOR, muted=True, label="listener",
+                                                start_conference_on_enter=False)
+    wait_for(connected(phone, count=2))
+    caller = phone.start_call_line(CALLER, ScriptedCaller(talk_seconds=FOREVER))
+    assert alice.ended.wait(10)
+    started = caller.record.first_mark("specialist")
+    assert started is not None and started >= 150
+    assert alice.counted - started >= 55
+    assert caller.record.bridged_with == [ALICE]  # the muted listener is heard by nobody
+    assert alice.record.bridged_with == [CALLER] and "caller and Alice are connected" in caller.record.text()
+    phone.update_conference(sid, status="completed")
+    assert caller.ended.wait(10) and fake.wait_for_calls(10)

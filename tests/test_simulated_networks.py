@@ -171,6 +171,25 @@ def test_the_rest_api_refuses_an_unknown_machine_detection_value(serve):
     assert refused.value.status == 400
 
 
+def test_send_digits_keys_the_numbers_to_whoever_answers_before_the_twiml_runs(serve):
+    line = reminder_line()
+    phone = phone_for(line)
+    phone.network[DANA] = ScriptedCaller(label="interpreting service")
+    fake, client = serve(phone)
+    # https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource (SendDigits)
+    call = place(client, send_digits="ww1234#", machine_detection="Enable")
+    assert fake.wait_for_calls(10)
+    record = fake.calls[0].record
+    heard = record.heard("interpreting service")
+    assert heard.startswith("[keys ww1234#]") and "Press 1 to talk to a mediator." in heard
+    assert call.sid == fake.calls[0].sid and record.problems == []
+    assert "AnsweredBy" not in line.sent("/voice/outbound")[0]  # SendDigits turns detection off
+    for wrong in ("1234x", "1" * 33):
+        with pytest.raises(TwilioRestException) as refused:
+            place(client, send_digits=wrong)
+        assert refused.value.status == 400
+
+
 def test_call_progress_events_are_posted_as_asked(serve):
     line = reminder_line()
     phone = phone_for(line)

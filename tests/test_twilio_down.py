@@ -132,7 +132,7 @@ def test_with_twilio_unreachable_the_worker_probes_once_per_interval_and_frees_e
             assert jobs.sweep()["placed"] == 1
         work(app)
         assert fake.wait_for_calls(20)
-        assert [call.to for call in fake.calls] == [ALICE]
+        assert [call.to for call in fake.calls] == [ALICE, CALLER]
         assert fake.calls[0].record.bridged_with == [CALLER]
         assert request_row(app).status == "completed"
         assert health.twilio_rest.down_since(r) is None

@@ -188,6 +188,26 @@ def optional_url(name: str, value: object, settings: Mapping) -> str:
     return base_url(name, value, settings) if str(value or "").strip() else ""
 
 
+def send_digits(name: str, value: object, _settings: Mapping) -> str:
+    """Keys Twilio plays once a call connects: digits, * and #, and w for half a second's pause (at most 32)."""
+    keys = "".join(str(value or "").split())
+    if len(keys) > 32 or any(ch not in "0123456789*#wW" for ch in keys):
+        raise ConfigError(f"setting {name} must be at most 32 of 0-9, *, # and w (a half-second pause), got {value!r}")
+    return keys.lower()
+
+
+def another_language_key(name: str, value: object, settings: Mapping) -> str:
+    """The greeting's key for another language: one digit the greeting and hold do not use; it needs an interpreter."""
+    key = str(value or "").strip()
+    if not key:
+        return ""
+    if len(key) != 1 or key not in "345678":
+        raise ConfigError(f"setting {name} must be one of the keys 3 to 8 (0, 1, 2 and 9 are taken), got {value!r}")
+    if not settings.get("INTERPRETER_NUMBER"):
+        raise ConfigError(f"setting {name} needs INTERPRETER_NUMBER: the caller is bridged with an interpreter")
+    return key
+
+
 def holidays(name: str, value: object, _settings: Mapping) -> frozenset:
     try:
         return hours.parse_holidays(str(value or ""))
@@ -218,13 +238,19 @@ def _category(piece: str) -> str:
     return value
 
 
-def language_files(name: str, value: object, _settings: Mapping) -> tuple:
-    """Language files (or directories of them) separated by commas, each checked whole."""
+def language_files(name: str, value: object, settings: Mapping) -> tuple:
+    """Language files (or directories of them) separated by commas, each checked whole; no key ANOTHER_LANGUAGE_KEY
+    already offers."""
     pieces = value if isinstance(value, list | tuple) else str(value or "").split(",")
     try:
-        return languages.load_languages([str(p).strip() for p in pieces if str(p).strip()])
+        loaded = languages.load_languages([str(p).strip() for p in pieces if str(p).strip()])
     except languages.LanguageFileError as error:
         raise ConfigError(f"setting {name}: {_one_line(error)}") from None
+    another = settings.get("ANOTHER_LANGUAGE_KEY")
+    for language in loaded:
+        if another and language.key == another:
+            raise ConfigError(f"setting {name}: the key {another} of {language.code} is ANOTHER_LANGUAGE_KEY's")
+    return loaded
 
 
 DISTRICTS_HEADER = ("street_or_zip", "district")
@@ -395,6 +421,18 @@ SETTINGS: tuple[Setting, ...] = (
             "Twilio numbers the program publishes for the public to call directly (not through 911), comma-separated.",
             "Where calls come from"),
     # (issue 21: conferences, interpreters, warm transfers) settings go here
+    Setting("HANDOFF_RING_SECONDS", 30, whole_number(),
+            "A dispatcher's warm handoff (HANDOFF_NUMBER) waits this long for a specialist before being told nobody "
+            "is free.", "Conferences"),
+    Setting("INTERPRETER_NUMBER", "", optional_phone,
+            "A telephone interpreting service (e.g. LanguageLine) a specialist or the coordinator can add to a call; "
+            "empty: none.", "Conferences"),
+    Setting("INTERPRETER_DIGITS", "", send_digits,
+            "Keys sent once the interpreter service answers: the account PIN, with w for half-second pauses, e.g. "
+            "ww123456#; the service's own prompt may then ask the language.", "Conferences"),
+    Setting("ANOTHER_LANGUAGE_KEY", "", another_language_key,
+            "A key (3-8) the greeting offers for another language: the caller goes to an English-speaking specialist "
+            "with the interpreter dialed in at once. Empty: not offered (the greeting stays as short).", "Conferences"),
     # (issue 19: real phones and networks) settings go here
     Setting("VOICE_FALLBACK_URL", "", optional_url,
             "A TwiML Bin (or static TwiML on another host) that puts callers through to dispatch when this app "

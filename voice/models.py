@@ -5,7 +5,17 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from voice.clock import utcnow
@@ -45,6 +55,11 @@ class Specialist(Base):
     @property
     def skill_list(self) -> list[str]:
         return [tag for tag in (self.skills or "").split(",") if tag]
+
+    @property
+    def supervisor(self) -> bool:
+        """The skill `supervisor`: they may listen to, coach or join other specialists' calls from the board."""
+        return "supervisor" in self.skill_list
 
     @property
     def language_list(self) -> list[str]:
@@ -218,10 +233,47 @@ class Hold(Base):
     # The questions already asked while waiting (comma-separated step names).
     asked: Mapped[str] = mapped_column(String(120), default="")
     last_announced_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Twilio's queue for this caller (from the wait URL's QueueSid), deleted once the hold is over.
+    queue_sid: Mapped[str | None] = mapped_column(String(34))
+    # When the caller was sent into their conference (None while in the queue or the intake): one sender wins.
+    conference_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     call: Mapped[Call] = relationship(lazy="joined")
     specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+
+
+class ConferenceParticipant(Base):
+    """One person's time in a call's conference (voice/line/conferences.py): who, from when to when, and why
+    they left, as Twilio's participant status callbacks report it."""
+
+    __tablename__ = "conference_participants"
+    __table_args__ = (Index("ix_conference_participants_call", "call_id", "id"),
+                      Index("ix_conference_participants_live", "left_at", "call_id"),
+                      Index("ix_conference_participants_sid", "call_sid"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"))
+    # Empty until Twilio names the conference (a participant being dialed in has none yet).
+    conference_sid: Mapped[str] = mapped_column(String(34), default="")
+    # The participant's own call.
+    call_sid: Mapped[str] = mapped_column(String(64))
+    # caller, specialist, interpreter, supervisor-<user id>, transfer
+    label: Mapped[str] = mapped_column(String(40))
+    specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
+    # Who asked for them from the dashboard (a coordinator listening, the specialist adding an interpreter).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # A supervisor's listen, coach or join; a transfer's directory entry; an interpreter's language.
+    detail: Mapped[str | None] = mapped_column(String(80))
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Twilio's ReasonParticipantLeft, or ours (add failed, no answer).
+    left_reason: Mapped[str | None] = mapped_column(String(40))
+    on_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    specialist: Mapped[Specialist | None] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(lazy="joined")
 
 
 class User(Base):
@@ -235,6 +287,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     specialist_id: Mapped[int | None] = mapped_column(ForeignKey("specialists.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The phone the line dials when this coordinator listens to, coaches or joins a call (E.164).
+    phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Part of every session's signed user id: a new token (sign out, password change, disabling) ends them all.

@@ -56,6 +56,26 @@ class Keys:
         return f"{cls.prefix}offer-times:{hold_id}"
 
     @classmethod
+    def rejoin(cls, specialist_id: int) -> str:
+        """The held caller (hold id) a specialist was cut off from; they may rejoin while it lasts (a minute)."""
+        return f"{cls.prefix}rejoin:{specialist_id}"
+
+    @classmethod
+    def cut_off(cls, hold_id: int) -> str:
+        """The specialist a held caller was cut off from (the other side of `rejoin`), rung first for them."""
+        return f"{cls.prefix}cut-off:{hold_id}"
+
+    @classmethod
+    def rejoin_leg(cls, call_sid: str) -> str:
+        """A specialist's own call to the line that took them back to a caller: "hold id:specialist id"."""
+        return f"{cls.prefix}rejoin-leg:{call_sid}"
+
+    @classmethod
+    def caller_leg(cls, request_id: int) -> str:
+        """The Call SID of the caller's leg of a callback's attempt in progress (to stop it if nobody is there)."""
+        return f"{cls.prefix}caller-leg:{request_id}"
+
+    @classmethod
     def twilio_down_since(cls) -> str:
         """When Twilio's REST API stopped answering (epoch seconds); absent while it answers."""
         return f"{cls.prefix}twilio:down_since"

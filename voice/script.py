@@ -81,6 +81,9 @@ def _menu(language: str) -> str:
     return " ".join([first, *(f"{en.capitalize()}, {d}." for d, (_, en, _es) in items[1:])])
 
 
+# Offered at the greeting only when the program sets ANOTHER_LANGUAGE_KEY (an interpreter joins the call).
+ANOTHER_LANGUAGE = "Other languages, press {key}."
+
 SAFETY_QUESTION = {
     "en": "Is anyone hurt, in danger, or armed? Press 1. If everyone is safe, press 2. For dispatch, press 0.",
     "es": "¿Alguien está herido, en peligro o armado? Oprima 1. Si todos están a salvo, oprima 2. "
@@ -176,6 +179,8 @@ STEPS: dict[str, Step] = {
     ),
 }
 
+# A dispatcher's warm handoff is at this step while they may still key the incident number.
+INCIDENT_STEP = "incident"
 # Asked of every caller before a specialist is rung or the caller waits: only what routing needs. Free
 # specialists start ringing once "greeting" (with the safety question) is answered. A program may add a
 # question here (e.g. ("greeting", "name", "category")); every word costs a caller who could be talking.
@@ -208,6 +213,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "connecting": {
         "en": "Connecting you with a specialist.",
         "es": "Le comunico con un especialista.",
+    },
+    "cut_off": {
+        "en": "Sorry, your specialist was cut off. Please stay on the line: you are next.",
+        "es": "Disculpe, se cortó la llamada con su especialista. Quédese en la línea: usted es el siguiente.",
+    },
+    "not_connected": {
+        "en": "Sorry, we could not connect you yet. Please stay on the line: you keep your place.",
+        "es": "Disculpe, todavía no pudimos comunicarle. Quédese en la línea: conserva su lugar.",
+    },
+    "callback_screen": {
+        "en": "This is the {program}, returning your call.",
+        "es": "Le llama el {program_es}.",
+    },
+    "callback_press": {
+        "en": "To talk with a mediation specialist now, press 1.",
+        "es": "Para hablar ahora con un especialista en mediación, oprima 1.",
+    },
+    "callback_no_key": {
+        "en": "This is the {program}, returning your call. We will try again later. Goodbye.",
+        "es": "Le llamó el {program_es}. Volveremos a intentarlo más tarde. Adiós.",
+    },
+    "callback_cut_off": {
+        "en": "Sorry, your specialist was cut off. We will call you right back. Goodbye.",
+        "es": "Disculpe, se cortó la llamada con su especialista. Le volveremos a llamar enseguida. Adiós.",
     },
     "busy": {
         "en": "All our specialists are busy. You are number {position} in line. The wait is {wait}. "
@@ -248,6 +277,20 @@ MESSAGES: dict[str, dict[str, str]] = {
     "after_bridge": {
         "en": "Thank you for calling the {program}. Goodbye.",
         "es": "Gracias por llamar al {program_es}. Adiós.",
+    },
+}
+
+# What a 911 dispatcher hears on a warm handoff (HANDOFF_NUMBER): dispatch speaks the program's working language,
+# so these are not asked of a language file.
+HANDOFF_WORDS: dict[str, dict[str, str]] = {
+    "handoff": {
+        "en": "Mediation line. Key the incident number and pound, or just wait.",
+        "es": "Línea de mediación. Marque el número de incidente y la tecla de número, o espere.",
+    },
+    "handoff_nobody": {
+        "en": "No specialist is free right now. Press 1 to leave the caller for a callback, or hang up to keep the call.",
+        "es": "No hay ningún especialista libre ahora. Oprima 1 para dejar a la persona para una llamada de vuelta, "
+        "o cuelgue para conservar la llamada.",
     },
 }
 

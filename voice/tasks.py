@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from voice import db as database
+from voice import twilio_rest
 from voice.redisdb import get_redis
 
 log = logging.getLogger("voice.tasks")
@@ -33,6 +34,8 @@ PLACING_FAILED = "workers.jobs.placing_failed"
 TEXT_CALLER = "workers.jobs.send_callback_sms"
 END_CALLS = "workers.jobs.end_calls"
 SWEEP = "workers.jobs.sweep"
+CALLER_LEG_FAILED = "workers.jobs.caller_leg_failed"
+REST_REQUEST = "workers.jobs.rest_request"
 TEXT_VISIT_REMINDER = "workers.visit_texts.send_reminder"
 TEXT_VISIT_CHANGE = "workers.visit_texts.send_change"
 SAFETY_DUE = "workers.field_safety.team_due"
@@ -193,3 +196,26 @@ def on_specialist_freed(_sender, specialist_id: int, **_extra) -> None:
     if not has_app_context():
         return
     dispatch_after_commit(database.session(), get_redis())
+
+
+def rest_after_commit(db: Session, connection: redis.Redis, name: str, *args, retry: bool = True) -> None:
+    """Make one REST request (`twilio_rest.RETRIABLE[name]`) in this process the moment the transaction commits.
+
+    A webhook's own state is written first, so the request Twilio makes next (a redirected call's new URL)
+    reads it. If Twilio fails for a moment, a job repeats the request on REST_RETRY_SECONDS (unless `retry` is
+    False: something else covers it); a refusal (the call or conference is already over) is only logged: there
+    is nothing left to change.
+    """
+    config = dict(current_app.config)
+    request = twilio_rest.RETRIABLE[name]
+
+    def make() -> None:
+        try:
+            twilio_rest.noting_health(connection, request, config, *args)
+        except twilio_rest.TwilioError as error:
+            if error.permanent or not retry:
+                log.warning("%s%s failed: %s", name, args, error)
+                return
+            enqueue(connection, REST_REQUEST, name, *args, retry=rest_retry(config))
+
+    after_commit(db, make)

@@ -96,12 +96,18 @@ def rest_client(config: Mapping) -> Client:
     return Client(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], http_client=http_client)
 
 
-def place_call(config: Mapping, to: str, url: str, status_callback: str, timeout: int) -> str:
-    """Ring `to` from the line; Twilio requests `url` when they answer. Returns the new Call SID."""
+def place_call(config: Mapping, to: str, url: str, status_callback: str, timeout: int,
+               send_digits: str | None = None) -> str:
+    """Ring `to` from the line; Twilio requests `url` when they answer. Returns the new Call SID.
+
+    `send_digits`: keys played once the call connects (an interpreter service's PIN): digits, # * and w, a
+    half-second pause (https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource, SendDigits).
+    """
+    extra = {"send_digits": send_digits} if send_digits else {}
     try:
         call = rest_client(config).calls.create(
             to=to, from_=config["TWILIO_PHONE_NUMBER"], url=url, method="POST", status_callback=status_callback,
-            status_callback_event=["completed"], status_callback_method="POST", timeout=timeout,
+            status_callback_event=["completed"], status_callback_method="POST", timeout=timeout, **extra,
         )
     except Exception as error:
         raise _wrap(error) from error
@@ -283,3 +289,104 @@ def update_number(config: Mapping, number_sid: str, **fields: str) -> None:
         rest_client(config).incoming_phone_numbers(number_sid).update(**fields)
     except Exception as error:
         raise _wrap(error) from error
+
+
+# --- conferences, participants and queues (voice/line/conferences.py says who is in which conference) ---------
+
+
+def _unless_gone(request: Callable[[], object]) -> None:
+    """Make a request that ends or removes something; if Twilio no longer has it (404), it is done already."""
+    try:
+        request()
+    except TwilioRestException as error:
+        if error.status == 404:
+            return
+        raise _wrap(error) from error
+    except Exception as error:
+        raise _wrap(error) from error
+
+
+def end_conference(config: Mapping, conference_sid: str) -> None:
+    """End a conference for everyone in it; one already over (404) is left as it is.
+
+    https://www.twilio.com/docs/voice/api/conference-resource#update-a-conference-resource (Status=completed)
+    """
+    _unless_gone(lambda: rest_client(config).conferences(conference_sid).update(status="completed"))
+
+
+def add_participant(config: Mapping, conference: str, to: str, **options: Any) -> str:
+    """Dial `to` into a conference (by its SID or FriendlyName); returns the participant's Call SID.
+
+    https://www.twilio.com/docs/voice/api/conference-participant-resource#create-a-participant-resource
+    `options` are the resource's own (label, muted, coaching, call_sid_to_coach, beep, timeout, ...).
+    """
+    try:
+        return rest_client(config).conferences(conference).participants.create(
+            from_=config["TWILIO_PHONE_NUMBER"], to=to, **options).call_sid
+    except Exception as error:
+        raise _wrap(error) from error
+
+
+def in_conference(config: Mapping, conference_sid: str, call_sid: str) -> bool:
+    """Whether this call is in the conference now (connected), as Twilio sees it, not as its callbacks said.
+
+    https://www.twilio.com/docs/voice/api/conference-participant-resource#fetch-a-participant-resource: only
+    participants of a conference that is not over are found (404 otherwise).
+    """
+    try:
+        return rest_client(config).conferences(conference_sid).participants(call_sid).fetch().status == "connected"
+    except TwilioRestException as error:
+        if error.status == 404:
+            return False
+        raise _wrap(error) from error
+    except Exception as error:
+        raise _wrap(error) from error
+
+
+def update_participant(config: Mapping, conference_sid: str, call_sid: str, **changes: Any) -> None:
+    """Hold, unhold, mute or coach a participant.
+
+    https://www.twilio.com/docs/voice/api/conference-participant-resource#update-a-participant-resource: HoldMethod
+    defaults to GET, so a HoldUrl is always sent with hold_method POST here (our webhooks answer POST only).
+    """
+    if changes.get("hold_url"):
+        changes.setdefault("hold_method", "POST")
+    try:
+        rest_client(config).conferences(conference_sid).participants(call_sid).update(**changes)
+    except Exception as error:
+        raise _wrap(error) from error
+
+
+def unhold(config: Mapping, conference_sid: str, call_sid: str) -> None:
+    """Take a participant off hold (a request a job can repeat: plain arguments only)."""
+    update_participant(config, conference_sid, call_sid, hold=False)
+
+
+def remove_participant(config: Mapping, conference_sid: str, call_sid: str) -> None:
+    """Take a participant out of a conference (a REST-added one's call then ends); one already gone is left."""
+    _unless_gone(lambda: rest_client(config).conferences(conference_sid).participants(call_sid).delete())
+
+
+def delete_queue(config: Mapping, queue_sid: str) -> None:
+    """Delete a held caller's queue once they are out of it (one already gone is left as it is).
+
+    https://www.twilio.com/docs/voice/api/queue-resource#delete-a-queue-resource: "Queues persist. To optimize
+    fetch operations, inactive Queues should be deleted." Twilio removes only an empty queue.
+    """
+    _unless_gone(lambda: rest_client(config).queues(queue_sid).delete())
+
+
+def empty_queues(config: Mapping, prefix: str, limit: int = 200) -> list[tuple[str, str]]:
+    """(SID, name) of the account's queues named with `prefix` that nobody is waiting in."""
+    try:
+        found = rest_client(config).queues.list(limit=limit)
+    except Exception as error:
+        raise _wrap(error) from error
+    return [(queue.sid, queue.friendly_name) for queue in found
+            if (queue.friendly_name or "").startswith(prefix) and not queue.current_size]
+
+
+# The REST requests a job may repeat for a webhook that could not reach Twilio (tasks.rest_after_commit).
+RETRIABLE = {"redirect_call": redirect_call, "end_conference": end_conference, "delete_queue": delete_queue,
+             "unhold": unhold, "remove_participant": remove_participant,
+             "end_call": end_call}

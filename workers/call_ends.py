@@ -8,9 +8,9 @@ status of each call we think is live and older than RECONCILE_AFTER_SECONDS, and
 - a specialist's offer leg, rung for a held caller (`Keys.offers`, where the winner's stays until its status
   arrives too): `offers.offer_status`, which frees them;
 - a callback attempt's leg (`attempt_call_sid`) that nothing settled: if the specialist never pressed 1, they are
-  freed and the caller goes back in line, place kept; if they had pressed 1, the caller counts as missed
-  (`callbacks.caller_missed`, the retry schedule): without the Dial's result we cannot tell whether the two
-  talked, and calling once more is better than closing a request nobody may have answered.
+  freed and the caller goes back in line, place kept; if the caller pressed 1 at the screen, they talked
+  (`callbacks.caller_reached`); if not, the caller counts as missed (`callbacks.caller_missed`, the retry
+  schedule): calling once more is better than closing a request nobody may have answered.
 
 A REST failure leaves a call as it is for the next sweep; once Twilio does not answer at all, the sweep stops
 asking until it does.
@@ -141,6 +141,8 @@ def callback_legs(db: Session, r: redis.Redis, config: Mapping, cutoff: datetime
                            specialist_id=specialist_id, status=status, accepted=request.attempt_accepted_at is not None)
         if request.attempt_accepted_at is None:
             callbacks.back_in_line(db, r, request, f"specialist leg ended: {status} (found by the sweep)", passed=False)
+        elif callbacks.answered_this_attempt(request):
+            callbacks.caller_reached(db, r, request)
         else:
             due = callbacks.caller_missed(db, r, request, "unknown (the Dial's result was lost)",
                                           config["CALLBACK_RETRY_MINUTES"])

@@ -17,7 +17,7 @@ from voice import create_app, hours, languages, phones, tasks, twilio_rest
 from voice import db as database
 from voice.casework import field_safety
 from voice.clock import utcnow
-from voice.line import callbacks, calls, holds, offers, preferences, routing
+from voice.line import callback_legs, callbacks, calls, holds, offers, preferences, routing
 from voice.models import CallbackRequest, Hold, Specialist
 from voice.redisdb import Keys, get_redis
 from voice.reporting import outcomes
@@ -205,6 +205,33 @@ def end_calls(call_sids: list[str]) -> dict[str, str]:
             log.warning("could not end call %s: %s", sid, error)
             ended[sid] = f"error: {error}"
     return ended
+
+
+def caller_leg_failed(request_id: int, specialist_id: int, token: str, error: str) -> str:
+    """Twilio would not place a callback's call to the caller: settle the attempt and tell the specialist."""
+    with job_context():
+        db = database.session()
+        request = db.get(CallbackRequest, request_id)
+        if not callbacks.is_attempt(request, specialist_id, token):
+            return "nothing to do"
+        callback_legs.caller_leg_failed(db, get_redis(), request, specialist_id, error)
+        db.commit()
+        return "back in line"
+
+
+def rest_request(name: str, *args) -> str:
+    """One REST request a webhook could not make while Twilio failed for a moment (tasks.rest_after_commit)."""
+    with job_context():
+        config = dict(current_app.config)
+        r = get_redis()
+    try:
+        twilio_rest.noting_health(r, twilio_rest.RETRIABLE[name], config, *args)
+    except TwilioError as error:
+        if error.permanent:
+            log.warning("%s%s refused: %s", name, args, error)
+            return f"refused: {error}"
+        raise
+    return "done"
 
 
 def place_callback(request_id: int, specialist_id: int, token: str | None = None) -> str:
@@ -411,13 +438,39 @@ def sweep() -> dict:
         db.commit()
         summary["recovered"] = recovered
         # Calls whose end Twilio reported but we never heard: frees their specialists within a sweep or two.
-        summary["reconciled"] = reconcile_call_ends(db, r, config) if twilio_answers(r, config) else 0
+        answers = twilio_answers(r, config)
+        summary["reconciled"] = reconcile_call_ends(db, r, config) if answers else 0
+        summary["queues_deleted"] = delete_leftover_queues(db, r, config) if answers else 0
         # Outcome reports RQ gave up on, or whose worker died, go to the 911 center's receiver again.
         summary["outcomes"] = outcomes.requeue(db, r, config)
         summary["placed"] = dispatch()
         # Field safety's timers and texts, from SQL: a restart or a flushed Redis loses no step of the ladder.
         summary["safety_queued"] = field_safety.rebuild_timers(database.session(), r, config)
         return summary
+
+
+def delete_leftover_queues(db, r, config) -> int:
+    """Held callers' Twilio queues that nobody waits in and whose hold is over (or unknown): deleted.
+
+    https://www.twilio.com/docs/voice/api/queue-resource: "Queues persist. To optimize fetch operations, inactive
+    Queues should be deleted." A hold's own end deletes its queue (holds.delete_queue); this catches the rest.
+    """
+    try:
+        empty = twilio_rest.noting_health(r, twilio_rest.empty_queues, config, "ml-")
+    except TwilioError as error:
+        log.warning("could not list Twilio's queues: %s", error)
+        return 0
+    deleted = 0
+    for sid, name in empty:
+        hold = holds.of_queue(db, name)
+        if hold is not None and hold.status in (*holds.WAITING_STATUSES, holds.CONNECTED):
+            continue  # a live caller's: they may come back to it
+        try:
+            twilio_rest.noting_health(r, twilio_rest.delete_queue, config, sid)
+            deleted += 1
+        except TwilioError as error:
+            log.warning("could not delete queue %s: %s", sid, error)
+    return deleted
 
 
 def placed_call_sid(request: CallbackRequest) -> str | None:

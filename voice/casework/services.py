@@ -44,6 +44,10 @@ def directory(db: Session, only_active: bool = False) -> list[Service]:
     return list(db.scalars(query))
 
 
+def named(db: Session, name: str) -> Service | None:
+    return db.scalar(select(Service).where(Service.name == name))
+
+
 def checked(name: str, kind: str, raw_phone: str, region: str, countries: Iterable[str]) -> tuple[str, str, str]:
     """The name, kind and E.164 number of a service as typed, or ServiceError saying what is wrong."""
     name = " ".join((name or "").split())[:NAME_MAX]

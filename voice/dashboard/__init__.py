@@ -14,6 +14,7 @@ from voice.dashboard import (
     call_pages,
     callback_pages,
     case_pages,
+    conference_pages,
     errors,
     report_pages,
     roster_pages,
@@ -25,7 +26,7 @@ from voice.dashboard.extensions import csrf, limiter, login_manager
 
 # Every blueprint of the dashboard; `site` carries the templates and static files the others use.
 PAGES = (site.bp, auth.bp, board.bp, call_pages.bp, case_pages.bp, callback_pages.bp, roster_pages.bp,
-         report_pages.bp, safety_pages.bp, service_pages.bp)
+         report_pages.bp, safety_pages.bp, service_pages.bp, conference_pages.bp)
 
 
 class IdleSessionInterface(SecureCookieSessionInterface):

@@ -8,21 +8,32 @@ from flask_login import current_user, login_required
 from voice import db as database
 from voice.dashboard import queries
 from voice.dashboard.auth import audit, coordinator_required
-from voice.line import specialists
-from voice.models import Specialist
+from voice.line import conferences, specialists
+from voice.models import Specialist, User
 from voice.redisdb import get_redis
 from voice.reporting import outcomes
 
 bp = Blueprint("board", __name__, url_prefix="/dashboard")
 
 
+def board_data() -> dict:
+    """The board's panels, and what this user may do on a live call (listen, coach, join; add an interpreter)."""
+    db = database.session()
+    data = queries.board(db, get_redis(), current_app.config["TIMEZONE"])
+    user = db.get(User, current_user.id)
+    specialist = db.get(Specialist, current_user.specialist_id or 0)
+    data.update(may_supervise=current_user.is_coordinator or bool(specialist and specialist.supervisor),
+                my_phone=user.phone if user else None, participant_name=conferences.who,
+                interpreter_set_up=bool(current_app.config["INTERPRETER_NUMBER"]))
+    return data
+
+
 @bp.get("/")
 @login_required
 def board():
-    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
     # What the 911 center has not been told: the coordinator sees it here (and on the reports page).
     undelivered = outcomes.undelivered(database.session()) if current_user.is_coordinator else (0, None)
-    return render_template("dashboard/board.html", undelivered=undelivered, **data)
+    return render_template("dashboard/board.html", undelivered=undelivered, **board_data())
 
 
 @bp.get("/board/live")
@@ -31,8 +42,7 @@ def board_live():
     """Just the board's panels, fetched every few seconds and swapped in place."""
     # The page's own polling is not activity: it must not keep an unattended session alive.
     g.passive_request = True
-    data = queries.board(database.session(), get_redis(), current_app.config["TIMEZONE"])
-    return render_template("dashboard/_board.html", **data)
+    return render_template("dashboard/_board.html", **board_data())
 
 
 @bp.post("/specialists/<int:specialist_id>/availability")

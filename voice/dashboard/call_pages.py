@@ -33,7 +33,7 @@ from voice.dashboard import queries
 from voice.dashboard.auth import audit, record_change, refuse
 from voice.dashboard.extensions import limiter
 from voice.dashboard.site import DISPOSITIONS
-from voice.line import callbacks, calls, endings
+from voice.line import callbacks, calls, conferences, endings, third_parties
 from voice.models import Call, CallbackRequest, CallNote, Referral, Service, Specialist
 from voice.script import CATEGORY_LABELS
 from voice.twilio_rest import TwilioError
@@ -108,7 +108,7 @@ def save_case(call_id: int):
 def transfer(call_id: int):
     """Send the caller on this live call back to 911 dispatch (a REST update of their call)."""
     call = own_call_or_404(call_id)
-    if call.ended_at is not None or call.connected_at is None:
+    if not endings.is_live(database.session(), call):
         flash("This call is not live, so there is no one to transfer.", "error")
         return redirect(url_for("call_pages.call_detail", call_id=call.id))
     db = database.session()
@@ -233,15 +233,19 @@ def call_page(call: Call, note_body: str = "", note_error: str | None = None, ca
     if case_form is None:
         case_form = CaseForm(formdata=None, caller_name=call.caller_name, location=call.location,
                              description=call.description, follow_up=call.follow_up or "none")
-    live = call.connected_at is not None and call.ended_at is None
+    live = endings.is_live(db, call)
     history = cases.history(db, call, cases.link_days())
     category = CATEGORY_LABELS.get(history.category) if history.category else None
+    people = conferences.present(db, call) if live else []
     return render_template("dashboard/call.html", call=call, case_history=history.sentence(category).capitalize(), timeline=timeline, notes=notes, callback=callback,
                            note_body=note_body, note_error=note_error, NOTE_MAX=NOTE_MAX, case_form=case_form,
                            FOLLOW_UPS=FOLLOW_UPS, live=live, text_problem=callbacks.text_problem,
                            referrals=services.referrals_of(db, call.id),
                            service_choices=services.directory(db, only_active=True),
-                           SERVICE_KINDS=services.KINDS), status
+                           SERVICE_KINDS=services.KINDS, people=people, participant_name=conferences.who,
+                           caller_held=any(p.label == conferences.CALLER and p.on_hold for p in people),
+                           directory=third_parties.directory(db, current_app.config),
+                           interpreter_set_up=bool(current_app.config["INTERPRETER_NUMBER"])), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from voice import phones
 from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
-from voice.line import callbacks, calls, holds, routing, specialists
+from voice.line import callbacks, calls, conferences, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
 from voice.reporting.periods import UTC, hour_bucket, local_midnight_utc, percentile, seconds_between
 
@@ -71,6 +71,7 @@ def board(db: Session, r: redis.Redis, zone: str) -> dict:
                for hold in holds.holding_now(db)]
     waiting = callbacks.open_requests(db, (callbacks.PENDING, callbacks.SCHEDULED, callbacks.IN_PROGRESS))
     return {"specialists": states, "in_intake": in_intake, "holding": holding, "waiting": waiting,
+            "on_calls": conferences.on_calls_now(db),
             "hours": line_hours(zone), "overdue_visits": visits.overdue(db),
             "follow_ups_due": callbacks.follow_ups_due(db),
             "field": field_safety.field_board(db, current_app.config)}
@@ -152,13 +153,15 @@ def filtered(db: Session, f: LogFilters, zone: str, region: str, only_specialist
         query = query.where(Call.specialist_id == only_specialist)
     if f.q:
         number = phones.to_e164(f.q, region) if sum(ch.isdigit() for ch in f.q) >= 7 else None
+        # The 911 center's incident number, as dispatch keyed it (an indexed lookup too).
+        incident = select(Call.id).where(Call.incident_number == f.q)
         if number:
-            # A union of two indexed lookups: an OR here would make the database walk the log by date.
+            # A union of indexed lookups: an OR here would make the database walk the log by date.
             matches = select(Call.id).where(Call.from_number == number).union(
-                select(Call.id).where(Call.callback_number == number))
+                select(Call.id).where(Call.callback_number == number), incident)
             query = query.where(Call.id.in_(matches))
         else:
-            query = query.where(_name_starts_with(db, f.q))
+            query = query.where(or_(_name_starts_with(db, f.q), Call.id.in_(incident)))
     return query
 
 
@@ -281,6 +284,7 @@ def report(db: Session, start: date, end: date, zone: str) -> dict:
         "callback_median_min": percentile(callback_waits, 50),
         "callback_p90_min": percentile(callback_waits, 90),
         "heat": heat,
+        "interpreter_minutes": conferences.interpreter_minutes(db, since, until),
     }
 
 

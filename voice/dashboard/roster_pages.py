@@ -78,10 +78,11 @@ def roster_edit(specialist_id: int):
         return redirect(url_for("roster_pages.roster"))
 
     def change(db):
-        return specialists.update_specialist(
+        changed = specialists.update_specialist(
             db, get_redis(), specialist, name=(request.form.get("name") or "").strip()[:120], phone_e164=number,
             languages=request.form.getlist("languages") or ["en"], active=request.form.get("active") == "1",
             skills=request.form.get("skills", ""), level=request.form.get("level", specialist.level))
+        return changed
 
     if _save_roster(change, "roster_edit", f"{phone_display(number)} already belongs to someone else on the roster."):
         flash(f"{specialist.name} saved.", "ok")

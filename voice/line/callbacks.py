@@ -5,8 +5,10 @@ SQL is the truth; RQ jobs only point at it. The states, and the one function tha
     (a caller nobody took) --queue_callback--> pending, or scheduled (a chosen window or the next opening)
     scheduled   --promote_due-->             pending      (its time came; the sweep and dispatch do this)
     pending     --claim_request-->           in_progress  (one specialist is being rung; conditional UPDATE)
-    in_progress --back_in_line-->            pending      (the specialist missed or passed; place kept)
-    in_progress --caller_reached-->          completed
+    in_progress --back_in_line-->            pending      (the specialist missed or passed, or was cut off
+                                                          from the caller; place kept)
+    in_progress --caller_answered-->         in_progress  (a person pressed 1 at the screen: they are talking)
+    in_progress --caller_reached-->          completed    (that conversation is over)
     in_progress --caller_missed-->           scheduled (the next retry), or unreachable when tries run out
     in_progress --give_up-->                 unreachable  (Twilio refused the number)
     pending, scheduled, unreachable --retry_now--> pending;  --cancel--> cancelled   (the coordinator)
@@ -88,6 +90,11 @@ def queue_callback(db: Session, call: Call, reason: str, timezone: str,
                            window=call.callback_window, due_at=due)
     calls.set_outcome(db, call, calls.CALLBACK_QUEUED, reason=reason)
     return request
+
+
+def request_of(db: Session, call: Call) -> CallbackRequest | None:
+    with db.no_autoflush:
+        return db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
 
 
 class FollowUpError(ValueError):
@@ -225,6 +232,23 @@ def specialist_accepted(db: Session, r: redis.Redis, request: CallbackRequest, l
                        specialist_id=request.attempt_specialist_id, **taker)
 
 
+def caller_answered(db: Session, request: CallbackRequest) -> None:
+    """A person answered the callback (pressed 1 at the screen; a voicemail presses nothing): they are talking."""
+    now = utcnow()
+    call = request.call
+    call.specialist_id = request.attempt_specialist_id
+    call.connected_at = now
+    calls.record_event(db, call, "callback_caller_answered", request_id=request.id,
+                       specialist_id=request.attempt_specialist_id)
+
+
+def answered_this_attempt(request: CallbackRequest) -> bool:
+    """The caller pressed 1 during the attempt in progress."""
+    call = request.call
+    return (request.attempt_started_at is not None and call.connected_at is not None
+            and call.connected_at >= request.attempt_started_at)
+
+
 def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, duration: object = None) -> None:
     """The specialist and the caller talked: the request is done."""
     now = utcnow()
@@ -235,7 +259,8 @@ def caller_reached(db: Session, r: redis.Redis, request: CallbackRequest, durati
     call = request.call
     call.specialist_id = request.attempt_specialist_id
     call.connected_at = call.connected_at or now
-    calls.set_outcome(db, call, calls.CALLBACK_COMPLETED)
+    if call.outcome != calls.ESCALATED:  # a specialist who sent the caller to dispatch said where they went
+        calls.set_outcome(db, call, calls.CALLBACK_COMPLETED)
     calls.record_event(db, call, "callback_connected", request_id=request.id,
                        specialist_id=request.attempt_specialist_id, duration=duration)
     release_attempt(r, request)

@@ -20,7 +20,7 @@ from voice import phones
 from voice.casework import cases
 from voice.clock import utcnow
 from voice.db import pend_event
-from voice.models import Call, Specialist
+from voice.models import Call, Case, Specialist
 
 IN_INTAKE = "in_intake"
 CONNECTING = "connecting"
@@ -147,6 +147,16 @@ def source_of(to_number: str, config: Mapping) -> str:
 def record_event(db: Session, call: Call, kind: str, *, at: datetime | None = None, **detail: object) -> None:
     """Append one step to a call's timeline; the only way events are written (see voice/db.py for when)."""
     pend_event(db, call, at or utcnow(), kind, json.dumps(detail, default=str, ensure_ascii=False))
+
+
+def set_incident(db: Session, call: Call, number: str) -> None:
+    """The 911 center's incident number (CAD) for this call, on the call and on its case (if it has none)."""
+    call.incident_number = number[:40]
+    if call.case_id is not None:
+        case = db.get(Case, call.case_id)
+        if case is not None and not case.incident_number:
+            case.incident_number = call.incident_number
+    record_event(db, call, "incident_number", incident_number=call.incident_number)
 
 
 def set_outcome(db: Session, call: Call, outcome: str, reason: str | None = None) -> None:

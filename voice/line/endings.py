@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from voice import hours, phones, twilio_rest
 from voice.clock import utcnow
-from voice.line import callbacks, calls, holds, offers, questions
+from voice.line import callbacks, calls, conferences, holds, offers, questions
 from voice.models import Call
 from voice.script import CALLBACK_QUESTIONS
 from voice.tasks import after_commit, dispatch_after_commit, dispatch_at, text_caller_after_commit
@@ -114,8 +114,12 @@ def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
     if status not in TERMINAL_STATUSES:
         calls.record_event(db, call, "call_status", status=status)
         return
-    calls.end_call(db, call, duration=form.get("CallDuration"))
     hold = holds.hold_of(db, call)
+    if call.source == calls.HANDOFF and call.outcome in calls.OPEN_OUTCOMES and (
+            hold is None or hold.status == holds.WAITING or (hold.status == holds.LEFT and hold.leave_reason == "hangup")):
+        # A dispatcher who hung up before anyone took the call kept it: it went back to dispatch.
+        calls.set_outcome(db, call, calls.ESCALATED, reason="dispatch kept the call: no specialist took it")
+    calls.end_call(db, call, duration=form.get("CallDuration"))
     if hold is not None:
         if hold.status in holds.WAITING_STATUSES:
             holds.leave(db, hold, "hangup")
@@ -124,27 +128,40 @@ def call_status(db: Session, r: redis.Redis, call: Call, form: dict) -> None:
             holds.finish(db, hold)
 
 
+def is_live(db: Session, call: Call) -> bool:
+    """A specialist is talking with this caller now: a live call bridged, or a callback's caller in the conference."""
+    if call.connected_at is not None and call.ended_at is None:
+        return True
+    return conferences.in_now(db, call, conferences.CALLER) is not None
+
+
 def request_transfer(db: Session, call: Call, by: str) -> None:
-    """A specialist sends the caller on a live call back to 911 dispatch: a REST update of the caller's call.
+    """A specialist sends the caller back to 911 dispatch, cold: a REST update of the caller's own leg (the live
+    call's, or a callback's leg to them), which leaves the conference (ending it: endConferenceOnExit).
 
     Raises TwilioError when Twilio cannot be reached or refuses (the call is over); nothing is changed then.
     """
     config = current_app.config
+    caller = conferences.in_now(db, call, conferences.CALLER)
+    leg = caller.call_sid if caller is not None else call.call_sid
+    callback = leg != call.call_sid
     # https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource: the caller's call leaves the
-    # specialist's bridge (whose <Dial> then ends) and runs /voice/transfer.
-    twilio_rest.redirect_call(config, call.call_sid, webhook_url("/voice/transfer", call=call.call_sid))
-    calls.record_event(db, call, "transfer_requested", by=by)
+    # conference and runs /voice/transfer.
+    twilio_rest.redirect_call(config, leg, webhook_url("/voice/transfer", call=call.call_sid,
+                                                       leg="callback" if callback else None))
+    calls.record_event(db, call, "transfer_requested", by=by, leg="callback" if callback else "live")
 
 
-def transfer_twiml(db: Session, call: Call) -> str:
-    """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID."""
+def transfer_twiml(db: Session, call: Call, callback: bool = False) -> str:
+    """What the transferred caller hears: a few words, then dispatch, with their own number as caller ID (on a
+    callback's leg, placed by the line, the line's own number: the caller's is not ours to show)."""
     call.escalation_reason = calls.SPECIALIST_TRANSFER
     calls.set_outcome(db, call, calls.ESCALATED, reason="transferred to dispatch by the specialist")
     calls.record_event(db, call, "transferred_to_dispatch")
     hold = holds.hold_of(db, call)
-    if hold is not None:
+    if hold is not None and not callback:
         holds.finish(db, hold)
     response = VoiceResponse()
     say(response, questions.words("escalate", call), call.language)
-    dial_dispatch(response, call.language, caller_id=questions.caller_number(call))
+    dial_dispatch(response, call.language, caller_id=None if callback else questions.caller_number(call))
     return str(response)

@@ -1,16 +1,25 @@
 """Callers waiting on the line: the hold queue, what they hear while they wait, and how they leave it.
 
 Each held caller is a row in SQL (so a restart of the web processes loses nobody) and a Twilio queue of
-their own, named for their call, that a specialist dequeues with <Dial><Queue>. Our own order, by arrival
-time shared with callback requests, decides who is served first; Twilio's QueuePosition (always 1 in a
-queue of one) is not used. The states, and the one function that makes each move:
+their own, named for their call (`<Enqueue>`: its wait URL can ask questions and take keys, which a
+conference's cannot). Our own order, by arrival time shared with callback requests, decides who is served
+first; Twilio's QueuePosition (always 1 in a queue of one) is not used. A specialist and the caller meet in
+the call's conference (`conferences`). The states, and the one function that makes each move:
 
     (a caller safe, on an open line, someone on) --join-->  waiting   (free specialists are rung at once)
     waiting     --claim-->            connecting  (one specialist pressed 1; conditional UPDATE, one winner)
-    connecting  --caller_connected--> connected   (Twilio ran the <Queue url>: the two are talking)
-    connecting  --release_claim-->    waiting     (the specialist hung up before the bridge)
-    connected   --left(bridged)-->    done
+    waiting     --in_conference_waiting--> waiting (a caller with an interpreter waits in the conference itself)
+    connecting  --send_caller-->      connecting  (the caller is sent into the conference: out of the queue by
+                                                   a REST redirect or the wait URL's <Leave>, or straight from
+                                                   the intake; conditional UPDATE, one sender)
+    connecting  --connect-->          connected   (the caller and the specialist are both in the conference)
+    connecting  --release_claim-->    waiting     (the specialist left before the caller came: place kept)
+    connected   --back_in_line-->     waiting     (the specialist was cut off: the front of the line, place kept;
+                                                   the same specialist may rejoin for a minute)
+    connected   --finish-->           done
     waiting, connecting --leave-->    left        (dispatch, a callback, closing time, or the caller hung up)
+
+A hold that ends (done, left) has its Twilio queue deleted (Twilio: inactive queues should be deleted).
 """
 
 from __future__ import annotations
@@ -22,11 +31,13 @@ from statistics import median
 import redis
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from voice import tasks
 from voice.clock import utcnow
 from voice.line import calls, routing
 from voice.models import Call, CallbackRequest, Hold
+from voice.redisdb import get_redis
 
 WAITING = "waiting"
 CONNECTING = "connecting"
@@ -35,6 +46,9 @@ DONE = "done"
 LEFT = "left"
 WAITING_STATUSES = (WAITING, CONNECTING)
 
+# A caller sent into the conference this long ago and still asking for hold music was never moved (Twilio
+# refused the redirect): the wait URL takes them out of the queue itself.
+SENDING_SECONDS = 10
 # Until there is history, a conversation is taken to last this long for the wait estimate.
 DEFAULT_HANDLE_MINUTES = 8
 
@@ -89,6 +103,12 @@ def specialist_waiting(db: Session, call: Call) -> bool:
     return hold is not None and hold.status == CONNECTING
 
 
+def of_queue(db: Session, name: str) -> Hold | None:
+    """The hold whose Twilio queue has this name (`queue_name`), if any."""
+    sid = name[len("ml-"):] if name.startswith("ml-") else None
+    return db.scalar(select(Hold).join(Call, Call.id == Hold.call_id).where(Call.call_sid == sid)) if sid else None
+
+
 def queue_name(call: Call) -> str:
     """One Twilio queue per held caller, so a specialist dequeues exactly the caller they accepted."""
     return f"ml-{call.call_sid}"[:64]
@@ -104,33 +124,74 @@ def holding_now(db: Session) -> list[Hold]:
     return list(db.scalars(select(Hold).where(Hold.status.in_(WAITING_STATUSES)).order_by(Hold.arrived_at, Hold.id)))
 
 
-def claim(db: Session, hold: Hold, specialist_id: int) -> bool:
-    """The specialist who pressed 1 first gets the caller; False for everyone after them."""
-    # A conditional UPDATE is atomic in SQLite and PostgreSQL alike: only one request sees rowcount 1.
+def _move(db: Session, hold: Hold, states: tuple[str, ...], *conditions, **values) -> bool:
+    """One move of the state machine, made only from `states` (and `conditions`): a conditional UPDATE, atomic in
+    SQLite and PostgreSQL alike, so of two requests racing (a status callback and a conference event) one moves
+    the hold and the other sees it had moved. The hold in hand takes the values written, keeping what else this
+    request has changed on it."""
+    values["updated_at"] = utcnow()
     result = db.execute(
-        update(Hold).where(Hold.id == hold.id, Hold.status == WAITING)
-        .values(status=CONNECTING, specialist_id=specialist_id, updated_at=utcnow())
+        update(Hold).where(Hold.id == hold.id, Hold.status.in_(states), *conditions).values(**values)
         .execution_options(synchronize_session=False)
     )
-    db.refresh(hold)
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        db.refresh(hold, ["status", "specialist_id", "conference_at"])
+        return False
+    for name, value in values.items():
+        set_committed_value(hold, name, value)
+    return True
 
 
-def release_claim(db: Session, hold: Hold, why: str) -> None:
-    """The specialist who took the caller left before the bridge: the caller is back in line, in place."""
-    if hold.status == CONNECTING:
-        calls.record_event(db, hold.call, "hold_claim_released", specialist_id=hold.specialist_id, why=why)
-        hold.status = WAITING
-        hold.specialist_id = None
+def claim(db: Session, hold: Hold, specialist_id: int) -> bool:
+    """The specialist who pressed 1 first gets the caller; False for everyone after them."""
+    return _move(db, hold, (WAITING,), status=CONNECTING, specialist_id=specialist_id)
+
+
+def send_caller(db: Session, hold: Hold) -> bool:
+    """The caller is being sent into the conference: True for the one sender who may move them (a REST redirect,
+    the wait URL's <Leave>, or the intake), so a caller is never moved twice (which would end the conference)."""
+    return _move(db, hold, (CONNECTING,), Hold.conference_at.is_(None), conference_at=utcnow())
+
+
+def in_conference_waiting(db: Session, hold: Hold) -> None:
+    """A caller who waits in the conference itself, not a queue (with an interpreter): nobody moves them later."""
+    _move(db, hold, (WAITING,), Hold.conference_at.is_(None), conference_at=utcnow())
+
+
+def sending_stuck(hold: Hold) -> bool:
+    """The caller was sent into the conference a while ago and is still in their queue: the move never landed."""
+    return hold.conference_at is not None and utcnow() - hold.conference_at > timedelta(seconds=SENDING_SECONDS)
+
+
+def release_claim(db: Session, hold: Hold, why: str) -> bool:
+    """The specialist who took the caller left before they met: the caller is back in line, in place.
+
+    True when the caller had already been sent into the conference (they must be brought back to the queue).
+    """
+    specialist_id, sent = hold.specialist_id, hold.conference_at is not None
+    if not _move(db, hold, (CONNECTING,), Hold.specialist_id == specialist_id, status=WAITING, specialist_id=None,
+                 conference_at=None):
+        return False
+    calls.record_event(db, hold.call, "hold_claim_released", specialist_id=specialist_id, why=why)
+    return sent
+
+
+def back_in_line(db: Session, hold: Hold, why: str) -> bool:
+    """The specialist was cut off mid-call: the caller goes back to waiting, at the front (they keep their
+    arrival time). False if they were not talking (nothing to do)."""
+    specialist_id = hold.specialist_id
+    if not _move(db, hold, (CONNECTED,), Hold.specialist_id == specialist_id, status=WAITING, specialist_id=None,
+                 conference_at=None, connected_at=None):
+        return False
+    calls.record_event(db, hold.call, "hold_back_in_line", specialist_id=specialist_id, why=why)
+    return True
 
 
 def connect(db: Session, hold: Hold) -> None:
-    """Twilio put the caller through to the specialist who took them: they are talking now."""
+    """The caller and the specialist who took them are both in the conference: they are talking now."""
     call = hold.call
-    if hold.status == CONNECTING:
-        now = utcnow()
-        hold.status = CONNECTED
-        hold.connected_at = now
+    now = utcnow()
+    if _move(db, hold, (CONNECTING,), Hold.specialist_id == hold.specialist_id, status=CONNECTED, connected_at=now):
         call.specialist_id = hold.specialist_id
         call.connected_at = call.connected_at or now
         calls.set_outcome(db, call, calls.BRIDGED)
@@ -139,17 +200,22 @@ def connect(db: Session, hold: Hold) -> None:
 
 def leave(db: Session, hold: Hold, reason: str) -> None:
     """The caller leaves the line without a specialist: dispatch, a callback, closing time, or hung up."""
-    if hold.status in WAITING_STATUSES:
-        hold.status = LEFT
-        hold.leave_reason = reason
-        hold.ended_at = utcnow()
+    if _move(db, hold, WAITING_STATUSES, status=LEFT, leave_reason=reason, ended_at=utcnow()):
         calls.record_event(db, hold.call, "hold_left", hold_id=hold.id, reason=reason)
+        delete_queue(db, hold)
 
 
 def finish(db: Session, hold: Hold) -> None:
-    if hold.status == CONNECTED:
-        hold.status = DONE
-        hold.ended_at = utcnow()
+    """The caller and the specialist talked, and the caller's part of it is over."""
+    if _move(db, hold, (CONNECTED,), status=DONE, ended_at=utcnow()):
+        delete_queue(db, hold)
+
+
+def delete_queue(db: Session, hold: Hold) -> None:
+    # https://www.twilio.com/docs/voice/api/queue-resource: "inactive Queues should be deleted". A worker does
+    # it after the commit; the sweep deletes any it missed (a caller still leaving it, Twilio away).
+    if hold.queue_sid:
+        tasks.enqueue_after_commit(db, get_redis(), tasks.REST_REQUEST, "delete_queue", hold.queue_sid)
 
 
 # --- place in line and the wait ---------------------------------------------------------------------------

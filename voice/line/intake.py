@@ -12,18 +12,24 @@ from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import hours, script
-from voice.line import calls, endings, holds, questions, routing, waiting
+from voice.line import calls, endings, handoff, holds, offers, questions, routing, third_parties, waiting
 from voice.models import Call
 from voice.script import STEPS
 from voice.tasks import dispatch_after_commit
 from voice.twiml import say
 
 
-def begin(db: Session, call_sid: str, from_number: str, to_number: str, forwarded_from: str | None = None) -> str:
-    """The first answer to a new call: log it and greet."""
+def begin(db: Session, r: redis.Redis, call_sid: str, from_number: str, to_number: str,
+          forwarded_from: str | None = None) -> str:
+    """The first answer to a new call: log it and greet (or, for a specialist just cut off, take them back)."""
+    rejoined = offers.rejoin_by_calling(db, r, call_sid, from_number)
+    if rejoined is not None:
+        return rejoined
     call = calls.start_call(db, call_sid, from_number, to_number, forwarded_from)
     if call.step is None:
         return questions.finished(call)
+    if call.source == calls.HANDOFF and call.step in ("greeting", script.INCIDENT_STEP):
+        return handoff.begin(db, r, call)
     return str(questions.ask(call, call.step, attempt=1))
 
 
@@ -55,6 +61,8 @@ def apply(db: Session, r: redis.Redis, call: Call, step_name: str, value: str | 
         if value and value.startswith(questions.LANGUAGE_CHOICE):
             call.language = value.removeprefix(questions.LANGUAGE_CHOICE)
             return str(questions.ask(call, "safety", attempt=1))
+        if value == "another_language":
+            return another_language(db, r, call)
         if value in {"danger", "no_answer"}:
             if value == "danger":
                 return endings.escalate(db, call, reason="danger reported", code=calls.DANGER)
@@ -101,11 +109,31 @@ def after_safety(db: Session, r: redis.Redis, call: Call) -> str:
     return next_short_step(db, r, call, after="greeting")
 
 
+def another_language(db: Session, r: redis.Redis, call: Call) -> str:
+    """A caller who speaks neither English nor Spanish: straight into the call's conference with an interpreter
+    dialed in at once, and an English-speaking specialist rung. The interpreter asks about danger with the
+    specialist; with nobody on (or the line closed) dispatch, which has its own interpreters, takes the call."""
+    call.language = "en"
+    call.step = None
+    calls.record_event(db, call, "another_language")
+    if not hours.line_open(current_app.config) or routing.on_count(r, "en") == 0:
+        return endings.escalate(db, call, reason="another language, and no specialist on")
+    hold = holds.join(db, r, call)
+    holds.in_conference_waiting(db, hold)
+    third_parties.interpreter_at_once(db, r, call)
+    return waiting.to_conference(db, call, hold, words=False)
+
+
 def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
     """The caller holds for a specialist, or (nobody on for their language) answers the callback questions."""
     hold = holds.hold_of(db, call)
     if hold is not None and hold.status in holds.WAITING_STATUSES:
         call.step = None
+        if hold.status == holds.CONNECTING:
+            # A specialist took them while they answered: straight into the conference, no queue (the job that
+            # brings callers out of their queue leaves a caller still in the intake alone).
+            holds.send_caller(db, hold)
+            return waiting.to_conference(db, call, hold)
         return waiting.enqueue(db, call, hold)
     response = VoiceResponse()
     say(response, questions.words("nobody_on", call), call.language)

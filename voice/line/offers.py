@@ -1,5 +1,6 @@
-"""Putting a caller through to a specialist: free specialists are rung at once, the first to press 1 takes the
-caller out of their queue, and everyone else's phone stops ringing. Also the callback offer and the call's end.
+"""Putting a caller through to a specialist: free specialists are rung at once, the first to press 1 joins the
+call's conference and the caller is brought to it, and everyone else's phone stops ringing. A specialist cut off
+mid-call leaves the caller at the front of the line, and may rejoin for a minute. Also the callback offer.
 
 A held caller's offers live in Redis (`Keys.offers`: specialist id -> the Call SID ringing them), each
 specialist held by a lease for the offer; SQL's conditional claim (`holds.claim`) picks the one winner. An offer
@@ -18,11 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
-from voice import languages, script, tasks
+from voice import languages, phones, script, tasks, twilio_rest
 from voice.casework import cases, visits
 from voice.clock import utcnow
 from voice.db import flush_with_events
-from voice.line import calls, holds, preferences, routing
+from voice.line import calls, conferences, holds, preferences, routing, specialists
 from voice.models import Call, Hold, Specialist
 from voice.redisdb import Keys
 from voice.script import CATEGORY_LABELS
@@ -30,10 +31,10 @@ from voice.tasks import dispatch_after_commit
 from voice.twilio_rest import TERMINAL_STATUSES
 from voice.twiml import hangup, say, webhook_url
 
-# How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem,
-# and how long an accepting specialist waits for the caller to reach their queue.
+# How long a specialist's whisper waits (in one-second pauses) for a caller still choosing the kind of problem.
 WHISPER_POLLS = 10
-JOIN_POLLS = 20
+# How long a specialist cut off from a caller may rejoin them (rung first, or by calling the line).
+REJOIN_SECONDS = 60
 # A caller who called this many times in the last 30 days is a repeat caller in the whisper.
 REPEAT_DAYS = 30
 
@@ -75,20 +76,26 @@ def claim_ringing(db: Session, r: redis.Redis, hold: Hold, limit: int) -> Ringin
     """
     config = current_app.config
     holder = routing.offer_holder(hold.id)
+    taken: list[int] = []
+    dropped = cut_off_from(r, hold)
+    if dropped is not None and limit:
+        # The specialist just cut off from this caller is rung first, once (then they are tried for them).
+        taken = routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"], only=dropped,
+                                          tried_key=Keys.tried(hold.call.call_sid))
     preference = preferences.for_call(db, hold.call, config["COMPLEX_CATEGORIES"])
     tiers = preference.tiers() if preference else []
 
     def claim(preferred_only: bool) -> list[int]:
         return routing.claim_specialists(r, hold.language, holder, config["RING_LEASE_SECONDS"],
-                                         tried_key=Keys.tried(hold.call.call_sid), limit=limit, preferred=tiers,
-                                         preferred_only=preferred_only)
+                                         tried_key=Keys.tried(hold.call.call_sid), limit=limit - len(taken),
+                                         preferred=tiers, preferred_only=preferred_only)
 
     alone_until = preferred_alone_until(r, hold, config["PREFER_SECONDS"]) if preference else None
-    taken = claim(preferred_only=alone_until is not None)
+    taken += claim(preferred_only=alone_until is not None)
     if alone_until is not None and not taken and not r.hlen(Keys.offers(hold.id)):
         # None of the preferred is free or still ringing: there is nobody to wait for.
         alone_until = None
-        taken = claim(preferred_only=False)
+        taken += claim(preferred_only=False)
     ringing = Ringing(preference=preference, alone_until=alone_until)
     for specialist_id in taken:
         specialist = db.get(Specialist, specialist_id)
@@ -163,7 +170,8 @@ def offer_placed(db: Session, r: redis.Redis, hold: Hold, specialist: Specialist
     """Note a specialist's phone ringing for a caller (or why it could not be rung)."""
     if call_sid:
         pipe = r.pipeline()
-        pipe.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
+        # NX: the specialist may have called the line to rejoin while this rang (their call is the offer now).
+        pipe.hsetnx(Keys.offers(hold.id), str(specialist.id), call_sid)
         # When it rang, so the sweep asks Twilio about it only once its status callback is overdue.
         pipe.hset(Keys.offer_times(hold.id), str(specialist.id), utcnow().isoformat())
         for key in (Keys.offers(hold.id), Keys.offer_times(hold.id)):
@@ -191,13 +199,21 @@ def cancel_offers(db: Session, r: redis.Redis, hold: Hold, keep: int | None = No
 
 def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     """One breath: the kind of problem, the language, the case's history ("Third call in 30 days. Last: ...")."""
+    language = languages.of(call.language).name
+    if call.source == calls.HANDOFF:
+        # A dispatcher is on the line to brief them: who it is from, the incident number if given, the language.
+        parts = [] if language_said else ["Handoff from dispatch."]
+        if call.incident_number:
+            parts.append(f"Incident {' '.join(call.incident_number)}.")
+        parts.append(f"In {language}. Press 1.")
+        return " ".join(parts)
     category = CATEGORY_LABELS.get(call.category) if call.category else None
     parts = []
     if language_said:
         parts.append(f"{category.capitalize()}." if category else "Kind of problem not given.")
     else:
         what = f"{category.capitalize()} call" if category else "Mediation call"
-        parts.append(f"{what}, in {languages.of(call.language).name}.")
+        parts.append(f"{what}, in {language}.")
     history = cases.history(db, call, cases.link_days()).whisper()
     if history:
         parts.append(history)
@@ -207,6 +223,19 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     # After "Mediation call, in English" and a wait, they know what the key is for: two words, not five.
     parts.append("Press 1." if language_said else "Press 1 to take it.")
     return " ".join(parts)
+
+
+def still_answering(call: Call) -> bool:
+    """The caller (or the dispatcher) is still giving what the whisper says: the kind of problem, the incident."""
+    if call.source == calls.HANDOFF:
+        return call.step == script.INCIDENT_STEP
+    return call.category is None and call.step in script.SHORT_PATH
+
+
+def opening_words(call: Call) -> str:
+    if call.source == calls.HANDOFF:
+        return "Handoff from dispatch."
+    return f"Mediation call, in {languages.of(call.language).name}."
 
 
 def repeat_calls(db: Session, call: Call) -> int:
@@ -228,10 +257,11 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), current_app.config["RING_LEASE_SECONDS"])
     call = hold.call
     response = VoiceResponse()
-    if call.category is None and call.step in script.SHORT_PATH and poll < WHISPER_POLLS:
-        # The caller is still choosing the kind of problem: say what we know, and wait a moment for the rest.
+    if still_answering(call) and poll < WHISPER_POLLS:
+        # The caller is still choosing the kind of problem (a dispatcher keying the incident number): say what we
+        # know, and wait a moment for the rest.
         if poll == 0:
-            say(response, f"Mediation call, in {languages.of(call.language).name}.", "en")
+            say(response, opening_words(call), "en")
         response.pause(length=1)
         response.redirect(webhook_url("/voice/offer/whisper", hold=hold.id, specialist=specialist_id, poll=poll + 1),
                           method="POST")
@@ -239,7 +269,10 @@ def offer_whisper(db: Session, r: redis.Redis, hold: Hold | None, specialist_id:
     answer_url = webhook_url("/voice/offer/answer", hold=hold.id, specialist=specialist_id, repeat=repeat)
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, action=answer_url, method="POST",
                              action_on_empty_result=True)
-    say(gather, offer_summary(db, call, language_said=poll > 0), "en")
+    if cut_off_from(r, hold) == specialist_id:
+        say(gather, "Your call was cut off. The caller is waiting. Press 1 to rejoin.", "en")
+    else:
+        say(gather, offer_summary(db, call, language_said=poll > 0), "en")
     return str(response)
 
 
@@ -261,50 +294,175 @@ def offer_answer(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     routing.extend_lease(r, specialist_id, routing.offer_holder(hold.id), config["CALL_LEASE_SECONDS"])
     taker = preferences.note_taker(db, call, specialist_id, config["COMPLEX_CATEGORIES"])
     calls.record_event(db, call, "specialist_accepted", specialist_id=specialist_id, hold_id=hold.id, **taker)
+    if cut_off_from(r, hold) == specialist_id:
+        forget_cut_off(r, hold, specialist_id)
+        calls.record_event(db, call, "specialist_rejoined", specialist_id=specialist_id)
     cancel_offers(db, r, hold, keep=specialist_id)
-    return join_caller(db, hold, specialist_id, poll=0)
+    if call.step is None and holds.send_caller(db, hold):
+        # The caller is in their queue (or on the way in): a REST redirect brings them out at once, not at the end
+        # of their hold music. One still answering the intake goes in from there; the wait URL's next request
+        # brings them if this redirect never lands (so it is not retried: a late one would move them twice).
+        tasks.rest_after_commit(db, r, "redirect_call", call.call_sid, webhook_url("/voice/hold/bring", hold=hold.id),
+                                retry=False)
+    return specialist_joins(hold, specialist_id)
 
 
-def join_caller(db: Session, hold: Hold | None, specialist_id: int, poll: int) -> str:
-    """Bridge the accepting specialist to the caller's queue, once the caller is in it."""
-    if hold is None or hold.status != holds.CONNECTING or hold.specialist_id != specialist_id:
-        return hangup("Sorry, the caller is no longer on the line. Thank you.")
+def specialist_joins(hold: Hold, specialist_id: int, words: str = "Connecting.") -> str:
+    """The specialist's leg into the call's conference: they start it, * ends it, their leaving does not."""
     response = VoiceResponse()
-    if hold.enqueued_at is None:
-        if poll >= JOIN_POLLS:
-            holds.release_claim(db, hold, "the caller never reached the queue")
-            return hangup("Sorry, we could not connect the caller. We will try again.")
-        if poll == 0:
-            say(response, "Connecting.", "en")
-        response.pause(length=1)
-        response.redirect(webhook_url("/voice/offer/join", hold=hold.id, specialist=specialist_id, poll=poll + 1),
-                          method="POST")
-        return str(response)
-    # https://www.twilio.com/docs/voice/twiml/queue: the url runs on the dequeued caller before the bridge.
-    # The caller is already in the queue, so a short timeout only matters if they hang up this instant (an
-    # empty queue makes <Dial> wait for someone to join, up to its timeout).
-    dial = response.dial(action=webhook_url("/voice/offer/done", hold=hold.id, specialist=specialist_id),
-                         method="POST", timeout=5)
-    dial.queue(holds.queue_name(hold.call), url=webhook_url("/voice/hold/connect", hold=hold.id), method="POST")
+    say(response, words, "en")
+    action = webhook_url("/voice/offer/done", hold=hold.id, specialist=specialist_id)
+    conferences.join(response, hold.call, conferences.SPECIALIST, action, start=True, end=False,
+                     hangup_on_star=True)
     return str(response)
 
 
 def offer_done(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> str:
-    """The specialist's <Dial><Queue> ended: the conversation is over, or the caller had gone."""
+    """The specialist's leg is out of the conference (its Dial action): they pressed * to end the call, or the
+    call ended around them. A leg whose own call is over hears nothing: its leave event says what happened."""
     if hold is None:
         return hangup("Thank you.")
-    calls.record_event(db, hold.call, "dial_result", specialist_id=specialist_id, status=form.get("DialCallStatus"),
-                       duration=form.get("DialCallDuration"))
-    if hold.specialist_id == specialist_id and hold.connected_at is not None:
-        return hangup("The call has ended. Thank you for taking it.")
-    holds.release_claim(db, hold, "the caller was not in the queue")
-    return hangup("Sorry, the caller is no longer on the line. Thank you.")
+    call = hold.call
+    calls.record_event(db, call, "specialist_out_of_conference", specialist_id=specialist_id,
+                       dial_status=form.get("DialCallStatus"), call_status=form.get("CallStatus"))
+    if form.get("CallStatus") in TERMINAL_STATUSES or hold.specialist_id != specialist_id:
+        return hangup("Thank you.")
+    if hold.status == holds.CONNECTING:
+        # Before the caller came: their leg's end (offer_status, right after this) puts the caller back in line.
+        if form.get("DialCallStatus") == "completed":  # a * (https://www.twilio.com/docs/voice/twiml/dial#hanguponstar)
+            return hangup("Okay. The caller keeps their place in line. Thank you.")
+        return hangup("The call has ended. Thank you.")
+    if handed_over(db, call):
+        return hangup("You have left the call. The caller is with the service you transferred them to. Thank you.")
+    if hold.status == holds.CONNECTED and caller_still_there(db, r, call, call.call_sid):
+        # They pressed * with the caller still there: the call ends for everyone, on purpose.
+        end_for_caller(db, r, call, call.call_sid, "the specialist ended the call")
+    return hangup("The call has ended. Thank you for taking it.")
+
+
+def handed_over(db: Session, call: Call) -> bool:
+    """A warm transfer's third party is in the conference: the specialist left it to them, on purpose."""
+    return conferences.in_now(db, call, conferences.TRANSFER) is not None
+
+
+def caller_still_there(db: Session, r: redis.Redis, call: Call, caller_sid: str) -> bool:
+    """Is the caller still in the conference the specialist just left? Twilio is asked (the conference's own
+    callbacks may not have come yet: the caller hanging up also takes the specialist out); if Twilio cannot
+    say, the callbacks so far decide."""
+    sid = conferences.conference_sid(db, call)
+    if sid is None:
+        return False
+    try:
+        return twilio_rest.noting_health(r, twilio_rest.in_conference, dict(current_app.config), sid, caller_sid)
+    except twilio_rest.TwilioError:
+        return conferences.in_now(db, call, conferences.CALLER) is not None
+
+
+def end_for_caller(db: Session, r: redis.Redis, call: Call, caller_sid: str, why: str) -> None:
+    """End the call on purpose: the caller hears goodbye and hangs up, which ends the conference (the caller's
+    endConferenceOnExit)."""
+    calls.record_event(db, call, "call_ended_on_purpose", why=why)
+    tasks.rest_after_commit(db, r, "redirect_call", caller_sid, webhook_url("/voice/conference/goodbye",
+                                                                            call=call.call_sid))
+
+
+def specialist_gone(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, why: str) -> None:
+    """The specialist who took the caller is gone (their line dropped, they hung up, or pressed * early).
+
+    Before they met: the caller keeps their place. Mid-call: the caller hears that the specialist was cut off
+    and is back at the front of the line, the same specialist rung first and able to rejoin for a minute.
+    Either way a caller already in the conference is brought back to their queue, never left alone in it.
+    """
+    if hold is None or hold.specialist_id != specialist_id:
+        return
+    if hold.status == holds.CONNECTING:
+        if holds.release_claim(db, hold, why):
+            bring_back(db, r, hold, "not_connected")
+        dispatch_after_commit(db, r)
+    elif hold.status == holds.CONNECTED and holds.back_in_line(db, hold, why):
+        calls.record_event(db, hold.call, "specialist_cut_off", specialist_id=specialist_id, why=why)
+        pipe = r.pipeline()
+        pipe.set(Keys.rejoin(specialist_id), hold.id, ex=REJOIN_SECONDS)
+        pipe.set(Keys.cut_off(hold.id), specialist_id, ex=REJOIN_SECONDS)
+        pipe.srem(Keys.tried(hold.call.call_sid), specialist_id)  # so the next dispatch rings them, once
+        pipe.execute()
+        bring_back(db, r, hold, "cut_off")
+        dispatch_after_commit(db, r)
+
+
+def bring_back(db: Session, r: redis.Redis, hold: Hold, why: str) -> None:
+    """Move the caller out of the conference and back into their queue, with a word of why (after the commit);
+    a caller with their interpreter stays in the conference with them, waiting for the next specialist."""
+    if conferences.in_now(db, hold.call, conferences.INTERPRETER) is not None:
+        holds.in_conference_waiting(db, hold)
+        return
+    tasks.rest_after_commit(db, r, "redirect_call", hold.call.call_sid,
+                            webhook_url("/voice/hold/back", hold=hold.id, why=why))
+
+
+def rejoin_by_calling(db: Session, r: redis.Redis, call_sid: str, from_number: str) -> str | None:
+    """A specialist cut off from a caller calls the line from their roster phone within the minute: straight back
+    into the caller's conference. None when this is not such a call (it is then a caller's, as any other)."""
+    specialist = specialists.find_by_phone(db, phones.to_e164(from_number, current_app.config["DEFAULT_REGION"]))
+    value = r.get(Keys.rejoin(specialist.id)) if specialist is not None else None
+    hold = holds.by_id(db, int(value)) if value else None
+    if hold is None or hold.status != holds.WAITING or cut_off_from(r, hold) != specialist.id:
+        return None
+    holder = routing.offer_holder(hold.id)
+    lease = current_app.config["CALL_LEASE_SECONDS"]
+    held = (routing.extend_lease(r, specialist.id, holder, lease)
+            or routing.claim_specialists(r, hold.language, holder, lease, only=specialist.id)
+            # A dispatch is ringing them for this very caller as they call in: theirs all the same.
+            or routing.extend_lease(r, specialist.id, holder, lease))
+    if not held:
+        return None  # held for something else meanwhile: they are not free to rejoin
+    if not holds.claim(db, hold, specialist.id):
+        return None
+    call = hold.call
+    calls.record_event(db, call, "specialist_accepted", specialist_id=specialist.id, hold_id=hold.id)
+    calls.record_event(db, call, "specialist_rejoined", specialist_id=specialist.id, by="calling the line")
+    forget_cut_off(r, hold, specialist.id)
+    cancel_offers(db, r, hold)  # their own phone too, if it is being rung to rejoin
+    pipe = r.pipeline()
+    # Their call to the line is this offer's leg now: its end (the number's status callback) frees them.
+    pipe.hset(Keys.offers(hold.id), str(specialist.id), call_sid)
+    pipe.set(Keys.rejoin_leg(call_sid), f"{hold.id}:{specialist.id}", ex=current_app.config["CALL_LEASE_SECONDS"])
+    pipe.execute()
+    if holds.send_caller(db, hold):
+        tasks.rest_after_commit(db, r, "redirect_call", call.call_sid, webhook_url("/voice/hold/bring", hold=hold.id),
+                                retry=False)
+    return specialist_joins(hold, specialist.id, words="Reconnecting you with your caller.")
+
+
+def rejoin_leg(r: redis.Redis, call_sid: str) -> tuple[int, int] | None:
+    """(hold id, specialist id) when this call is a specialist's own call back into a caller's conference."""
+    value = r.get(Keys.rejoin_leg(call_sid))
+    if not value:
+        return None
+    hold_id, specialist_id = value.decode().split(":")
+    return int(hold_id), int(specialist_id)
+
+
+def cut_off_from(r: redis.Redis, hold: Hold) -> int | None:
+    """The specialist this caller was cut off from in the last minute, if any."""
+    value = r.get(Keys.cut_off(hold.id))
+    return int(value) if value else None
+
+
+def forget_cut_off(r: redis.Redis, hold: Hold, specialist_id: int) -> None:
+    r.delete(Keys.cut_off(hold.id), Keys.rejoin(specialist_id))
 
 
 def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: int, form: dict) -> None:
     """A specialist's offer call ended (its status callback): free them, and ring others if the caller waits."""
     status = form.get("CallStatus", "")
     if hold is None or status not in TERMINAL_STATUSES:
+        return
+    current = r.hget(Keys.offers(hold.id), str(specialist_id))
+    if current is not None and form.get("CallSid") and current.decode() != form["CallSid"]:
+        # An older leg of theirs for this caller (rung to rejoin, then they called in): their current leg frees them.
+        calls.record_event(db, hold.call, "offer_leg_status", specialist_id=specialist_id, status=status,
+                           duration=form.get("CallDuration"), superseded=True)
         return
     r.hdel(Keys.offers(hold.id), str(specialist_id))
     r.hdel(Keys.offer_times(hold.id), str(specialist_id))
@@ -316,7 +474,7 @@ def offer_status(db: Session, r: redis.Redis, hold: Hold | None, specialist_id: 
     holder = routing.offer_holder(hold.id)
     if hold.specialist_id == specialist_id:
         if hold.status == holds.CONNECTING:
-            holds.release_claim(db, hold, f"specialist leg ended: {status}")
+            specialist_gone(db, r, hold, specialist_id, f"specialist leg ended: {status}")
         routing.release_specialist(r, specialist_id, holder)  # back of the idle queue after a conversation
     else:
         # Rung but not connected (missed, passed, or cancelled for someone faster): free, and keep their place.

@@ -15,7 +15,7 @@ from voice import languages, phones
 from voice.casework import cases
 from voice.line import calls
 from voice.models import Call
-from voice.script import CATEGORIES, DISPATCH_KEY, STEPS, WINDOWS, Step
+from voice.script import ANOTHER_LANGUAGE, CATEGORIES, DISPATCH_KEY, STEPS, WINDOWS, Step
 from voice.twiml import hangup, say, webhook_url
 
 TEXT_LIMITS = {"name": 200, "location": 300, "description": 2000}
@@ -123,6 +123,9 @@ def question(call: Call, step_name: str, attempt: int, action: str, response: Vo
         say(gather, fill(english.greeting), "en")
         for offered in languages.catalogue().offered():
             say(gather, offered.greeting, offered.code)
+        if current_app.config["ANOTHER_LANGUAGE_KEY"]:
+            # Only where the program set the key: everyone else's greeting stays as short.
+            say(gather, ANOTHER_LANGUAGE.format(key=current_app.config["ANOTHER_LANGUAGE_KEY"]), "en")
         say(gather, english.prompts["safety"], "en")
     else:
         prompt = words(step_name, call)
@@ -156,6 +159,8 @@ def interpret(step: Step, call: Call, digits: str, speech: str) -> str | None:
     if key == DISPATCH_KEY:
         return "dispatch"
     if step.name in ("greeting", "safety"):
+        if step.name == "greeting" and key and key[:1] == config["ANOTHER_LANGUAGE_KEY"]:
+            return "another_language"
         if step.name == "greeting" and (chosen := chosen_language(key, speech)) is not None:
             return LANGUAGE_CHOICE + chosen
         if not key and speech:

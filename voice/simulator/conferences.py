@@ -160,6 +160,9 @@ class Participant:
     # they are `playing` (waitUrl, holdUrl) is then cut short.
     interrupt: bool = False
     playing: bool = False
+    # <Dial hangupOnStar="true">: pressing * takes them out of the conference, and their TwiML goes on.
+    hangup_on_star: bool = False
+    left_by_star: bool = False
 
 
 def can_hear(listener: Participant, speaker: Participant) -> bool:
@@ -273,6 +276,7 @@ class ConferenceCalls:
         participant.leg.wake.set()
         for event, params in events:
             self._conference_event(conference, event, params, participant)
+        self._note_bridges(conference)  # unheld, unmuted or no longer coaching: heard by more people now
         return participant
 
     def remove_participant(self, conference_sid: str, key: str) -> Participant:
@@ -318,8 +322,8 @@ class ConferenceCalls:
     def _dial_conference(self, leg: Leg, record: CallRecord, verb: ET.Element, noun: ET.Element, url: str):
         """Join the named conference, stay until taken out, then the Dial action (DialCallStatus answered).
 
-        The <Dial> attributes that matter to a conference are action and method; timeLimit and hangupOnStar are
-        not simulated (the parties never press *).
+        The <Dial> attributes that matter to a conference are action, method and hangupOnStar (a party presses *
+        with `press`); timeLimit is not simulated.
         """
         name = (noun.text or "").strip()
         action = resolve(url, verb.get("action"))
@@ -330,6 +334,7 @@ class ConferenceCalls:
         with self._lock:
             conference = self._active_conference(name)
             participant = Participant(conference, leg, **settings)
+            participant.hangup_on_star = (verb.get("hangupOnStar") or "").lower() == "true"
             try:
                 self._check_joining(conference, participant)
             except ConferenceError as refused:
@@ -351,8 +356,10 @@ class ConferenceCalls:
         self._in_conference(leg, record, participant, action)
         # https://www.twilio.com/docs/voice/twiml/dial#dialcallstatus: "answered: When calling a conference, the
         # called party answered the call and was connected"; DialCallSid and DialCallDuration are "not sent after
-        # dialing a conference".
-        return (action, {"DialCallStatus": "answered"}) if action else None
+        # dialing a conference". After a * (https://www.twilio.com/docs/voice/twiml/dial#hanguponstar): "Twilio
+        # submits DialCallStatus=completed to the URL".
+        status = "completed" if participant.left_by_star else "answered"
+        return (action, {"DialCallStatus": status}) if action else None
 
     def _twiml_settings(self, noun: ET.Element, url: str, record: CallRecord) -> tuple[dict, dict]:
         """A <Conference> noun's attributes as participant and conference settings; ValueError if Twilio refuses."""
@@ -450,8 +457,45 @@ class ConferenceCalls:
         record.say("network", f"{leg.party.label} joins conference {conference.name!r}")
         if starts:
             record.say("network", f"conference {conference.name!r} starts")
+        self._note_bridges(conference)
         if conference.status == "in-progress" and participant.beep in ("true", "onEnter"):
             self._to_everyone(conference, "[beep]", but=participant)
+
+    def _note_bridges(self, conference: Conference) -> None:
+        """Once a conference is under way, each party's record notes who they can hear (`bridged_with`, and the
+        "specialist" or "dispatch" mark a benchmark measures), as a two-party bridge notes the other party."""
+        with self._lock:
+            if conference.status != "in-progress":
+                return
+            present = [p for p in conference.participants if p.status == "connected"]
+            pairs = [(listener, speaker) for listener in present for speaker in present
+                     if can_hear(listener, speaker) and speaker.leg.number not in listener.leg.record.bridged_with]
+        for listener, speaker in pairs:
+            listener.leg.record.bridged_with.append(speaker.leg.number)
+            self._mark_bridge(listener.leg.record, speaker.leg.party)
+            listener.leg.record.say("network", f"{listener.leg.party.label} and {speaker.leg.party.label} are connected")
+
+    def press(self, call_sid: str, digits: str) -> bool:
+        """The party on `call_sid` presses keys in their conference; True if that took them out of it.
+
+        Only * does anything there, and only for a <Dial hangupOnStar="true">: "When the caller presses '*' Twilio
+        will hang up on the called party" (https://www.twilio.com/docs/voice/twiml/dial#hanguponstar); for a
+        conference that is the participant leaving it while their call goes on to the Dial action. What
+        ReasonParticipantLeft says then is not documented: the simulator says participant_hung_up, with
+        ParticipantCallStatus in-progress (their call goes on), so an app must go by the call status.
+        """
+        with self._lock:
+            leg = self.legs[call_sid]
+            participant = leg.participant
+            starred = participant is not None and participant.hangup_on_star and "*" in digits
+            if starred:
+                participant.left_by_star = True
+        leg.record.say(leg.party.label, f"presses {digits!r}")
+        if not starred:
+            return False
+        self._leave(participant, "participant_hung_up", "in-progress")
+        leg.wake.set()
+        return True
 
     def _leave(self, participant: Participant, reason: str, call_status: str, kicked: bool = False) -> None:
         """Take the participant out (once): the leave event, and the end of the conference if that ends it."""
@@ -521,8 +565,9 @@ class ConferenceCalls:
         except (Redirected, HungUpByApi, Disconnected) as gone:
             # Redirected or hung up through the REST API, or the party hung up or was dropped.
             reason = "participant_hung_up" if isinstance(gone, Disconnected) else "participant_updated_via_api"
-            self._leave(participant, reason, "in-progress" if isinstance(gone, Redirected) else "completed")
-            self._dial_action_ignored(leg, record, action)
+            status = "in-progress" if isinstance(gone, Redirected) else "completed"
+            self._leave(participant, reason, status)
+            self._dial_action_ignored(leg, record, action, status)
             raise
         except BaseException:
             self._leave(participant, "participant_hung_up", "completed")
@@ -532,15 +577,16 @@ class ConferenceCalls:
         record.say("network", f"{leg.party.label} is out of conference {participant.conference.name!r} "
                               f"({participant.removed})")
 
-    def _dial_action_ignored(self, leg: Leg, record: CallRecord, action: str | None) -> None:
+    def _dial_action_ignored(self, leg: Leg, record: CallRecord, action: str | None, call_status: str) -> None:
         """The call left its <Dial><Conference> without the caller going on to it: the action is told, TwiML ignored.
 
         The docs do not say whether Twilio requests the action when the call itself hangs up or is redirected; as
         for <Enqueue> (whose docs say it does), the simulator requests it and ignores the answer, which an app
-        must survive either way.
+        must survive either way. Its CallStatus is the call's own (completed once it hung up), as every request
+        says (https://www.twilio.com/docs/voice/twiml#request-parameters).
         """
         if action:
-            self._post(leg, record, action, {"DialCallStatus": "answered"}, follow=False)
+            self._post(leg, record, action, {"DialCallStatus": "answered", "CallStatus": call_status}, follow=False)
 
     def _attend(self, leg: Leg, record: CallRecord, participant: Participant) -> None:
         """What the participant hears and says until someone takes them out (returns) or their call ends (raises)."""
@@ -589,10 +635,18 @@ class ConferenceCalls:
                     self._wait(leg, self.play_seconds, until=lambda: participant.interrupt, idle=True)
             else:
                 hold_played = wait_played = False
+                if self.time_scale == 0:
+                    with self._lock:
+                        # Talk time runs on the conference's clock, not on how far this leg had counted alone.
+                        leg.counted = max(leg.counted, conference.clock)
                 now = self._now(leg)
                 if talk_started is None:
                     talk_started = now
                 if now - talk_started >= leg.party.talk_seconds:
+                    if participant.hangup_on_star and leg.party.ends_with_star:
+                        # A party who ends calls with * (a specialist, as the line trains them) leaves that way.
+                        self.press(leg.sid, "*")
+                        return
                     record.say(leg.party.label, "(hangs up)")
                     raise Disconnected("party-hangup")
                 if lines:

@@ -80,6 +80,8 @@ class PlacedCall:
     target: object | None = None
     # Seconds (phone clock) the call waits for the account's calls per second before it is placed.
     queued_seconds: float = 0.0
+    # SendDigits: keys played to whoever answers, before the call's TwiML runs.
+    send_digits: str | None = None
 
 
 # A failure injected into Calls.create: Twilio's answer (HTTP status, error code), or an exception instead of any
@@ -184,15 +186,25 @@ class FakeTwilio:
         self._text_failure = None if status is None else (status, code)
 
     def ring_pending(self) -> list[CallRecord]:
-        """With autoplay=False: play each call placed and not yet played (and any placed meanwhile), in order."""
-        records = []
+        """With autoplay=False: play each call placed and not yet played (and any placed meanwhile), each in a
+        thread of its own as Twilio plays calls side by side (a specialist waiting in a conference for the caller
+        the app dials meanwhile); returns their records in the order they were placed, once all have ended."""
+        played: list[PlacedCall] = []
+        threads: list[threading.Thread] = []
         while True:
             with self._lock:
-                if not self._pending:
-                    return records
-                call = self._pending.pop(0)
-            self._play(call)
-            records.append(call.record)
+                call = self._pending.pop(0) if self._pending else None
+            if call is not None:
+                played.append(call)
+                thread = threading.Thread(target=self._play, args=(call,), daemon=True)
+                thread.start()
+                threads.append(thread)
+                continue
+            if not any(thread.is_alive() for thread in threads):
+                with self._lock:
+                    if not self._pending:
+                        return [placed.record for placed in played]
+            time.sleep(0.005)
 
     # -- the API --
 
@@ -242,9 +254,19 @@ class FakeTwilio:
                 amd = AmdSettings.from_form(form)
             except ValueError as error:
                 return error_answer(400, 20001, str(error))
+            digits = form.get("SendDigits") or None
+            if digits is not None:
+                # https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource: "The string of keys to
+                # dial after connecting to the number, with a maximum length of 32 digits. Valid digits in the
+                # string include any digit (0-9), '#', '*' and 'w', to insert a half second pause." And "If both
+                # SendDigits and MachineDetection parameters are provided, then MachineDetection will be ignored."
+                if len(digits) > 32 or any(ch not in "0123456789#*w" for ch in digits):
+                    return error_answer(400, 20001, f"SendDigits is not valid: {digits!r}")
+                amd = None
             call = self.new_call(to, from_, form.get("StatusCallback"), url=url, twiml=form.get("Twiml"),
                                  timeout=float(form.get("Timeout") or 60),
-                                 status_events=events(form, "StatusCallbackEvent") or {"completed"}, amd=amd)
+                                 status_events=events(form, "StatusCallbackEvent") or {"completed"}, amd=amd,
+                                 send_digits=digits)
             # Registered before the response, so the app can fetch, cancel or redirect it straight away.
             self.phone.place_call(to, from_, call.sid)
             self.launch(call)
@@ -506,7 +528,8 @@ class FakeTwilio:
                                                    status_callback=call.status_callback, call_sid=call.sid,
                                                    timeout=call.timeout, twiml=call.twiml,
                                                    status_events=call.status_events, amd=call.amd,
-                                                   target=call.target, queued_seconds=call.queued_seconds)
+                                                   target=call.target, queued_seconds=call.queued_seconds,
+                                                   send_digits=call.send_digits)
             call.status = self.phone.legs[call.sid].status
         except Exception as error:  # the thread must report a failure, never die silently
             call.status = "failed"

@@ -42,6 +42,9 @@ class Party:
     receives_texts = True
     # Seconds after answering when they hang up of their own accord (None: when the call ends).
     hangs_up_after: float | None = None
+    # At the end of their talk in a conference whose <Dial hangupOnStar> allows it, they press * rather than
+    # hang up (specialists end calls so; a dropped line or a hangup by mistake is `phone.drop` / `phone.hang_up`).
+    ends_with_star = False
 
     def respond(self, prompt: str, kinds: set[str]) -> str | None:
         """What they press or say after hearing `prompt`; None is silence, HANGUP hangs up."""
@@ -107,9 +110,10 @@ class InteractiveCaller(Party):
 
 
 class SpecialistPhone(Party):
-    """A specialist's phone: rings, maybe answers, hears the whisper and presses a key."""
+    """A specialist's phone: rings, maybe answers, hears the whisper and presses a key; ends a call with *."""
 
     label = "specialist"
+    ends_with_star = True
 
     def __init__(self, name: str = "specialist", accept: str | None = "1", answers: bool = True,
                  busy: bool = False, talk_seconds: int = 240, lines: Iterable[str] = ()):

@@ -194,12 +194,14 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
     def outbound_call(self, to: str, from_: str, url: str | None, status_callback: str | None = None,
                       call_sid: str | None = None, timeout: float = 60, twiml: str | None = None,
                       status_events: set[str] | None = None, amd: AmdSettings | None = None,
-                      target: object | None = None, queued_seconds: float = 0.0) -> CallRecord:
+                      target: object | None = None, queued_seconds: float = 0.0,
+                      send_digits: str | None = None) -> CallRecord:
         """A call the app placed through the REST API: ring `to`, run `url` (or `twiml`, or `target`) on answer.
 
         `status_events`: the StatusCallbackEvent values to post (default completed); `amd`: answering machine
         detection; `target`: what runs instead of TwiML (a participant's conference); `queued_seconds`: how long
-        the call waits for the account's calls per second before it is placed.
+        the call waits for the account's calls per second before it is placed; `send_digits`: keys played to
+        whoever answers before the TwiML runs (SendDigits; w is half a second's pause).
         https://www.twilio.com/docs/voice/api/call-resource#create-a-call-resource
         """
         with self._lock:
@@ -256,6 +258,8 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
             if not record.ended_by:
                 if answered_by and isinstance(run, tuple):
                     run = (run[0], {**run[1], **answered_by})
+                if send_digits:
+                    self._send_digits(leg, record, send_digits)
                 record.ended_by = self._run_leg(leg, record, run)
             self._finish(leg, "completed", status_callback, events)
         finally:
@@ -263,6 +267,13 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
             leg.ended.set()
         self._settle(record)
         return record
+
+    def _send_digits(self, leg: Leg, record: CallRecord, digits: str) -> None:
+        """SendDigits: the keys are played to whoever answered (an interpreter service hears its PIN), each w
+        half a second; the time a key's tone takes is not documented: a tenth of a second each here."""
+        record.say("network", f"sends keys {digits!r}")
+        self._tell(leg, record, f"[keys {digits}]")
+        self._wait(leg, 0.5 * digits.count("w") + 0.1 * (len(digits) - digits.count("w")))
 
     def update_call(self, sid: str, status: str | None = None, url: str | None = None,
                     method: str | None = None, twiml: str | None = None, wait: bool = True) -> Leg:
@@ -746,6 +757,7 @@ class SimulatedPhone(QueueCalls, ConferenceCalls):
             shown = params.get("Digits") or params.get("SpeechResult")
             how = "presses" if "Digits" in params else "says"
             record.say(leg.party.label, f"{how} {shown!r}")
+            record.mark(f"{how}:{shown}")  # the moment the last key (or word) was given
             return action, params
         # https://www.twilio.com/docs/voice/twiml/gather: timeout defaults to 5 seconds.
         self._wait(leg, float(verb.get("timeout") or GATHER_TIMEOUT_SECONDS), idle=context == "wait")

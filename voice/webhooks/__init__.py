@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
-from voice.webhooks import callback_legs, intake, offers, safety, sms, status, waiting
+from voice.webhooks import callback_legs, conference, handoff, intake, offers, safety, sms, status, waiting
 
-BLUEPRINTS: tuple[Blueprint, ...] = (intake.bp, waiting.bp, offers.bp, callback_legs.bp, status.bp, sms.bp,
-                                    safety.bp)
+BLUEPRINTS: tuple[Blueprint, ...] = (intake.bp, handoff.bp, waiting.bp, offers.bp, callback_legs.bp, conference.bp,
+                                     status.bp, sms.bp, safety.bp)
 
 
 def init_app(app: Flask) -> None:

@@ -1,4 +1,5 @@
-"""The specialist's leg of a callback the worker placed: whisper, key press, Dial result, both legs' status."""
+"""A callback's two legs: the specialist's (whisper, keys, out of the conference, its end) and the caller's (the
+"press 1" screen, into the conference, its end)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from voice import db as database
 from voice.line import callback_legs
 from voice.models import CallbackRequest
 from voice.redisdb import get_redis
-from voice.webhooks.answers import attempt_arg, empty_twiml, hangup_twiml, specialist_arg
+from voice.webhooks.answers import attempt_arg, caller_fault, empty_twiml, hangup_twiml, specialist_arg
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("callback_legs", __name__, url_prefix="/voice/callback")
@@ -22,7 +23,11 @@ def call_sid() -> str:
     return request.form.get("CallSid", "")
 
 
-# A fault on this leg hangs up on the specialist only; the request stays in progress and the sweep recovers it.
+def digits() -> str:
+    return request.form.get("Digits", "")[:4]
+
+
+# A fault on the specialist's leg hangs up on them only; the request stays in progress and the sweep recovers it.
 @bp.post("/whisper")
 @twilio_webhook(hangup_twiml)
 def whisper():
@@ -33,8 +38,9 @@ def whisper():
 @bp.post("/answer")
 @twilio_webhook(hangup_twiml)
 def answer():
-    return callback_legs.answer(database.session(), get_redis(), callback_request(), specialist_arg(),
-                                request.form.get("Digits", "")[:4], call_sid(), repeat=attempt_arg("repeat"))
+    return callback_legs.answer(database.session(), get_redis(), callback_request(), specialist_arg(), digits(),
+                                call_sid(), repeat=attempt_arg("repeat"),
+                                stage="intro" if request.args.get("stage") == "intro" else "details")
 
 
 @bp.post("/dial-result")
@@ -42,6 +48,38 @@ def answer():
 def dial_result():
     return callback_legs.dial_result(database.session(), get_redis(), callback_request(), specialist_arg(),
                                      request.form.to_dict())
+
+
+@bp.post("/closing")
+@twilio_webhook(hangup_twiml)
+def closing():
+    """The caller was not reached: a REST redirect takes the waiting specialist out of the conference to hear so."""
+    return callback_legs.closing_words(callback_request(), specialist_arg())
+
+
+# The caller's leg: a fault puts them through to dispatch, as every caller's fault does.
+@bp.post("/screen")
+@twilio_webhook(caller_fault)
+def screen():
+    return callback_legs.screen(callback_request(), specialist_arg())
+
+
+@bp.post("/pressed")
+@twilio_webhook(caller_fault)
+def pressed():
+    return callback_legs.pressed(database.session(), callback_request(), specialist_arg(), digits(), attempt_arg())
+
+
+@bp.post("/caller-done")
+@twilio_webhook(caller_fault)
+def caller_done():
+    return callback_legs.caller_done(callback_request())
+
+
+@bp.post("/cut-off")
+@twilio_webhook(caller_fault)
+def cut_off():
+    return callback_legs.cut_off_words(callback_request())
 
 
 def _status_report(record) -> str:

@@ -17,8 +17,8 @@ bp = Blueprint("intake", __name__, url_prefix="/voice")
 @twilio_webhook(caller_fault)
 def incoming():
     form = request.form
-    return intake.begin(database.session(), form.get("CallSid", "")[:64], form.get("From", "")[:32], form.get("To", "")[:32],
-                        form.get("ForwardedFrom", "")[:32])
+    return intake.begin(database.session(), get_redis(), form.get("CallSid", "")[:64], form.get("From", "")[:32],
+                        form.get("To", "")[:32], form.get("ForwardedFrom", "")[:32])
 
 
 @bp.post("/intake/<step>")
@@ -41,7 +41,7 @@ def recorded():
 @twilio_webhook(caller_fault)
 def transfer():
     """A specialist sent the caller back to dispatch from the case page (a REST update of the caller's call)."""
-    return endings.transfer_twiml(database.session(), current_call())
+    return endings.transfer_twiml(database.session(), current_call(), callback=request.args.get("leg") == "callback")
 
 
 @bp.post("/fallback")

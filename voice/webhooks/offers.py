@@ -1,4 +1,4 @@
-"""The specialists' phones rung for a held caller: the whisper, the key, joining the caller, the leg's end."""
+"""The specialists' phones rung for a held caller: the whisper, the key, leaving the conference, the leg's end."""
 
 from __future__ import annotations
 
@@ -26,12 +26,6 @@ def offer_whisper():
 def offer_answer():
     return offers.offer_answer(database.session(), get_redis(), current_hold(), specialist_arg(),
                                request.form.get("Digits", "")[:4], repeat=attempt_arg("repeat"))
-
-
-@bp.post("/join")
-@twilio_webhook(hangup_twiml)
-def offer_join():
-    return offers.join_caller(database.session(), current_hold(), specialist_arg(), poll=poll_arg())
 
 
 @bp.post("/done")

@@ -1,4 +1,5 @@
-"""The held caller's side: the Enqueue wait URL, answers and keys while holding, leaving the queue."""
+"""The held caller's side: the Enqueue wait URL, answers and keys while holding, leaving the queue, and the moves
+in and out of the call's conference."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from voice import db as database
 from voice.line import holds, waiting
 from voice.models import Hold
 from voice.redisdb import get_redis
-from voice.webhooks.answers import caller_fault, empty_twiml
+from voice.webhooks.answers import caller_fault
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("waiting", __name__, url_prefix="/voice/hold")
@@ -32,7 +33,9 @@ def wait_fault() -> str:
 @bp.post("/wait")
 @twilio_webhook(wait_fault)
 def hold_wait():
-    return waiting.wait(database.session(), get_redis(), current_hold(), request.form.get("QueueTime", 0, type=int) or 0)
+    form = request.form
+    return waiting.wait(database.session(), get_redis(), current_hold(), form.get("QueueTime", 0, type=int) or 0,
+                        form.get("QueueSid", ""))
 
 
 @bp.post("/answer")
@@ -55,7 +58,23 @@ def hold_left():
     return waiting.left(database.session(), get_redis(), current_hold(), request.form.to_dict())
 
 
-@bp.post("/connect")
-@twilio_webhook(empty_twiml)  # a fault here must not stop the bridge; the caller just hears no words
-def hold_connect():
-    return waiting.caller_connected(database.session(), current_hold())
+# The moves a REST redirect or the conference makes: a fault puts the caller through to dispatch.
+@bp.post("/bring")
+@twilio_webhook(caller_fault)
+def hold_bring():
+    """A specialist took the caller: a REST redirect brings them out of their queue into the conference."""
+    return waiting.where_now(database.session(), current_hold())
+
+
+@bp.post("/back")
+@twilio_webhook(caller_fault)
+def hold_back():
+    """The caller's specialist is gone: a REST redirect brings them out of the conference, back in line."""
+    return waiting.back(database.session(), current_hold(), request.args.get("why", "")[:16])
+
+
+@bp.post("/after")
+@twilio_webhook(caller_fault)
+def hold_after():
+    """The caller's Dial action: they are out of the conference."""
+    return waiting.after_conference(database.session(), current_hold(), request.form.to_dict())
