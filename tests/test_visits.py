@@ -169,7 +169,7 @@ def test_routing_skips_a_specialist_on_a_visit_and_the_board_says_so(world, monk
     hold = Hold(call_id=call.id, language="en", status=holds.WAITING)
     db.add(hold)
     db.commit()
-    chosen = offers.claim_for_hold(db, r, hold, limit=5)
+    chosen = offers.claim_ringing(db, r, hold, limit=5).everyone
     assert [s.name for s in chosen] == ["Cy Park"]
     assert routing.lease_holder(r, ana.id) is None  # given back at once
     from voice.dashboard import queries

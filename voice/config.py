@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from voice import hours, languages, phones
+from voice import hours, languages, phones, twilio_rest
 from voice.script import CATEGORIES
 
 # The dashboard's account roles (voice/dashboard/auth.py uses these names).
@@ -201,7 +201,7 @@ def another_language_key(name: str, value: object, settings: Mapping) -> str:
     key = str(value or "").strip()
     if not key:
         return ""
-    if len(key) != 1 or key not in "345678":
+    if key not in languages.FREE_KEYS:
         raise ConfigError(f"setting {name} must be one of the keys 3 to 8 (0, 1, 2 and 9 are taken), got {value!r}")
     if not settings.get("INTERPRETER_NUMBER"):
         raise ConfigError(f"setting {name} needs INTERPRETER_NUMBER: the caller is bridged with an interpreter")
@@ -294,10 +294,7 @@ def _one_line(error: Exception) -> str:
 
 # Words Twilio (and the carriers) answer themselves on a long code, and the line's own text commands: a safety
 # word that is one of these would never start the ladder, or would switch a specialist off instead.
-# https://www.twilio.com/help/faq/sms/does-twilio-support-stop-block-and-cancel-aka-sms-filtering and
-# https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out (REVOKE, OPTOUT)
-CARRIER_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START",
-                              "YES", "UNSTOP", "HELP", "INFO"})
+CARRIER_KEYWORDS = frozenset().union(*twilio_rest.OPT_OUT_KEYWORDS.values())
 LINE_COMMANDS = frozenset({"ON", "OFF", "STATUS", "AVAILABLE", "UNAVAILABLE", "BREAK", "IN", "OUT", "OK"})
 
 

@@ -223,6 +223,17 @@ def may_ask(r: redis.Redis, config: Mapping) -> bool:
     return bool(r.set(Keys.twilio_probe(), "1", nx=True, ex=probe_seconds(config)))
 
 
+# https://help.twilio.com/articles/223134027-Twilio-support-for-opt-out-keywords-SMS-STOP-filtering-: on a long
+# code Twilio itself answers STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT (and REVOKE, OPTOUT) and then refuses
+# every text from the line to that phone (error 21610) until it texts START, YES or UNSTOP; HELP and INFO get
+# Twilio's help reply. The text still reaches us, with OptOutType (STOP, START, HELP) when Advanced Opt-Out is on
+# (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out).
+OPT_OUT_KEYWORDS = {
+    "STOP": frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}),
+    "START": frozenset({"START", "YES", "UNSTOP"}),
+    "HELP": frozenset({"HELP", "INFO"}),
+}
+
 # Twilio's error codes for a text that is refused or never arrives, as the coordinator reads them.
 # https://www.twilio.com/docs/api/errors/21610 and /30003, /30005, /30006, /30007, /30034, /21614
 OPTED_OUT = 21610

@@ -122,11 +122,9 @@ def caller_leg_failed(db: Session, r: redis.Redis, request: CallbackRequest | No
     if not callbacks.is_attempt(request, specialist_id):
         return False
     specialist_sid = request.attempt_call_sid
-    callbacks.back_in_line(db, r, request, f"the call to the caller could not be placed: {error}", passed=False)
-    dispatch_after_commit(db, r)
+    give_up_attempt(db, r, request, None, f"the call to the caller could not be placed: {error}")
     if specialist_sid:
-        tasks.rest_after_commit(db, r, "redirect_call", specialist_sid,
-                                webhook_url("/voice/callback/closing", **params_of(request, specialist_id)))
+        to_closing(db, r, request, specialist_id, specialist_sid)
     return True
 
 
@@ -139,7 +137,7 @@ def screen(request: CallbackRequest | None, specialist_id: int, attempt: int = 1
         return hangup()
     language = request.language or "en"
     if not callbacks.is_attempt(request, specialist_id) or request.attempt_accepted_at is None:
-        return hangup(questions.fill(questions.words("callback_no_key", request.call), request.call), language)
+        return no_key_goodbye(request)
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=5, method="POST", action_on_empty_result=True,
                              action=webhook_url("/voice/callback/pressed", **params_of(request, specialist_id,
@@ -150,16 +148,20 @@ def screen(request: CallbackRequest | None, specialist_id: int, attempt: int = 1
     return str(response)
 
 
+def no_key_goodbye(request: CallbackRequest) -> str:
+    return hangup(questions.fill(questions.words("callback_no_key", request.call), request.call),
+                  request.language or "en")
+
+
 def pressed(db: Session, request: CallbackRequest | None, specialist_id: int, digits: str, attempt: int) -> str:
     """A key at the screen is a person: into the conference with their specialist. Silence twice: goodbye."""
     if request is None:
         return hangup()
-    language = request.language or "en"
     if not digits and attempt < 2 and callbacks.is_attempt(request, specialist_id):
         return screen(request, specialist_id, attempt + 1)
     if not digits or not callbacks.is_attempt(request, specialist_id) or request.attempt_accepted_at is None:
         calls.record_event(db, request.call, "callback_no_key", request_id=request.id, attempt=attempt)
-        return hangup(questions.fill(questions.words("callback_no_key", request.call), request.call), language)
+        return no_key_goodbye(request)
     callbacks.caller_answered(db, request)
     response = VoiceResponse()
     action = webhook_url("/voice/callback/caller-done", **params_of(request, specialist_id))
@@ -196,8 +198,13 @@ def caller_leg_status(db: Session, r: redis.Redis, request: CallbackRequest | No
         text_caller_after_commit(db, r, request.id, "unreachable")
     if specialist_sid:
         # The specialist waits in the conference for nobody: out, with the closing words.
-        tasks.rest_after_commit(db, r, "redirect_call", specialist_sid,
-                                webhook_url("/voice/callback/closing", **params_of(request, specialist_id)))
+        to_closing(db, r, request, specialist_id, specialist_sid)
+
+
+def to_closing(db: Session, r: redis.Redis, request: CallbackRequest, specialist_id: int, specialist_sid: str) -> None:
+    """Bring the specialist's leg out of the conference to the closing words."""
+    tasks.rest_after_commit(db, r, "redirect_call", specialist_sid,
+                            webhook_url("/voice/callback/closing", **params_of(request, specialist_id)))
 
 
 # --- the specialist's leg: out of the conference, and its end -------------------------------------------------
@@ -227,7 +234,8 @@ def dial_result(db: Session, r: redis.Redis, request: CallbackRequest | None, sp
 
 
 def give_up_attempt(db: Session, r: redis.Redis, request: CallbackRequest, caller_sid: str | None, why: str) -> None:
-    """The specialist left before the caller answered: the caller keeps their place; their phone stops."""
+    """The attempt ends with no conversation (the specialist left or was cut off, or the caller's call failed): the
+    caller keeps their place, the next dispatch is asked for, and their phone (if `caller_sid`) stops."""
     callbacks.back_in_line(db, r, request, why, passed=False)
     dispatch_after_commit(db, r)
     if caller_sid:
@@ -282,8 +290,7 @@ def specialist_cut_off(db: Session, r: redis.Redis, request: CallbackRequest | N
     if not callbacks.is_attempt(request, specialist_id) or not callbacks.answered_this_attempt(request):
         return
     calls.record_event(db, request.call, "specialist_cut_off", specialist_id=specialist_id, request_id=request.id)
-    callbacks.back_in_line(db, r, request, "the specialist was cut off from the caller", passed=False)
-    dispatch_after_commit(db, r)
+    give_up_attempt(db, r, request, None, "the specialist was cut off from the caller")
     tasks.rest_after_commit(db, r, "redirect_call", caller_sid,
                             webhook_url("/voice/callback/cut-off", **params_of(request, specialist_id)))
 

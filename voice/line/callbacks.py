@@ -69,9 +69,7 @@ def queue_callback(db: Session, call: Call, reason: str, timezone: str,
 
     `not_before` is the line's next opening when it is closed now; the caller keeps their arrival time.
     """
-    # No autoflush: the request's changes so far go in once, with the new row (see holds.hold_of).
-    with db.no_autoflush:
-        request = db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
+    request = request_of(db, call)
     if request is None:
         due = window_start(call.callback_window, max(utcnow(), not_before or utcnow()), timezone)
         request = CallbackRequest(
@@ -93,6 +91,7 @@ def queue_callback(db: Session, call: Call, reason: str, timezone: str,
 
 
 def request_of(db: Session, call: Call) -> CallbackRequest | None:
+    # No autoflush: the request's changes so far go in once, with what follows (see holds.hold_of).
     with db.no_autoflush:
         return db.scalar(REQUEST_OF_CALL, {"call_id": call.id})
 

@@ -47,8 +47,10 @@ def transfer_under_way(db: Session, r: redis.Redis, call: Call) -> bool:
     """The specialist's line ended mid-transfer with the third party in: the caller, taken off hold, stays with
     them (they were about to be handed over). False when no third party is in yet."""
     third = conferences.in_now(db, call, conferences.TRANSFER)
+    if third is None:
+        return False
     caller = conferences.in_now(db, call, conferences.CALLER)
-    if third is None or caller is None:
+    if caller is None:
         return False
     calls.record_event(db, call, "specialist_cut_off", during="a warm transfer", transfer_to=third.detail)
     tasks.rest_after_commit(db, r, "unhold", conferences.conference_sid(db, call), caller.call_sid)
@@ -65,8 +67,8 @@ def third_party_left(db: Session, r: redis.Redis, call: Call, update: conference
 
 def met(db: Session, call: Call) -> bool:
     """The caller and the specialist are both in the conference now."""
-    return (conferences.in_now(db, call, conferences.CALLER) is not None
-            and conferences.in_now(db, call, conferences.SPECIALIST) is not None)
+    joined = {p.label for p in conferences.present(db, call) if p.joined_at is not None}
+    return conferences.CALLER in joined and conferences.SPECIALIST in joined
 
 
 def on_callback_status(db: Session, r: redis.Redis, request: CallbackRequest, update: conferences.Update) -> None:

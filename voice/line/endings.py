@@ -55,7 +55,7 @@ def escalate(db: Session, call: Call, reason: str, code: str) -> str:
     response = VoiceResponse()
     key = "escalate_no_answer" if reason == "no answer to the safety question" else "escalate"
     say(response, questions.words(key, call), call.language)
-    dial_dispatch(response, call.language, caller_id=questions.caller_number(call))
+    dial_dispatch(response, call.language, caller_id=calls.caller_id(call))
     return str(response)
 
 
@@ -163,5 +163,5 @@ def transfer_twiml(db: Session, call: Call, callback: bool = False) -> str:
         holds.finish(db, hold)
     response = VoiceResponse()
     say(response, questions.words("escalate", call), call.language)
-    dial_dispatch(response, call.language, caller_id=None if callback else questions.caller_number(call))
+    dial_dispatch(response, call.language, caller_id=None if callback else calls.caller_id(call))
     return str(response)

@@ -51,10 +51,7 @@ def incident(db: Session, r: redis.Redis, call: Call, digits: str) -> str:
     hold = holds.hold_of(db, call)
     if hold is None or hold.status not in holds.WAITING_STATUSES:
         return nobody_free(call)
-    if hold.status == holds.CONNECTING:
-        holds.send_caller(db, hold)
-        return waiting.to_conference(db, call, hold)
-    return waiting.enqueue(db, call, hold)
+    return waiting.into_line(db, call, hold)
 
 
 def nobody_free(call: Call, telling: int = 1) -> str:

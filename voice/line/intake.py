@@ -129,12 +129,7 @@ def after_short_path(db: Session, r: redis.Redis, call: Call) -> str:
     hold = holds.hold_of(db, call)
     if hold is not None and hold.status in holds.WAITING_STATUSES:
         call.step = None
-        if hold.status == holds.CONNECTING:
-            # A specialist took them while they answered: straight into the conference, no queue (the job that
-            # brings callers out of their queue leaves a caller still in the intake alone).
-            holds.send_caller(db, hold)
-            return waiting.to_conference(db, call, hold)
-        return waiting.enqueue(db, call, hold)
+        return waiting.into_line(db, call, hold)
     response = VoiceResponse()
     say(response, questions.words("nobody_on", call), call.language)
     calls.record_event(db, call, "no_specialist_on", language=call.language)

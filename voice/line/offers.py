@@ -63,11 +63,6 @@ class Ringing:
         return [groups[tier] for tier in sorted(groups)]
 
 
-def claim_for_hold(db: Session, r: redis.Redis, hold: Hold, limit: int) -> list[Specialist]:
-    """Hold every free specialist who fits the caller (up to `limit`), in the order they are rung."""
-    return claim_ringing(db, r, hold, limit).everyone
-
-
 def claim_ringing(db: Session, r: redis.Redis, hold: Hold, limit: int) -> Ringing:
     """Hold every free specialist who fits the caller (up to `limit`), skipping anyone already tried for them.
 
@@ -202,7 +197,7 @@ def offer_summary(db: Session, call: Call, language_said: bool) -> str:
     language = languages.of(call.language).name
     if call.source == calls.HANDOFF:
         # A dispatcher is on the line to brief them: who it is from, the incident number if given, the language.
-        parts = [] if language_said else ["Handoff from dispatch."]
+        parts = [] if language_said else [opening_words(call)]
         if call.incident_number:
             parts.append(f"Incident {' '.join(call.incident_number)}.")
         parts.append(f"In {language}. Press 1.")

@@ -241,11 +241,6 @@ def already_answered(call: Call, step_name: str) -> bool:
     return value is not None
 
 
-def caller_number(call: Call) -> str | None:
-    """Dispatch should see the caller's own number, as on the original 911 call (None: the line's, by default)."""
-    return calls.caller_id(call)
-
-
 def finished(call: Call) -> str:
     """A late or repeated request for a call whose intake is over: end politely, change nothing."""
     return hangup(fill(words("after_bridge", call), call), call.language)

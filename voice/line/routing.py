@@ -190,7 +190,7 @@ def on_count(r: redis.Redis, language: str) -> int:
 
 def set_idle_queue(r: redis.Redis, specialist_id: int, languages: list[str], on: bool) -> None:
     """Put a specialist in the idle queues for their languages and take them out of every other (or all, off)."""
-    known = {m.decode() for m in r.smembers(Keys.language_queues())} | set(languages)
+    known = language_queues(r) | set(languages)
     pipe = r.pipeline()
     now = time.time()
     if on and languages:

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from voice import languages as spoken_languages
-from voice import phones
+from voice import phones, twilio_rest
 from voice.clock import utcnow
 from voice.line import routing
 from voice.models import Call, Shift, Specialist
@@ -226,25 +226,15 @@ def handle_text(db: Session, r: redis.Redis, from_e164: str | None, body: str, p
     return f"Sorry, I did not understand that. {SMS_HELP}"
 
 
-# --- Twilio's opt-out keywords ---------------------------------------------------------------------------------
-# https://help.twilio.com/articles/223134027-Twilio-support-for-opt-out-keywords-SMS-STOP-filtering-: on a long
-# code Twilio itself answers STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT (and REVOKE, OPTOUT) and then refuses
-# every text from the line to that phone (error 21610) until it texts START, YES or UNSTOP; HELP and INFO get
-# Twilio's help reply. The text still reaches us, with OptOutType (STOP, START, HELP) when Advanced Opt-Out is on
-# (https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out).
-OPT_OUT_KEYWORDS = {
-    "STOP": {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"},
-    "START": {"START", "YES", "UNSTOP"},
-    "HELP": {"HELP", "INFO"},
-}
+# --- Twilio's opt-out keywords (twilio_rest.OPT_OUT_KEYWORDS) -------------------------------------------------
 
 
 def opt_out_keyword(body: str, opt_out_type: str | None = None) -> str | None:
     """STOP, START or HELP when Twilio treats the text as that keyword, else None."""
-    if (opt_out_type or "").upper() in OPT_OUT_KEYWORDS:
+    if (opt_out_type or "").upper() in twilio_rest.OPT_OUT_KEYWORDS:
         return opt_out_type.upper()
     word = (body or "").strip().upper()
-    return next((kind for kind, words in OPT_OUT_KEYWORDS.items() if word in words), None)
+    return next((kind for kind, words in twilio_rest.OPT_OUT_KEYWORDS.items() if word in words), None)
 
 
 def opt_out_reply(db: Session, r: redis.Redis, specialist: Specialist | None, keyword: str,

@@ -199,7 +199,7 @@ def add_third_party(db: Session, r: redis.Redis, call: Call, choice: str, by: st
     chosen = [(name, number) for key, name, number in directory(db, current_app.config) if key == choice]
     if not chosen:
         raise NotLive("Choose where to transfer the caller.")
-    if any(p.label == conferences.TRANSFER for p in conferences.present(db, call)):
+    if transfer_party(db, call) is not None:
         raise NotLive("A transfer is already under way on this call.")
     sid = live_conference(db, call)
     name, number = chosen[0]
@@ -226,7 +226,7 @@ def specialist_leaves(db: Session, r: redis.Redis, call: Call, by: str) -> str:
     specialist = conferences.in_now(db, call, conferences.SPECIALIST)
     config = dict(current_app.config)
     # Unheld whatever the last hold event said (that callback may still be on its way).
-    twilio_rest.noting_health(r, twilio_rest.update_participant, config, sid, caller.call_sid, hold=False)
+    twilio_rest.noting_health(r, twilio_rest.unhold, config, sid, caller.call_sid)
     if specialist is not None:
         # Their leg goes on to its Dial action, which sees the third party in and says goodbye (not a *).
         twilio_rest.noting_health(r, twilio_rest.remove_participant, config, sid, specialist.call_sid)

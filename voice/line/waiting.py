@@ -47,6 +47,15 @@ def to_conference(db: Session, call: Call, hold: Hold, response: VoiceResponse |
     return str(response)
 
 
+def into_line(db: Session, call: Call, hold: Hold) -> str:
+    """A caller done with their questions: into the conference if a specialist already took them (no queue: the
+    job that brings callers out of their queue leaves a caller still answering alone), else into their queue."""
+    if hold.status == holds.CONNECTING:
+        holds.send_caller(db, hold)
+        return to_conference(db, call, hold)
+    return enqueue(db, call, hold)
+
+
 def where_now(db: Session, hold: Hold | None, response: VoiceResponse | None = None) -> str:
     """TwiML that puts the caller where their hold says they belong: the conference, their queue, or goodbye.
 
