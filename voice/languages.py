@@ -229,7 +229,8 @@ def _table(path: Path, value: object, name: str) -> dict:
 
 def _prompts(path: Path, value: object) -> dict[str, str]:
     given = _table(path, value, "prompts")
-    names = prompt_names()
+    english, spanish = script_prompts("en"), script_prompts("es")
+    names = tuple(english)  # every prompt English has (prompt_names)
     for name in names:
         if not isinstance(given.get(name), str) or not given[name].strip():
             raise LanguageFileError(f"{path}: missing prompt {name!r}")
@@ -237,7 +238,7 @@ def _prompts(path: Path, value: object) -> dict[str, str]:
         if name not in names:
             raise LanguageFileError(f"{path}: unknown prompt {name!r} (the prompts are listed in docs/routing.md)")
     for name in names:
-        allowed = _placeholders(script_prompts("en")[name]) | _placeholders(script_prompts("es")[name]) | {"program"}
+        allowed = _placeholders(english[name]) | _placeholders(spanish[name]) | {"program"}
         try:
             used = _placeholders(given[name])
         except ValueError:

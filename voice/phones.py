@@ -123,6 +123,13 @@ def callable_number(raw: str | None, region: str, countries: Iterable[str]) -> s
     return check_callable(raw, region, countries).number
 
 
+def textable_caller(number: str | None, config: Mapping) -> str | None:
+    """A caller's number in E.164 if the line may call or text it (the toll-fraud policy, and a caller's own
+    number: never the line's, dispatch's or the 911 center's), else None."""
+    number = callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
+    return number if is_caller_number(number, config) else None
+
+
 def caller_number(from_number: str | None, forwarded_from: str | None, config: Mapping) -> str | None:
     """A call's caller ID in E.164 when it is the caller's own number, else None.
 

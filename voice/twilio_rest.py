@@ -252,6 +252,18 @@ MESSAGE_STATUSES = ("queued", "sent", "delivered", "undelivered", "failed")
 MESSAGE_FAILED = ("undelivered", "failed")
 
 
+def refused_status(code: int | None) -> str:
+    """What a text Twilio would not send is: opted out (21610), or not sent (the number takes no texts)."""
+    return "opted_out" if code == OPTED_OUT else "not_sent"
+
+
+def status_advances(current: str | None, status: str) -> bool:
+    """Whether a text's status callback is news: callbacks can arrive out of order, and a later status never gives
+    way to an earlier one."""
+    order = MESSAGE_STATUSES
+    return status in order and order.index(status) >= (order.index(current) if current in order else -1)
+
+
 def send_sms(config: Mapping, to: str, body: str, status_callback: str | None = None) -> str:
     """Text `to` from the line; returns the Message SID. Twilio posts each later status to `status_callback`."""
     try:

@@ -10,8 +10,7 @@ from datetime import timedelta
 
 from flask import Flask, current_app, has_app_context
 from rq import Callback, get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from voice import create_app, hours, languages, phones, tasks, twilio_rest
 from voice import db as database
@@ -283,9 +282,7 @@ def place_callback(request_id: int, specialist_id: int, token: str | None = None
 def number_allowed(request: CallbackRequest) -> bool:
     """The toll-fraud policy, checked again right before dialing or texting (a number may predate it, or come
     from a form), and a caller's own number: never the line's, dispatch's or the 911 center's."""
-    config = current_app.config
-    number = phones.callable_number(request.callback_number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    return phones.is_caller_number(number, config)
+    return phones.textable_caller(request.callback_number, current_app.config) is not None
 
 
 def ring_for_callback(db, r, request: CallbackRequest, specialist: Specialist) -> str:
@@ -351,13 +348,7 @@ def place_job_id(request: CallbackRequest) -> str:
 
 def placing_job_alive(r, request: CallbackRequest) -> bool:
     """True while RQ still holds the attempt's placing job: queued, waiting to retry, or running."""
-    if request.attempt_started_at is None:
-        return False
-    try:
-        status = Job.fetch(place_job_id(request), connection=r).get_status()
-    except NoSuchJobError:
-        return False  # finished long ago, or Redis was flushed
-    return status in {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+    return request.attempt_started_at is not None and tasks.job_held(r, place_job_id(request))
 
 
 def adopt_call(db, r, request: CallbackRequest, sid: str) -> None:

@@ -70,8 +70,9 @@ def _send_once(db, visit: Visit, kind: str, recipient: str, number: str, body: s
     except IntegrityError:
         db.rollback()
         return "already sent"
-    allowed = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    if allowed is None or (recipient == "caller" and not phones.is_caller_number(allowed, config)):
+    allowed = (phones.textable_caller(number, config) if recipient == "caller"
+               else phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"]))
+    if allowed is None:
         row.error = "number not allowed"
         db.commit()
         return "number not allowed"

@@ -302,10 +302,10 @@ def close_alert(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert
         return False
     record(db, "alert_closed", actor, alert.visit_id, alert.id, how=how, note=note)
     _skip_waiting(db, alert, also_pending=True)
-    alerted = db.scalars(select(SafetyContact).where(SafetyContact.alert_id == alert.id,
-                                                     SafetyContact.role == "coordinator",
-                                                     SafetyContact.channel == "text")).all()
     if clear:
+        alerted = db.scalars(select(SafetyContact).where(SafetyContact.alert_id == alert.id,
+                                                         SafetyContact.role == "coordinator",
+                                                         SafetyContact.channel == "text")).all()
         for contact in alerted:
             _contact(db, r, config, alert, "coordinator", "clear", contact.purpose.rsplit("-", 1)[1], contact.number)
     return True

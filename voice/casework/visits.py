@@ -141,7 +141,7 @@ def schedule(db: Session, r: redis.Redis, config: Mapping, case: Case, plan: Pla
     visit = Visit(case_id=case.id, starts_at=plan.starts_at,
                   ends_at=plan.starts_at + timedelta(minutes=config["VISIT_MINUTES"]), address=plan.address.strip(),
                   status=SCHEDULED, version=1, language=plan.language,
-                  contact_number=_textable(config, plan.contact_number), created_by_id=user_id)
+                  contact_number=phones.textable_caller(plan.contact_number, config), created_by_id=user_id)
     visit.team = [VisitMember(specialist_id=i) for i in dict.fromkeys(plan.team)]
     db.add(visit)
     db.flush()
@@ -162,7 +162,7 @@ def reschedule(db: Session, r: redis.Redis, config: Mapping, visit: Visit, plan:
     visit.starts_at = plan.starts_at
     visit.ends_at = plan.starts_at + timedelta(minutes=config["VISIT_MINUTES"])
     visit.address = plan.address.strip()
-    visit.contact_number = _textable(config, plan.contact_number) if plan.contact_number else visit.contact_number
+    visit.contact_number = phones.textable_caller(plan.contact_number, config) if plan.contact_number else visit.contact_number
     visit.team = [m for m in visit.team if m.specialist_id in team] + [
         VisitMember(specialist_id=i) for i in team if i not in old]
     visit.version += 1
@@ -198,12 +198,6 @@ def record_outcome(db: Session, visit: Visit, outcome: str, notes: str | None, u
     cases.record(db, case, "visit_outcome", user_id, visit_id=visit.id, outcome=outcome)
     if outcome != "no_one_home" and case.status == cases.OPEN:
         cases.close(db, case, outcome, in_person=True, user_id=user_id)
-
-
-def _textable(config: Mapping, number: str | None) -> str | None:
-    """The caller's number if the line may text it (the toll-fraud policy, and a caller's own number), else None."""
-    number = phones.callable_number(number, config["DEFAULT_REGION"], config["CALLBACK_COUNTRIES"])
-    return number if phones.is_caller_number(number, config) else None
 
 
 def _queue_texts(db: Session, r: redis.Redis, visit: Visit, kind: str, also: list[int] | None = None) -> None:
@@ -265,7 +259,7 @@ def of_specialist(db: Session, specialist_id: int, since: datetime) -> list[Visi
 
 def text_refused(db: Session, message: VisitMessage, code: int | None) -> None:
     """Twilio would not send a visit text: the recipient opted out (21610), or the number takes no texts."""
-    message.status = "opted_out" if code == twilio_rest.OPTED_OUT else "not_sent"
+    message.status = twilio_rest.refused_status(code)
     message.error = f"Twilio error {code}"
     if code == twilio_rest.OPTED_OUT and message.recipient.startswith("specialist:"):
         specialist = db.get(Specialist, int(message.recipient.split(":", 1)[1]))
@@ -277,9 +271,7 @@ def text_refused(db: Session, message: VisitMessage, code: int | None) -> None:
 def text_status(db: Session, message: VisitMessage, status: str, code: int | None) -> None:
     """A status callback for a visit text: on the row (a later status never gives way to an earlier one) and the
     case's timeline."""
-    order = twilio_rest.MESSAGE_STATUSES
-    current = order.index(message.status) if message.status in order else -1
-    if status in order and order.index(status) >= current:
+    if twilio_rest.status_advances(message.status, status):
         message.status = status
         if code:
             message.error = f"Twilio error {code}"

@@ -387,7 +387,7 @@ def text_queued(db: Session, request: CallbackRequest, kind: str, message_sid: s
 
 def text_refused(db: Session, request: CallbackRequest, kind: str, code: int | None) -> None:
     """Twilio would not send the text: the caller opted out (21610), or the number takes no texts."""
-    request.text_status = "opted_out" if code == twilio_rest.OPTED_OUT else "not_sent"
+    request.text_status = twilio_rest.refused_status(code)
     request.text_error_code = code
     calls.record_event(db, request.call, "sms_not_sent", request_id=request.id, text=kind, code=code)
 
@@ -400,9 +400,7 @@ def text_status(db: Session, request: CallbackRequest, kind: str, status: str, c
     """
     calls.record_event(db, request.call, "sms_status", request_id=request.id, text=kind, status=status,
                        code=code, message_sid=message_sid)
-    order = twilio_rest.MESSAGE_STATUSES
-    current = order.index(request.text_status) if request.text_status in order else -1
-    if status in order and order.index(status) >= current:
+    if twilio_rest.status_advances(request.text_status, status):
         request.text_status, request.text_error_code = status, code
 
 
