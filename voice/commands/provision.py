@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from voice import twilio_rest
 from voice.twilio_rest import TwilioError
-from voice.twiml import fault_response
+from voice.webhooks.answers import caller_fault
 
 # Hosts Twilio's servers can never reach: provisioning them would leave the number dead.
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1"}  # noqa: S104 (compared, not bound)
@@ -99,18 +99,14 @@ def changes_for(number, base_url: str, out: Callable[[str], None], fallback_url:
     return changes
 
 
-def fallback_twiml(config: Mapping) -> str:
-    """What the number's fallback answers, needing nothing of ours: an apology, then dispatch (both languages)."""
-    return fault_response(config["DISPATCH_TRANSFER_NUMBER"], config["VOICE_EN"], config["VOICE_ES"])
-
-
 twilio_cli = AppGroup("twilio", help="The line's Twilio number.")
 
 
 @twilio_cli.command("fallback-twiml")
 def fallback_twiml_command():
     """Print the TwiML for the number's fallback: paste it into a TwiML Bin, then set VOICE_FALLBACK_URL to the Bin."""
-    click.echo(fallback_twiml(current_app.config))
+    # The very answer /voice/fallback gives: an apology, then dispatch (both languages), needing nothing of ours.
+    click.echo(caller_fault())
 
 
 @twilio_cli.command("provision")

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_login import current_user, login_required
 
 from voice import db as database
-from voice.dashboard import queries
+from voice.dashboard import conference_pages, queries
 from voice.dashboard.auth import audit, coordinator_required
 from voice.line import conferences, specialists
 from voice.models import Specialist, User
@@ -21,8 +21,7 @@ def board_data() -> dict:
     db = database.session()
     data = queries.board(db, get_redis(), current_app.config["TIMEZONE"])
     user = db.get(User, current_user.id)
-    specialist = db.get(Specialist, current_user.specialist_id or 0)
-    data.update(may_supervise=current_user.is_coordinator or bool(specialist and specialist.supervisor),
+    data.update(may_supervise=conference_pages.can_supervise(),
                 my_phone=user.phone if user else None, participant_name=conferences.who,
                 interpreter_set_up=bool(current_app.config["INTERPRETER_NUMBER"]))
     return data

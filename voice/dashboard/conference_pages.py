@@ -3,12 +3,12 @@ and specialists marked supervisor), and a specialist's warm transfer. Every use 
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from voice import db as database
 from voice import phones
-from voice.dashboard.auth import audit
+from voice.dashboard.auth import record_change, refuse, refused_on
 from voice.dashboard.call_pages import own_call_or_404
 from voice.line import calls, third_parties
 from voice.models import Call, Specialist, User
@@ -18,40 +18,39 @@ from voice.twilio_rest import TwilioError
 bp = Blueprint("conference_pages", __name__, url_prefix="/dashboard")
 
 
-def back(call: Call):
+def back(call: Call) -> str:
     """Where the form was: the board, or the call's page."""
     if request.form.get("from") == "board":
-        return redirect(url_for("board.board"))
-    return redirect(url_for("call_pages.call_detail", call_id=call.id))
+        return url_for("board.board")
+    return url_for("call_pages.call_detail", call_id=call.id)
 
 
 def attempt(call: Call, action: str, make, done: str):
-    """Run one change to a live call (`make(db)`), audited; what Twilio or the call's state refused is said plainly."""
-    db = database.session()
-    try:
-        make(db)
-    except third_parties.NotLive as refusal:
-        db.rollback()
-        flash(str(refusal), "error")
-        return back(call)
-    except TwilioError as error:
-        db.rollback()
-        flash(f"That did not go through ({error}). The call is as it was.", "error")
-        return back(call)
-    audit(action, call.call_sid)
-    db.commit()
-    flash(done, "ok")
-    return back(call)
+    """Run one change to a live call (`make(db)`), audited; what Twilio or the call's state refused is said plainly
+    (nothing is committed then)."""
+    url = back(call)
+    with refused_on(third_parties.NotLive, url), refused_on(
+            TwilioError, url, say=lambda error: f"That did not go through ({error}). The call is as it was."):
+        make(database.session())
+    return record_change(action, call.call_sid, done, url)
+
+
+def can_supervise() -> bool:
+    """Coordinators may listen, coach and join; so may a specialist with the skill supervisor."""
+    return current_user.is_coordinator or bool(supervisor_entry())
+
+
+def supervisor_entry() -> Specialist | None:
+    """The user's roster entry when it has the skill supervisor."""
+    specialist = database.session().get(Specialist, current_user.specialist_id or 0)
+    return specialist if specialist is not None and specialist.supervisor else None
 
 
 def may_supervise() -> Specialist | None:
-    """Coordinators may listen, coach and join; so may a specialist marked supervisor (their roster entry)."""
+    """None for a coordinator, the roster entry of a supervising specialist; anyone else is refused (403)."""
     if current_user.is_coordinator:
         return None
-    specialist = database.session().get(Specialist, current_user.specialist_id or 0)
-    if specialist is None or not specialist.supervisor:
-        abort(403)
-    return specialist
+    return supervisor_entry() or abort(403)
 
 
 @bp.post("/calls/<int:call_id>/supervise")
@@ -62,8 +61,7 @@ def supervise(call_id: int):
     call = database.session().get(Call, call_id) or abort(404)
     mode = request.form.get("mode", "")
     if mode not in third_parties.SUPERVISOR_MODES:
-        flash("Choose listen, coach or join.", "error")
-        return back(call)
+        return refuse("Choose listen, coach or join.", back(call))
     db = database.session()
     user = db.get(User, current_user.id)
     config = current_app.config
@@ -73,8 +71,7 @@ def supervise(call_id: int):
         check = phones.check_callable(request.form.get("phone") or user.phone or "", config["DEFAULT_REGION"],
                                       config["CALLBACK_COUNTRIES"])
         if check.number is None:
-            flash(f"The line needs your phone number to dial you in: that one {check.reason()}.", "error")
-            return back(call)
+            return refuse(f"The line needs your phone number to dial you in: that one {check.reason()}.", back(call))
         phone = user.phone = check.number
     words = {"listen": "Your phone is ringing: you will hear the call, muted.",
              "coach": "Your phone is ringing: only the specialist will hear you.",

@@ -17,7 +17,14 @@ from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
 from voice.line import callbacks, calls, conferences, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
-from voice.reporting.periods import UTC, hour_bucket, local_midnight_utc, percentile, seconds_between
+from voice.reporting.periods import (
+    UTC,
+    hour_bucket,
+    local_hour,
+    local_midnight_utc,
+    percentile,
+    seconds_between,
+)
 
 PAGE_SIZE = 50
 
@@ -231,7 +238,7 @@ def _by_hour(db: Session, dialect: str, in_range: tuple, zone: str) -> tuple[Cou
     heat = [[0] * 24 for _ in range(7)]
     total = 0
     for hour, count in hours:
-        local = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(tz)
+        local = local_hour(hour, tz)
         per_day[local.date().isoformat()] += count
         per_week[(local.date() - timedelta(days=local.weekday())).isoformat()] += count
         heat[local.weekday()][local.hour] += count

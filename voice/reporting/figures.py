@@ -32,6 +32,7 @@ from voice.reporting.periods import (
     Period,
     for_reports,
     hour_bucket,
+    local_hour,
     percent_change,
     percentile,
     seconds_between,
@@ -184,7 +185,7 @@ def tally(db: Session, period: Period, config: Mapping, areas: Areas, now: datet
 
 def _calls(db: Session, dialect: str, period: Period, t: Tally) -> None:
     """The counts that need only the calls' own columns: one pass, one row of sums (no GROUP BY to sort)."""
-    inbound = Call.source != calls.FOLLOW_UP
+    inbound = _inbound()
     connected = Call.connected_at.is_not(None)
     still_live = and_(Call.outcome.in_(calls.OPEN_OUTCOMES), Call.ended_at.is_(None))
     escalated = Call.outcome == calls.ESCALATED
@@ -510,14 +511,11 @@ def _staffing(db: Session, period: Period, missed: Counter, now: datetime) -> tu
     heat = [[0] * 24 for _ in range(7)]
     by_hour = [[0, 0, 0.0] for _ in range(24)]
 
-    def local(hour: str) -> datetime:
-        return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
-
     for hour, n in db.execute(select(bucket, func.count()).where(*period.holds(Call.started_at), _inbound())
                               .group_by(bucket)):
-        by_hour[local(hour).hour][0] += n
+        by_hour[local_hour(hour, zone).hour][0] += n
     for hour, n in missed.items():
-        moment = local(hour)
+        moment = local_hour(hour, zone)
         by_hour[moment.hour][1] += n
         heat[moment.weekday()][moment.hour] += n
     for start, hours in _shift_hours(db, period, now):

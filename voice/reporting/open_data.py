@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
@@ -22,7 +21,7 @@ from voice.models import Call, CallbackRequest, Hold, Referral
 from voice.models import Case as CaseRow
 from voice.reporting import dictionary, figures
 from voice.reporting.areas import Areas
-from voice.reporting.periods import UTC, Period, for_reports, hour_bucket, seconds_between
+from voice.reporting.periods import Period, for_reports, hour_bucket, local_hour, seconds_between
 
 COLUMNS = tuple(field.name for field in dictionary.OPEN_DATA)
 ALLOWED = {field.name: frozenset(field.allowed) for field in dictionary.OPEN_DATA if field.allowed is not None}
@@ -80,7 +79,7 @@ class LocalHours:
 
     def __call__(self, hour: str) -> str:
         if hour not in self.seen:
-            moment = datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(self.zone)
+            moment = local_hour(hour, self.zone)
             self.seen[hour] = moment.isoformat(timespec="minutes")
         return self.seen[hour]
 

@@ -89,6 +89,11 @@ def hour_bucket(dialect: str, column):
     return func.substr(column, 1, 13)
 
 
+def local_hour(hour: str, zone: ZoneInfo) -> datetime:
+    """An `hour_bucket` ('YYYY-MM-DD HH', UTC) as that hour in `zone`."""
+    return datetime.strptime(hour, "%Y-%m-%d %H").replace(tzinfo=UTC).astimezone(zone)
+
+
 def seconds_between(dialect: str, start, end):
     """The seconds from `start` to `end` (NULL when either is), in SQL."""
     if dialect == "postgresql":

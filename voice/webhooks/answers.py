@@ -28,6 +28,11 @@ def empty_twiml() -> str:
     return str(VoiceResponse())
 
 
+def digits() -> str:
+    """The keys a specialist's or a team's Gather heard (a few at most: the rest is noise)."""
+    return request.form.get("Digits", "")[:4]
+
+
 def attempt_arg(name: str = "attempt") -> int:
     return max(1, min(request.args.get(name, 1, type=int) or 1, 20))
 

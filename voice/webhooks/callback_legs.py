@@ -9,7 +9,14 @@ from voice import db as database
 from voice.line import callback_legs
 from voice.models import CallbackRequest
 from voice.redisdb import get_redis
-from voice.webhooks.answers import attempt_arg, caller_fault, empty_twiml, hangup_twiml, specialist_arg
+from voice.webhooks.answers import (
+    attempt_arg,
+    caller_fault,
+    digits,
+    empty_twiml,
+    hangup_twiml,
+    specialist_arg,
+)
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("callback_legs", __name__, url_prefix="/voice/callback")
@@ -21,10 +28,6 @@ def callback_request() -> CallbackRequest | None:
 
 def call_sid() -> str:
     return request.form.get("CallSid", "")
-
-
-def digits() -> str:
-    return request.form.get("Digits", "")[:4]
 
 
 # A fault on the specialist's leg hangs up on them only; the request stays in progress and the sweep recovers it.

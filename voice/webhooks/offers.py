@@ -7,7 +7,7 @@ from flask import Blueprint, request
 from voice import db as database
 from voice.line import offers
 from voice.redisdb import get_redis
-from voice.webhooks.answers import attempt_arg, empty_twiml, hangup_twiml, poll_arg, specialist_arg
+from voice.webhooks.answers import attempt_arg, digits, empty_twiml, hangup_twiml, poll_arg, specialist_arg
 from voice.webhooks.guard import twilio_webhook
 from voice.webhooks.waiting import current_hold
 
@@ -25,7 +25,7 @@ def offer_whisper():
 @twilio_webhook(hangup_twiml)
 def offer_answer():
     return offers.offer_answer(database.session(), get_redis(), current_hold(), specialist_arg(),
-                               request.form.get("Digits", "")[:4], repeat=attempt_arg("repeat"))
+                               digits(), repeat=attempt_arg("repeat"))
 
 
 @bp.post("/done")

@@ -10,7 +10,7 @@ from voice.casework import field_safety, safety_calls
 from voice.models import SafetyContact
 from voice.redisdb import get_redis
 from voice.twiml import say
-from voice.webhooks.answers import attempt_arg, empty_twiml
+from voice.webhooks.answers import attempt_arg, digits, empty_twiml
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("safety", __name__, url_prefix="/voice/safety")
@@ -38,7 +38,7 @@ def call():
 @twilio_webhook(safety_fault)
 def ack():
     return safety_calls.answer_twiml(database.session(), _contact(), current_app.config,
-                                     request.form.get("Digits", "")[:4], attempt_arg())
+                                     digits(), attempt_arg())
 
 
 @bp.post("/status")

@@ -15,14 +15,10 @@ from voice.models import CallbackRequest, VisitMessage
 from voice.redisdb import get_redis
 from voice.twilio_rest import MESSAGE_FAILED
 from voice.twiml import webhook_url
+from voice.webhooks.answers import empty_twiml
 from voice.webhooks.guard import twilio_webhook
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
-
-
-def empty_answer() -> str:
-    """Twilio reads nothing from a status callback's answer; an empty TwiML document says so."""
-    return str(MessagingResponse())
 
 
 def sms_fault() -> str:
@@ -51,7 +47,7 @@ def incoming():
 
 
 @bp.post("/status")
-@twilio_webhook(empty_answer)
+@twilio_webhook(empty_twiml)
 def status():
     """A text's status callback (queued, sent, delivered, undelivered, failed; ErrorCode when it failed).
     https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks"""
@@ -59,12 +55,14 @@ def status():
     status, code = form.get("MessageStatus", "")[:16], form.get("ErrorCode", "")
     code = int(code) if code.isdigit() else None
     # Which text it was is in the URL we gave Twilio (signed with it): a callback's caller, or a visit's recipient.
-    if (callback := db.get(CallbackRequest, request.args.get("request", 0, type=int))) is not None:
+    # Only a real id is looked up: a reply's status names neither, and db.get(..., 0) would still query.
+    request_id, message_id = request.args.get("request", 0, type=int), request.args.get("visit_message", 0, type=int)
+    if request_id and (callback := db.get(CallbackRequest, request_id)) is not None:
         callbacks.text_status(db, callback, request.args.get("text", "")[:16], status, code,
                               form.get("MessageSid", "")[:64] or None)
-    elif (message := db.get(VisitMessage, request.args.get("visit_message", 0, type=int))) is not None:
+    elif message_id and (message := db.get(VisitMessage, message_id)) is not None:
         visits.text_status(db, message, status, code)
     elif status in MESSAGE_FAILED:
         # A reply to someone's text: nothing to update, but an operator should see it failed.
         current_app.logger.warning("reply to %s %s: Twilio error %s", form.get("To", "")[:32], status, code)
-    return empty_answer()
+    return empty_twiml()
