@@ -20,7 +20,6 @@ Participants' states: queued -> ringing -> connected -> complete (or failed), on
 
 from __future__ import annotations
 
-import threading
 import xml.etree.ElementTree as ET  # noqa: S405 (types only; parsing goes through defusedxml)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,10 +86,7 @@ class Announcement:
 class Speech:
     """Something a participant (or an announcement) said in a conference, and who heard it."""
 
-    speaker: str
-    label: str
     text: str
-    at: float
     heard_by: list[str]
 
 
@@ -109,15 +105,12 @@ class Conference:
     max_participants: int = MAX_PARTICIPANTS
     reason_ended: str | None = None
     call_sid_ending: str | None = None
-    label_ending: str | None = None
     sequence: int = 0
     # The furthest any participant's clock has come (time_scale 0): joining participants catch up to it.
     clock: float = 0.0
     speech: list[Speech] = field(default_factory=list)
     # Every status callback posted: its parameters and the app's HTTP status.
     callbacks: list[dict] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    ended: threading.Event = field(default_factory=threading.Event)
 
     def heard_by(self, call_sid: str) -> str:
         """Everything the call `call_sid` heard said in this conference, as one string (for assertions)."""
@@ -151,11 +144,9 @@ class Participant:
     via_api: bool = False
     # The ReasonParticipantLeft once someone else took them out (kicked, the conference ended).
     removed: str | None = None
-    joined_ever: bool = False
     announcements: list[Announcement] = field(default_factory=list)
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
     date_updated: datetime = field(default_factory=lambda: datetime.now(UTC))
-    queue_time_ms: int = 0
     # Set when what they hear must stop now (the conference started, they were put on hold, ...); a document
     # they are `playing` (waitUrl, holdUrl) is then cut short.
     interrupt: bool = False
@@ -285,13 +276,18 @@ class ConferenceCalls:
             participant = self.participant(conference_sid, key)
             participant.removed = "participant_updated_via_api"
             participant.interrupt = True
-        call_status = "completed" if participant.via_api else "in-progress"
-        if participant.status != "connected":
-            participant.leg.control = ("cancel",)
-            call_status = "canceled"
-        self._leave(participant, "participant_updated_via_api", call_status, kicked=True)
+        self._leave(participant, "participant_updated_via_api", self._status_when_taken_out(participant), kicked=True)
         participant.leg.wake.set()
         return participant
+
+    @staticmethod
+    def _status_when_taken_out(participant: Participant) -> str:
+        """The CallStatus of someone taken out of a conference: a call still ringing is canceled; a call added by
+        REST ends; one that joined by TwiML goes on to its next verb."""
+        if participant.status != "connected":
+            participant.leg.control = ("cancel",)
+            return "canceled"
+        return "completed" if participant.via_api else "in-progress"
 
     def update_conference(self, sid: str, status: str | None = None, announce_url: str | None = None) -> Conference:
         """End a conference (Status=completed) or announce into it (AnnounceUrl); ConferenceError if not active.
@@ -436,7 +432,6 @@ class ConferenceCalls:
         conference = participant.conference
         with self._lock:
             participant.status = "connected"
-            participant.joined_ever = True
             participant.date_updated = datetime.now(UTC)
             if self.time_scale == 0:
                 leg.counted = max(leg.counted, conference.clock)
@@ -505,7 +500,7 @@ class ConferenceCalls:
                 return
             conference.participants.remove(participant)
             was_connected = participant.status == "connected"
-            participant.status = "complete" if participant.joined_ever else "failed"
+            participant.status = "complete" if was_connected else "failed"
             participant.removed = participant.removed or reason
             participant.interrupt = True
             participant.date_updated = datetime.now(UTC)
@@ -535,17 +530,11 @@ class ConferenceCalls:
             conference.updated_at = datetime.now(UTC)
             conference.reason_ended = reason
             conference.call_sid_ending = ending.leg.sid if ending else None
-            conference.label_ending = ending.label if ending else None
             others = list(conference.participants)
         left = "conference_ended_via_api" if reason == "conference-ended-via-api" else "moderator_ended_conference"
         for other in others:
             other.removed = left
-            if other.status != "connected":
-                other.leg.control = ("cancel",)
-                status = "canceled"
-            else:
-                status = "completed" if other.via_api else "in-progress"
-            self._leave(other, left, status)
+            self._leave(other, left, self._status_when_taken_out(other))
         params = {"StatusCallbackEvent": "conference-end", "ReasonConferenceEnded": reason,
                   "Reason": f"Conference ended: {reason}"}
         if ending is not None:
@@ -553,7 +542,6 @@ class ConferenceCalls:
             if ending.label:
                 params["ParticipantLabelEndingConference"] = ending.label
         self._conference_event(conference, "end", params)
-        conference.ended.set()
 
     # -- being in a conference --
 
@@ -735,8 +723,7 @@ class ConferenceCalls:
         conference = speaker.conference
         with self._lock:
             listeners = [p for p in conference.participants if can_hear(p, speaker)]
-            conference.speech.append(Speech(speaker.leg.sid, speaker.leg.party.label, text,
-                                            self._now(speaker.leg), [p.leg.sid for p in listeners]))
+            conference.speech.append(Speech(text, [p.leg.sid for p in listeners]))
         speaker.leg.record.say(speaker.leg.party.label, f"(in conference) {text}")
         for listener in listeners:
             self._tell(listener.leg, listener.leg.record, f"{speaker.leg.party.label}: {text}")
@@ -789,7 +776,6 @@ class ConferenceCalls:
             conference.callbacks.append({"url": url, "params": body, "status": status})
             if status != 200:
                 problem = f"error: {url} answered HTTP {status} to {body['StatusCallbackEvent']}: {text[:200]}"
-                conference.problems.append(problem)
                 leg = participant.leg if participant is not None else None
                 for record in [leg.record] if leg is not None else [p.leg.record for p in conference.participants]:
                     record.problem(problem)

@@ -76,7 +76,7 @@ def add_conference_routes(app: Flask, fake: FakeTwilio) -> None:
                 "muted": participant.muted, "hold": participant.hold,
                 "start_conference_on_enter": participant.start_on_enter, "status": participant.status,
                 # "Only available in the response to a create participant request."
-                "queue_time": str(participant.queue_time_ms) if queue_time else None,
+                "queue_time": str(participant.leg.queue_time_ms) if queue_time else None,
                 "uri": f"/{API_VERSION}/Accounts/{fake.account_sid}/Conferences/{conference.sid}/Participants/"
                        f"{participant.leg.sid}.json"}
 
@@ -134,7 +134,6 @@ def add_conference_routes(app: Flask, fake: FakeTwilio) -> None:
             return refused(error)
         call.target = ConferenceJoin(participant)
         fake.launch(call)
-        participant.queue_time_ms = int(call.queued_seconds * 1000)
         return json_answer(participant_json(participant, queue_time=True), 201)
 
     @app.get(f"{API}/Conferences/<sid>/Participants.json")

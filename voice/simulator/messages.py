@@ -48,10 +48,6 @@ class Outcome:
     statuses: tuple[str, ...]
     error_code: int | None = None
 
-    @property
-    def final(self) -> str:
-        return self.statuses[-1]
-
 
 DELIVERED = Outcome(("sent", "delivered"))
 

@@ -48,21 +48,19 @@ from voice.simulator.legs import (
     resolve,
 )
 from voice.simulator.messages import Messaging
-from voice.simulator.people import HANGUP, Dispatcher, Party, ScriptedCaller, SpecialistPhone
-from voice.simulator.queues import Bridge, Member, Queue, QueueCalls
+from voice.simulator.people import HANGUP, Dispatcher, Party, SpecialistPhone
+from voice.simulator.queues import Queue, QueueCalls
 from voice.simulator.timing import (
     GATHER_TIMEOUT_SECONDS,
     HESITATION,
     HESITATION_SECONDS,
     KEY_PRESS_SECONDS,
-    RING_SECONDS,
     SAY_WORDS_PER_MINUTE,
     STUCK_SECONDS,
     TWILIO_TIMEOUT_SECONDS,
     YIELD_SECONDS,
     speaking_seconds,
 )
-from voice.simulator.transports import FlaskTransport, HttpTransport
 from voice.twiml import FAULT_MESSAGE
 
 KNOWN_VERBS = {"Say", "Play", "Pause", "Gather", "Record", "Redirect", "Dial", "Hangup", "Reject", "Enqueue", "Leave", "Sms", "Connect"}
@@ -90,10 +88,6 @@ WAITING_CONTEXTS = {"wait", *CONFERENCE_CONTEXTS}
 LIVE = ("queued", "ringing", "in-progress")
 # What the app says when it fails inside (voice/twiml.py): a caller who hears it met a crash.
 FAULT_TEXTS = set(FAULT_MESSAGE.values())
-# Names other modules and scripts import from here.
-__all__ = ["HANGUP", "Bridge", "CallRecord", "CallStateError", "Dispatcher", "FlaskTransport", "HttpTransport",
-           "Inline", "Leg", "Member", "Party", "Queue", "ScriptedCaller", "SimulatedPhone", "SpecialistPhone",
-           "TWILIO_TIMEOUT_SECONDS", "FAULT_TEXTS", "RING_SECONDS", "new_sid"]
 
 
 
