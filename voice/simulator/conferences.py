@@ -34,6 +34,7 @@ from voice.simulator.legs import (
     new_sid,
     resolve,
 )
+from voice.simulator.rest_answers import flag
 from voice.simulator.timing import rfc2822, speaking_seconds
 
 # https://www.twilio.com/docs/api/errors/13238: "The TwiML that executes via the waitUrl, holdUrl, or announceUrl
@@ -41,6 +42,8 @@ from voice.simulator.timing import rfc2822, speaking_seconds
 CONFERENCE_DOCUMENT_VERBS = {"Play", "Say", "Pause", "Redirect"}
 CONFERENCE_CONTEXTS = {"conference-wait": "waitUrl", "hold": "holdUrl", "announce": "announceUrl"}
 EVENTS = {"start", "end", "join", "leave", "mute", "hold", "modify", "speaker", "announcement"}
+# <Conference beep> and the Participants API's Beep: https://www.twilio.com/docs/voice/twiml/conference#attributes-beep
+BEEPS = {"true", "false", "onEnter", "onExit"}
 MAX_PARTICIPANTS = 250
 # The REST API's ConferenceStatusCallbackEvent default (https://www.twilio.com/docs/voice/api/conference-participant-resource);
 # the TwiML statusCallbackEvent has none.
@@ -169,14 +172,6 @@ def can_hear(listener: Participant, speaker: Participant) -> bool:
     return True
 
 
-def _flag(value: str | None, default: bool, name: str) -> bool:
-    if value is None:
-        return default
-    if value.lower() not in ("true", "false"):
-        raise ValueError(f"{name} must be true or false, not {value!r}")
-    return value.lower() == "true"
-
-
 def event_names(value: str | None) -> set[str]:
     """statusCallbackEvent values, space-separated (TwiML) or joined from repeated form fields."""
     return set((value or "").replace(",", " ").split())
@@ -215,8 +210,8 @@ class ConferenceCalls:
         """
         with self._lock:
             if key.startswith("CF") and len(key) == 34:
-                conference = next((c for c in self.conferences if c.sid == key and c.status != "completed"), None)
-                if conference is None:
+                conference = self.find_conference(key)
+                if conference is None or conference.status == "completed":
                     # "If a conference specified by ConferenceSid is not active, the request fails."
                     raise ConferenceError(404, 20404, f"Conference {key} is not active")
             else:
@@ -295,7 +290,7 @@ class ConferenceCalls:
         https://www.twilio.com/docs/voice/api/conference-resource#update-a-conference-resource
         """
         with self._lock:
-            conference = next((c for c in self.conferences if c.sid == sid), None)
+            conference = self.find_conference(sid)
             if conference is None or conference.status == "completed":
                 raise ConferenceError(404, 20404, f"Conference {sid} is not active")
             if announce_url and conference.status != "in-progress":
@@ -363,7 +358,7 @@ class ConferenceCalls:
             if (noun.get(attribute) or "POST").upper() != "POST":
                 record.problem(f"unsupported: the simulator only requests with POST ({attribute} at {url})")
         beep = noun.get("beep") or "true"
-        if beep not in ("true", "false", "onEnter", "onExit"):
+        if beep not in BEEPS:
             raise ValueError(f"beep must be true, false, onEnter or onExit, not {beep!r}")
         wait_url = noun.get("waitUrl")
         coach = noun.get("coach")
@@ -371,9 +366,9 @@ class ConferenceCalls:
         if label is not None and len(label) > 128:
             raise ValueError("participantLabel is longer than 128 characters")
         settings = {
-            "muted": _flag(noun.get("muted"), False, "muted"),
-            "start_on_enter": _flag(noun.get("startConferenceOnEnter"), True, "startConferenceOnEnter"),
-            "end_on_exit": _flag(noun.get("endConferenceOnExit"), False, "endConferenceOnExit"),
+            "muted": bool(flag(noun.get("muted"), "muted")),
+            "start_on_enter": flag(noun.get("startConferenceOnEnter"), "startConferenceOnEnter") is not False,
+            "end_on_exit": bool(flag(noun.get("endConferenceOnExit"), "endConferenceOnExit")),
             "beep": beep,
             "label": label,
             "wait_url": DEFAULT_MUSIC if wait_url is None else (resolve(url, wait_url) or ""),
@@ -741,7 +736,7 @@ class ConferenceCalls:
 
     def participant(self, conference_sid: str, key: str) -> Participant:
         """The participant (by CallSid or label) in an active conference; ConferenceError 404 if none."""
-        conference = next((c for c in self.conferences if c.sid == conference_sid), None)
+        conference = self.find_conference(conference_sid)
         participant = conference.find(key) if conference is not None and conference.status != "completed" else None
         if participant is None:
             raise ConferenceError(404, 20404, f"No participant {key} in conference {conference_sid}")

@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 
 from voice.simulator.amd import AmdSettings
 from voice.simulator.conferences import (
+    BEEPS,
     DEFAULT_MUSIC,
     EVENTS,
     MAX_PARTICIPANTS,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:  # the fake imports this module to add its routes
 
 PARTICIPANT_UPDATES = {"Muted", "Hold", "HoldUrl", "HoldMethod", "AnnounceUrl", "AnnounceMethod", "WaitUrl",
                        "WaitMethod", "BeepOnExit", "EndConferenceOnExit", "Coaching", "CallSidToCoach"}
-BEEPS = {"true", "false", "onEnter", "onExit"}
 
 
 class BadRequest(ValueError):
