@@ -18,9 +18,11 @@ into SAFETY_CHECKIN_LATE_MINUTES after its start is "not checked in" (flagged on
 An alert's rung (`safety_alerts.rung`); a timer (an RQ job) makes each move once the rung's wait is over:
 
     team         ask_team: both team members texted "Reply OK if you are safe"
-    coordinator  alert_coordinator (team + SAFETY_REPLY_MINUTES): the coordinator numbers texted and called
-    backups      call_backups (coordinator + SAFETY_ACK_MINUTES): the backup numbers called, one after another
-    dispatch     call_dispatch (backups + SAFETY_ACK_MINUTES): SAFETY_DISPATCH_NUMBER called, if set
+    coordinator  _coordinators_now (team + SAFETY_REPLY_MINUTES): the coordinator numbers texted and called
+    backups      _backups_now (coordinator + SAFETY_ACK_MINUTES): the backup numbers called, one after another
+    dispatch     _dispatch_now (backups + SAFETY_ACK_MINUTES): SAFETY_DISPATCH_NUMBER called, if set
+
+`next_rung` makes every move after the first (LADDER).
 
 An SOS (`raise_sos`) opens at `coordinator` with dispatch called at once; an SOS outside a visit calls no
 dispatch (there is no address to send anyone to). Pressing 1 on any call (`acknowledge`) stops the climb.
@@ -211,39 +213,6 @@ def ask_team(db: Session, r: redis.Redis, config: Mapping, visit_id: int, due_ba
     return alert
 
 
-def alert_coordinator(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert,
-                      now: datetime | None = None) -> bool:
-    """No OK from the team: text and call every coordinator number (press 1 to acknowledge)."""
-    if not _climb(db, config, alert, TEAM, COORDINATOR, now):
-        return False
-    _coordinators_now(db, r, config, alert)
-    _time_next_rung(db, r, config, alert)
-    return True
-
-
-def call_backups(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert,
-                 now: datetime | None = None) -> bool:
-    """Nobody acknowledged: call the backup numbers in order, the next when the last call ends unacknowledged."""
-    if not _climb(db, config, alert, COORDINATOR, BACKUPS, now):
-        return False
-    numbers = config["SAFETY_BACKUP_NUMBERS"]
-    if not numbers:
-        record(db, "nobody_to_call", LINE, alert.visit_id, alert.id, rung=BACKUPS, setting="SAFETY_BACKUP_NUMBERS")
-    for position, number in enumerate(numbers):
-        _contact(db, r, config, alert, "backup", "call", position, number, waiting=position > 0)
-    _time_next_rung(db, r, config, alert)
-    return True
-
-
-def call_dispatch(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert,
-                  now: datetime | None = None) -> bool:
-    """The last rung: call SAFETY_DISPATCH_NUMBER with the address and the team (unless an SOS already did)."""
-    if not _climb(db, config, alert, BACKUPS, DISPATCH, now):
-        return False
-    _dispatch_now(db, r, config, alert, now or utcnow())
-    return True
-
-
 def raise_sos(db: Session, r: redis.Redis, config: Mapping, specialist: Specialist, visit: Visit | None,
               actor: Actor, now: datetime | None = None) -> SafetyAlert:
     """The safety word: the coordinators texted and called and dispatch called at once (outside a visit, no dispatch)."""
@@ -335,10 +304,15 @@ def next_rung(db: Session, r: redis.Redis, config: Mapping, alert_id: int, rung:
               now: datetime | None = None) -> bool:
     """The timer of `rung`: climb to the next rung if its wait is over and the alert still waits there."""
     alert = db.get(SafetyAlert, alert_id)
-    move = {TEAM: alert_coordinator, COORDINATOR: call_backups, BACKUPS: call_dispatch}.get(rung)
-    if alert is None or move is None:
+    if alert is None or rung not in LADDER:
         return False
-    return move(db, r, config, alert, now)
+    to, act = LADDER[rung]
+    now = now or utcnow()
+    if not _climb(db, config, alert, rung, to, now):
+        return False
+    act(db, r, config, alert, now)
+    _time_next_rung(db, r, config, alert)  # none from the top rung (rung_due)
+    return True
 
 
 def _climb(db: Session, config: Mapping, alert: SafetyAlert, rung: str, to: str, now: datetime | None) -> bool:
@@ -358,17 +332,31 @@ def _climb(db: Session, config: Mapping, alert: SafetyAlert, rung: str, to: str,
     return climbed
 
 
-def _coordinators_now(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert) -> None:
-    numbers = config["SAFETY_COORDINATOR_NUMBERS"]
+def _numbers(db: Session, config: Mapping, alert: SafetyAlert, rung: str, setting: str) -> tuple[str, ...]:
+    """The numbers `setting` gives a rung; none is on the timeline (the rung then passes on at once)."""
+    numbers = config[setting]
     if not numbers:
-        record(db, "nobody_to_call", LINE, alert.visit_id, alert.id, rung=COORDINATOR,
-               setting="SAFETY_COORDINATOR_NUMBERS")
-    for position, number in enumerate(numbers):
+        record(db, "nobody_to_call", LINE, alert.visit_id, alert.id, rung=rung, setting=setting)
+    return numbers
+
+
+def _coordinators_now(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert,
+                      _now: datetime | None = None) -> None:
+    """No OK from the team: text and call every coordinator number (press 1 to acknowledge)."""
+    for position, number in enumerate(_numbers(db, config, alert, COORDINATOR, "SAFETY_COORDINATOR_NUMBERS")):
         _contact(db, r, config, alert, "coordinator", "text", position, number)
         _contact(db, r, config, alert, "coordinator", "call", position, number)
 
 
+def _backups_now(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert,
+                 _now: datetime | None = None) -> None:
+    """Nobody acknowledged: call the backup numbers in order, the next when the last call ends unacknowledged."""
+    for position, number in enumerate(_numbers(db, config, alert, BACKUPS, "SAFETY_BACKUP_NUMBERS")):
+        _contact(db, r, config, alert, "backup", "call", position, number, waiting=position > 0)
+
+
 def _dispatch_now(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert, now: datetime) -> None:
+    """The last rung: call SAFETY_DISPATCH_NUMBER with the address and the team (unless an SOS already did)."""
     number = config["SAFETY_DISPATCH_NUMBER"]
     if alert.dispatch_called_at is not None:
         record(db, "dispatch_already_called", LINE, alert.visit_id, alert.id, called_at=alert.dispatch_called_at)
@@ -379,6 +367,11 @@ def _dispatch_now(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAle
     else:
         alert.dispatch_called_at = now
         _contact(db, r, config, alert, "dispatch", "call", 0, number)
+
+
+# Each rung's timer: the rung it climbs to, and what is done on arriving there.
+LADDER = {TEAM: (COORDINATOR, _coordinators_now), COORDINATOR: (BACKUPS, _backups_now),
+          BACKUPS: (DISPATCH, _dispatch_now)}
 
 
 def rung_due(alert: SafetyAlert, config: Mapping) -> datetime | None:
