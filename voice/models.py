@@ -518,6 +518,16 @@ class SafetyContact(Base):
 
     alert: Mapped[SafetyAlert] = relationship(lazy="joined")
 
+    @property
+    def kind(self) -> str:
+        """What the purpose says it is: text, call, or clear (the all-clear, sent as a text)."""
+        return self.purpose.split("-")[1]
+
+    @property
+    def position(self) -> int:
+        """Its place among the rung's numbers (the purpose's last part)."""
+        return int(self.purpose.rsplit("-", 1)[1])
+
 
 class SafetyEvent(Base):
     """One step on a visit's safety timeline (checked in, texted, called, acknowledged, OK, SOS...): who, when."""

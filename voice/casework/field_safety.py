@@ -276,7 +276,7 @@ def close_alert(db: Session, r: redis.Redis, config: Mapping, alert: SafetyAlert
                                                          SafetyContact.role == "coordinator",
                                                          SafetyContact.channel == "text")).all()
         for contact in alerted:
-            _contact(db, r, config, alert, "coordinator", "clear", contact.purpose.rsplit("-", 1)[1], contact.number)
+            _contact(db, r, config, alert, "coordinator", "clear", contact.position, contact.number)
     return True
 
 
@@ -413,7 +413,7 @@ def contact_job_id(contact_id: int) -> str:
 def still_owed(contact: SafetyContact) -> bool:
     """Whether a contact should still go: nothing after the alert closed but the all-clear, no call after a 1."""
     alert = contact.alert
-    if contact.purpose.split("-")[1] == "clear":
+    if contact.kind == "clear":
         return True
     if alert.closed_at is not None:
         return False
@@ -506,7 +506,7 @@ def contact_label(contact: SafetyContact, config: Mapping) -> str:
         visit = contact.alert.visit
         names = {m.specialist.phone: m.specialist.name for m in visit.team} if visit else {}
         return names.get(contact.number, shown)
-    position = int(contact.purpose.rsplit("-", 1)[1])
+    position = contact.position
     role = f"backup {position + 1}" if contact.role == "backup" else contact.role
     return f"{role} {shown}"
 

@@ -143,7 +143,7 @@ def outgoing(contact: SafetyContact, config: Mapping) -> str:
     alert = contact.alert
     visit = alert.visit
     program = config["PROGRAM_NAME"]
-    kind = contact.purpose.split("-")[1]
+    kind = contact.kind
     if contact.role == "team":
         return (f"{program}: your visit at {visit.address} was due back at {clock(visit.expected_back_at, config)}. "
                 f"Reply OK if you are safe, OUT if you have left, or {config['SAFETY_WORD']} for help.")

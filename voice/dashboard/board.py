@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from voice import db as database
 from voice.dashboard import conference_pages, queries
 from voice.dashboard.auth import audit, coordinator_required
-from voice.line import conferences, specialists
+from voice.line import specialists
 from voice.models import Specialist, User
 from voice.redisdb import get_redis
 from voice.reporting import outcomes
@@ -22,8 +22,7 @@ def board_data() -> dict:
     data = queries.board(db, get_redis(), current_app.config["TIMEZONE"])
     user = db.get(User, current_user.id)
     data.update(may_supervise=conference_pages.can_supervise(),
-                my_phone=user.phone if user else None, participant_name=conferences.who,
-                interpreter_set_up=bool(current_app.config["INTERPRETER_NUMBER"]))
+                my_phone=user.phone if user else None)
     return data
 
 

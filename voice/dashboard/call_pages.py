@@ -242,10 +242,9 @@ def call_page(call: Call, note_body: str = "", note_error: str | None = None, ca
                            FOLLOW_UPS=FOLLOW_UPS, live=live, text_problem=callbacks.text_problem,
                            referrals=services.referrals_of(db, call.id),
                            service_choices=services.directory(db, only_active=True),
-                           SERVICE_KINDS=services.KINDS, people=people, participant_name=conferences.who,
+                           SERVICE_KINDS=services.KINDS, people=people,
                            caller_held=any(p.label == conferences.CALLER and p.on_hold for p in people),
-                           directory=third_parties.directory(db, current_app.config),
-                           interpreter_set_up=bool(current_app.config["INTERPRETER_NUMBER"])), status
+                           directory=third_parties.directory(db, current_app.config)), status
 
 
 @bp.post("/calls/<int:call_id>/disposition")

@@ -10,12 +10,18 @@ from voice import db as database
 from voice import phones
 from voice.dashboard.auth import record_change, refuse, refused_on
 from voice.dashboard.call_pages import own_call_or_404
-from voice.line import calls, third_parties
-from voice.models import Call, Specialist, User
+from voice.line import calls, conferences, third_parties
+from voice.models import Call, ConferenceParticipant, Specialist, User
 from voice.redisdb import get_redis
 from voice.twilio_rest import TwilioError
 
 bp = Blueprint("conference_pages", __name__, url_prefix="/dashboard")
+
+
+@bp.app_template_filter("participant")
+def participant(person: ConferenceParticipant) -> str:
+    """Who someone in a call's conference is, as the board and the call's page name them."""
+    return conferences.who(person)
 
 
 def back(call: Call) -> str:

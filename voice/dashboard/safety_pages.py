@@ -28,7 +28,9 @@ def _actor() -> safety.Actor:
     return safety.Actor(label, specialist_id=specialist.id if specialist else None, user_id=current_user.id)
 
 
+@bp.app_template_global()
 def on_team(visit: Visit) -> bool:
+    """Whether the signed-in specialist is on the visit's team (the check-in, OUT and SOS buttons are theirs)."""
     return current_user.specialist_id is not None and current_user.specialist_id in {m.specialist_id for m in visit.team}
 
 
