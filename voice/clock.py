@@ -26,9 +26,14 @@ def utcnow() -> datetime:
     return now()
 
 
+def to_local(value: datetime, zone: str) -> datetime:
+    """A stored (naive UTC) time as an aware datetime in `zone` (the program's TIMEZONE)."""
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+
+
 def local_now(zone: str) -> datetime:
     """Now, as an aware datetime in `zone` (the program's TIMEZONE)."""
-    return utcnow().replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    return to_local(utcnow(), zone)
 
 
 def local_today(zone: str) -> date:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import delete, select
@@ -15,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from voice import db as database
 from voice import phones, twilio_rest
 from voice.casework import visits
-from voice.clock import utcnow
+from voice.clock import to_local, utcnow
 from voice.models import Specialist, Visit, VisitMessage
 from voice.twilio_rest import TwilioError
 from voice.twiml import webhook_url
@@ -93,7 +92,7 @@ def _send_once(db, visit: Visit, kind: str, recipient: str, number: str, body: s
 
 
 def _when(visit: Visit, language: str) -> str:
-    local = visit.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+    local = to_local(visit.starts_at, current_app.config["TIMEZONE"])
     if language == "es":
         days = ["lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"]
         return f"el {days[local.weekday()]} {local.day}/{local.month} a las {local:%H:%M}"

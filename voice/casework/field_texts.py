@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voice.casework import field_safety as safety
-from voice.clock import utcnow
+from voice.clock import to_local, utcnow
 from voice.models import SafetyAlert, SafetyContact, Specialist
 
 # IN, IN 30, in 30 min: the minutes are optional.
@@ -135,7 +134,7 @@ def clock(value: datetime | None, config: Mapping) -> str:
     """10:47 AM, in the program's time zone."""
     if value is None:
         return "an unknown time"
-    return f"{value.replace(tzinfo=ZoneInfo('UTC')).astimezone(ZoneInfo(config['TIMEZONE'])):%-I:%M %p}"
+    return f"{to_local(value, config['TIMEZONE']):%-I:%M %p}"
 
 
 def outgoing(contact: SafetyContact, config: Mapping) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from voice import phones, tasks, twilio_rest
 from voice.casework import cases
-from voice.clock import utcnow
+from voice.clock import to_local, utcnow
 from voice.models import Case, Specialist, Visit, VisitMember, VisitMessage
 
 SCHEDULED = "scheduled"
@@ -108,20 +108,16 @@ def check(db: Session, config: Mapping, plan: Plan, visit: Visit | None = None, 
         if clash is not None:
             raise VisitError(
                 f"{roster[specialist_id].name} is already booked for a visit from "
-                f"{_local(clash.starts_at, config['TIMEZONE']):%-I:%M %p} to "
-                f"{_local(clash.ends_at, config['TIMEZONE']):%-I:%M %p} that day (with "
+                f"{to_local(clash.starts_at, config['TIMEZONE']):%-I:%M %p} to "
+                f"{to_local(clash.ends_at, config['TIMEZONE']):%-I:%M %p} that day (with "
                 f"{config['VISIT_TRAVEL_MINUTES']} minutes of travel before and after).", "team")
     warnings = []
-    if _local(plan.starts_at, config["TIMEZONE"]).date() in open_hours.holidays:
+    if to_local(plan.starts_at, config["TIMEZONE"]).date() in open_hours.holidays:
         warnings.append("That day is a holiday.")
     if not (shifts.is_open(plan.starts_at - travel) and shifts.is_open(ends_at + travel - timedelta(seconds=1))):
         warnings.append("The team would travel outside the program's hours.")
     if warnings and not confirmed:
         raise NeedsConfirmation(warnings)
-
-
-def _local(value: datetime, zone: str) -> datetime:
-    return value.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
 
 
 def booked(db: Session, specialist_id: int, start: datetime, end: datetime, exclude: int | None = None) -> Visit | None:

@@ -9,7 +9,6 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -43,7 +42,7 @@ from voice import db as database
 from voice import phones
 from voice.casework import calendar_feed as feed
 from voice.casework import cases, field_safety, visits
-from voice.clock import local_today, utcnow
+from voice.clock import local_today, to_local, utcnow
 from voice.dashboard.auth import audit, coordinator_required, record_change, refuse, refused_on
 from voice.line import callbacks, calls
 from voice.models import Call, CallNote, Case, CaseEvent, Specialist, Visit, VisitMember
@@ -327,7 +326,7 @@ def own_visit_or_404(visit_id: int) -> Visit:
 def render_visit(visit: Visit, form: VisitForm | None = None, outcome_form: OutcomeForm | None = None,
                  warnings: list[str] | None = None, status: int = 200):
     if form is None:
-        local = visit.starts_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(_zone()))
+        local = to_local(visit.starts_at, _zone())
         form = _visit_form(formdata=None, day=local.date(), time=local.time().replace(tzinfo=None),
                            address=visit.address, team=[m.specialist_id for m in visit.team],
                            contact_number=phones.display(visit.contact_number, current_app.config["DEFAULT_REGION"])

@@ -12,13 +12,12 @@ from flask import current_app
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from voice import phones
+from voice import clock, phones
 from voice.casework import cases, field_safety, visits
 from voice.clock import local_today, utcnow
 from voice.line import callbacks, calls, conferences, holds, routing, specialists
 from voice.models import Call, CallbackRequest, Case, Specialist, Visit, VisitMember
 from voice.reporting.periods import (
-    UTC,
     hour_bucket,
     local_hour,
     local_midnight_utc,
@@ -30,7 +29,7 @@ PAGE_SIZE = 50
 
 
 def to_local(value: datetime | None, zone: str) -> datetime | None:
-    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)) if value else None
+    return clock.to_local(value, zone) if value else None
 
 
 # --- the live board -------------------------------------------------------------------------------

@@ -12,14 +12,13 @@ one key. The specialist's own voicemail, likewise, hears only "Mediation callbac
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import redis
 from flask import current_app
 from sqlalchemy.orm import Session
 from twilio.twiml.voice_response import VoiceResponse
 
 from voice import languages, phones, tasks, twilio_rest
+from voice.clock import to_local
 from voice.db import flush_with_events
 from voice.line import callbacks, calls, conferences, offers, questions, routing
 from voice.models import CallbackRequest
@@ -255,7 +254,7 @@ def closing_words(request: CallbackRequest | None, specialist_id: int) -> str:
         return hangup("The call has ended. Thank you for taking it.")
     if request.status == callbacks.SCHEDULED:
         config = current_app.config
-        local = request.due_at.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(config["TIMEZONE"]))
+        local = to_local(request.due_at, config["TIMEZONE"])
         return hangup(f"The caller did not answer. We will try again at {local.strftime('%-I:%M %p')}. Thank you.")
     if request.status == callbacks.UNREACHABLE:
         return hangup("The caller did not answer. That was the last try; the coordinator will see it. Thank you.")

@@ -606,8 +606,7 @@ class ConferenceCalls:
                 waited += 1
                 if participant.wait_url == DEFAULT_MUSIC:
                     # Twilio's default classical playlist loops for as long as they wait.
-                    self._tell(leg, record, "[hold music]")
-                    self._wait(leg, self.play_seconds, until=lambda: participant.interrupt, idle=True)
+                    self._play_conference_document(leg, record, participant, None, "conference-wait")
                 elif participant.wait_url and not wait_played:
                     wait_played = True
                     self._play_conference_document(leg, record, participant, participant.wait_url,
